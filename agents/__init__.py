@@ -1,0 +1,1 @@
+"""ecomsim agents: baselines, SB3 training glue, evaluation and callbacks."""

@@ -1,0 +1,401 @@
+"""The batched simulation core: ``num_envs`` shopping sessions in arrays, stepped at once.
+
+Both env views (``ecomsim.envs``) are thin layers over :class:`SimulationCore`; the
+single env is a core of one session, so the two cannot disagree.
+
+**Candidate retrieval.** Each step the shopper is offered ``num_candidates`` items,
+in this order:
+
+1. ``round(popular_share * M)`` popular items, drawn with probability proportional
+   to popularity from the catalog's ``POPULAR_POOL`` most popular items;
+2. ``round(personal_share * M)`` personalised items, a random subset of the
+   session's pool: the ``personal_pool`` items with the highest *noisy* affinity
+   ``<interest + retrieval_noise * z, e_i>``, drawn once per session (``z`` standard
+   normal), as a two-tower retriever with an imperfect user vector would return;
+3. the rest uniformly at random from the catalog.
+
+A duplicate inside one list is replaced once by a uniformly random item (rare
+duplicates may survive; they are harmless: the same item twice).
+
+**Randomness.** Every draw comes from the session's own counter-based stream
+(``ecomsim.rng``), keyed from the env's ``np_random``; a fixed number of numbers is
+drawn per step, so sessions never influence each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecomsim.catalog import Catalog
+from ecomsim.config import CHANNELS, EnvConfig
+from ecomsim.population import SEGMENTS, Portraits, ShopperPopulation
+from ecomsim.rng import SessionStreams
+from ecomsim.shopper import Reaction, ShopperModel
+
+HISTORY = 10  # steps of shown items remembered for repeat counts
+POPULAR_POOL = 100  # popular candidates come from this many most popular items
+LOG_BUDGET_CENTER = float(np.log(60.0))  # budget feature: log(budget / 60)
+
+
+@dataclass
+class StepOutcome:
+    """Raw outcome of one core step, all batch-first.
+
+    ``items`` is ``(N, k)`` with ``-1`` for empty slots (repeated picks); the bool
+    arrays are ``(N, k)``; ``revenue`` is currency units this step.
+    """
+
+    items: np.ndarray
+    shown: np.ndarray
+    clicked: np.ndarray
+    carted: np.ndarray
+    purchased: np.ndarray
+    revenue: np.ndarray
+    left: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+
+
+class SimulationCore:
+    """State and dynamics of ``num_envs`` sessions.
+
+    Args:
+        config: the env configuration.
+        catalog: the items on offer.
+        shopper: the shopper model (bound to this core here).
+        num_envs: number of sessions stepped together.
+    """
+
+    def __init__(self, config: EnvConfig, catalog: Catalog, shopper: ShopperModel, num_envs: int) -> None:
+        if not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.config = config
+        self.catalog = catalog
+        self.num_envs = n = num_envs
+        self.num_candidates = m = config.num_candidates
+        self.slate_size = k = config.slate_size
+        if catalog.num_items < m:
+            raise ValueError(f"catalog has {catalog.num_items} items, fewer than num_candidates={m}")
+        self.population = ShopperPopulation(catalog, config.channel)
+        self.streams = SessionStreams(n)
+        self.portraits = Portraits.empty(n, catalog.embed_dim)
+
+        # retrieval recipe
+        self.n_popular = int(round(config.popular_share * m))
+        self.n_personal = int(round(config.personal_share * m))
+        self.n_random = m - self.n_popular - self.n_personal
+        pool = min(POPULAR_POOL, catalog.num_items)
+        self._popular_items = np.argsort(-catalog.popularity, kind="stable")[:pool]
+        self._popular_cdf = np.cumsum(catalog.popularity[self._popular_items])
+        self._popular_cdf /= self._popular_cdf[-1]
+        # a prime pool size lets a random stride enumerate distinct pool entries
+        self.personal_pool = min(_prime_at_least(max(2 * self.n_personal, 7)), catalog.num_items)
+        self.pool = np.zeros((n, self.personal_pool), dtype=np.int64)
+        emb = catalog.embedding.astype(np.float64)
+        # unit-norm embeddings: affinities are cosines in [-1, 1] whatever the catalog's scale
+        self._emb64 = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+
+        # observable session state
+        self.step_count = np.zeros(n, dtype=np.int64)
+        self.clicks = np.zeros(n, dtype=np.int64)
+        self.carts = np.zeros(n, dtype=np.int64)
+        self.purchases = np.zeros(n, dtype=np.int64)
+        self.impressions = np.zeros(n, dtype=np.int64)
+        self.revenue = np.zeros(n)
+        self.no_click_run = np.zeros(n, dtype=np.int64)
+        self.last_clicked = np.zeros(n, dtype=bool)
+        self.bought = np.zeros((n, catalog.num_categories), dtype=bool)
+        self.recent = np.full((n, HISTORY * k), -1, dtype=np.int64)
+        self.clicked_emb = np.zeros((n, catalog.embed_dim))  # mean embedding of clicked items
+        self.candidates = np.zeros((n, m), dtype=np.int64)
+        self._rows = np.arange(n)
+        self._positions = np.arange(k, dtype=np.float64)
+        self._draws_per_step = 3 * k + 1 + 2 * m + 2
+
+        self._init_features()
+        self.shopper = shopper
+        shopper.bind(self)
+
+    # ================================================================ features
+    def _init_features(self) -> None:
+        cat = self.catalog
+        c, d = cat.num_categories, cat.embed_dim
+        log_price = np.log(cat.price)
+        self._log_price = log_price
+        lp_mean, lp_std = float(log_price.mean()), float(log_price.std()) or 1.0
+        rel_pop = np.log(cat.popularity * cat.num_items)
+        item = np.zeros((cat.num_items, c + 3 + d), dtype=np.float32)
+        item[np.arange(cat.num_items), cat.category] = 1.0
+        item[:, c] = (log_price - lp_mean) / lp_std
+        item[:, c + 1] = cat.quality
+        item[:, c + 2] = rel_pop / 3.0
+        item[:, c + 3 :] = self._emb64
+        self.item_features = item
+        self.item_feature_names = (
+            [f"cat_{name}" for name in cat.category_names]
+            + ["log_price_z", "quality", "rel_popularity"]
+            + [f"emb_{j}" for j in range(d)]
+        )
+        dyn = ["seen", "affinity", "log_price_over_budget", "category_bought"]
+        self.candidate_feature_names = self.item_feature_names + dyn
+        self.portrait_feature_names = (
+            [f"segment_{s}" for s in SEGMENTS]
+            + [f"channel_{ch}" for ch in CHANNELS]
+            + [f"interest_{j}" for j in range(d)]
+            + ["log_budget", "price_sensitivity"]
+        )
+        self.session_feature_names = [
+            "step_frac",
+            "clicks",
+            "carts",
+            "purchases",
+            "no_click_run",
+            "last_clicked",
+        ] + [f"bought_{name}" for name in cat.category_names]
+        self.obs_dim = (
+            len(self.portrait_feature_names)
+            + len(self.session_feature_names)
+            + self.num_candidates * len(self.candidate_feature_names)
+        )
+
+    def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature ``(low, high)`` of the flat observation."""
+        inf = np.inf
+        port = {"log_budget": (-inf, inf), "price_sensitivity": (0.0, inf)}
+        low, high = [], []
+        for name in self.portrait_feature_names:
+            lo, hi = port.get(name, (-1.0, 1.0) if name.startswith("interest") else (0.0, 1.0))
+            low.append(lo)
+            high.append(hi)
+        for _ in self.session_feature_names:
+            low.append(0.0)
+            high.append(1.0)
+        cand = {
+            "log_price_z": (-inf, inf),
+            "rel_popularity": (-inf, inf),
+            "affinity": (-1.0, 1.0),
+            "log_price_over_budget": (-inf, inf),
+        }
+        for _ in range(self.num_candidates):
+            for name in self.candidate_feature_names:
+                lo, hi = cand.get(name, (-1.0, 1.0) if name.startswith("emb_") else (0.0, 1.0))
+                low.append(lo)
+                high.append(hi)
+        return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
+
+    # =================================================================== reset
+    def reset(self, idx: np.ndarray, keys: np.ndarray | None = None) -> None:
+        """Start new sessions in rows ``idx``; ``keys`` seeds their streams (else derived from the old ones)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if len(idx) == 0:
+            return
+        if keys is None:
+            keys = self.streams.next_keys(idx)
+        self.streams.set_keys(idx, keys)
+        self.portraits.assign(idx, self.population.sample(self.streams, idx))
+        for arr in (self.step_count, self.clicks, self.carts, self.purchases, self.impressions, self.no_click_run):
+            arr[idx] = 0
+        self.revenue[idx] = 0.0
+        self.last_clicked[idx] = False
+        self.bought[idx] = False
+        self.recent[idx] = -1
+        self.clicked_emb[idx] = 0.0
+        self._build_pools(idx)
+        self.shopper.reset_sessions(idx)
+        self.candidates[idx] = self._retrieve(self.streams.uniform(2 * self.num_candidates + 2, idx), idx)
+
+    def _build_pools(self, idx: np.ndarray) -> None:
+        d = self.catalog.embed_dim
+        z = self.streams.normal(d, idx)
+        noisy = self.portraits.interest[idx] + self.config.retrieval_noise * z
+        scores = noisy @ self._emb64.T
+        p = self.personal_pool
+        if p < scores.shape[1]:
+            top = np.argpartition(-scores, p - 1, axis=1)[:, :p]
+        else:
+            top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        self.pool[idx] = np.take_along_axis(top, order, axis=1)
+
+    def _retrieve(self, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        """Candidates ``(len(idx), M)`` from ``2 M + 2`` uniforms per session."""
+        m, n_pop, n_per = self.num_candidates, self.n_popular, self.n_personal
+        num_items = self.catalog.num_items
+        out = np.empty((len(idx), m), dtype=np.int64)
+        out[:, :n_pop] = self._popular_items[np.searchsorted(self._popular_cdf, u[:, :n_pop], side="right").clip(max=len(self._popular_cdf) - 1)]
+        if n_per:
+            p = self.personal_pool
+            start = (u[:, m] * p).astype(np.int64)
+            stride = 1 + (u[:, m + 1] * (p - 1)).astype(np.int64)
+            slot = (start[:, None] + stride[:, None] * np.arange(n_per)) % p
+            out[:, n_pop : n_pop + n_per] = np.take_along_axis(self.pool[idx], slot, axis=1)
+        out[:, n_pop + n_per :] = (u[:, n_pop + n_per : m] * num_items).astype(np.int64)
+        # one pass of duplicate replacement
+        order = np.argsort(out, axis=1, kind="stable")
+        srt = np.take_along_axis(out, order, axis=1)
+        dup_sorted = np.zeros_like(srt, dtype=bool)
+        dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
+        if dup_sorted.any():
+            dup = np.zeros_like(dup_sorted)
+            np.put_along_axis(dup, order, dup_sorted, axis=1)
+            repl = (u[:, m + 2 : 2 * m + 2] * num_items).astype(np.int64)
+            out = np.where(dup, repl, out)
+        return out
+
+    # ==================================================================== step
+    def check_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Validate and return actions as ``(num_envs, slate_size)`` int64 candidate indexes."""
+        n, k, m = self.num_envs, self.slate_size, self.num_candidates
+        arr = np.asarray(actions)
+        if self.config.mode == "recommend":
+            expected = (n,)
+            if arr.shape == (n, 1):
+                arr = arr[:, 0]
+        else:
+            expected = (n, k)
+        if arr.shape != expected:
+            raise ValueError(f"actions must have shape {expected} (num_envs={n}, slate_size={k}), got {arr.shape}")
+        if not np.issubdtype(arr.dtype, np.integer):
+            if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                arr = arr.astype(np.int64)
+            else:
+                raise ValueError(f"actions must be integer candidate indexes in [0, {m - 1}], got dtype {arr.dtype}")
+        bad = (arr < 0) | (arr >= m)
+        if bad.any():
+            raise ValueError(f"actions must be candidate indexes in [0, {m - 1}], got {arr[bad].ravel()[:5].tolist()}")
+        return arr.reshape(n, k).astype(np.int64, copy=False)
+
+    def step(self, slots: np.ndarray) -> StepOutcome:
+        """Show the candidates at ``slots`` ``(N, k)`` to every session and sample the outcomes."""
+        n, k = self.num_envs, self.slate_size
+        rows = self._rows
+        items = self.candidates[rows[:, None], slots]
+        if k > 1:
+            # a repeated pick in one slate leaves its later slot empty (not shown, earns nothing)
+            srt = np.sort(slots, axis=1)
+            has_rep = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
+            shown = np.ones((n, k), dtype=bool)
+            if has_rep.any():
+                eq = slots[:, :, None] == slots[:, None, :]
+                earlier = np.tril(np.ones((k, k), dtype=bool), -1)
+                shown = ~(eq & earlier).any(axis=2)
+        else:
+            shown = np.ones((n, 1), dtype=bool)
+        r = self.shopper.reaction(items, self._positions)
+        u = self.streams.uniform(self._draws_per_step)
+        clicked = shown & (u[:, :k] < r.click)
+        carted = clicked & (u[:, k : 2 * k] < r.cart)
+        purchased = carted & (u[:, 2 * k : 3 * k] < r.purchase)
+        level = np.where(purchased.any(axis=1), 2, np.where(clicked.any(axis=1), 1, 0))
+        left = u[:, 3 * k] < r.leave[rows, level]
+
+        self.shopper.update(items, shown, clicked, carted, purchased)
+
+        price = self.catalog.price[items]
+        revenue = (price * purchased).sum(axis=1)
+        nclick = clicked.sum(axis=1)
+        npur = purchased.sum(axis=1)
+        self.step_count += 1
+        self.impressions += shown.sum(axis=1)
+        self.clicks += nclick
+        self.carts += carted.sum(axis=1)
+        self.purchases += npur
+        self.revenue += revenue
+        any_click = nclick > 0
+        self.last_clicked = any_click
+        self.no_click_run = np.where(any_click, 0, self.no_click_run + 1)
+        if any_click.any():
+            e = (self._emb64[items] * clicked[:, :, None]).sum(axis=1)
+            self.clicked_emb += (e - nclick[:, None] * self.clicked_emb) / np.maximum(self.clicks, 1)[:, None]
+        if npur.any():
+            np.logical_or.at(self.bought, (np.repeat(rows, k)[purchased.ravel()], self.catalog.category[items][purchased]), True)
+        self.recent = np.roll(self.recent, k, axis=1)
+        self.recent[:, :k] = np.where(shown, items, -1)
+
+        reward_kind = self.config.reward
+        if reward_kind == "purchase":
+            reward = npur.astype(np.float64)
+        elif reward_kind == "revenue":
+            reward = revenue
+        else:
+            reward = nclick.astype(np.float64)
+        terminated = left
+        truncated = ~left & (self.step_count >= self.config.max_steps)
+        self.candidates = self._retrieve(u[:, 3 * k + 1 :], rows)
+        return StepOutcome(
+            items=np.where(shown, items, -1),
+            shown=shown,
+            clicked=clicked,
+            carted=carted,
+            purchased=purchased,
+            revenue=revenue,
+            left=left,
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+        )
+
+    # ============================================================ observation
+    def repeat_counts(self, items: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, k)`` times each item was shown in the session's last ``HISTORY`` steps."""
+        recent = self.recent if rows is None else self.recent[rows]
+        return (items[:, :, None] == recent[:, None, :]).sum(axis=2)
+
+    def category_bought(self, items: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, k)`` 1.0 where the item's category was bought this session."""
+        bought = self.bought if rows is None else self.bought[rows]
+        cats = self.catalog.category[items]
+        r = np.arange(items.shape[0])[:, None]
+        return bought[r, cats].astype(np.float64)
+
+    def candidate_reaction(self) -> Reaction:
+        """Shopper-model probabilities for every candidate shown alone in the top slot.
+
+        This is what a myopic oracle (the greedy baseline) ranks by; pure, no state change.
+        """
+        return self.shopper.reaction(self.candidates, np.zeros(self.num_candidates))
+
+    def observe(self) -> np.ndarray:
+        """``(num_envs, obs_dim)`` float32 observations (layout in the ``*_feature_names`` lists)."""
+        n, m = self.num_envs, self.num_candidates
+        pt = self.portraits
+        seg = np.eye(len(SEGMENTS), dtype=np.float32)[pt.segment]
+        ch = np.eye(len(CHANNELS), dtype=np.float32)[pt.channel]
+        log_budget = np.log(pt.budget) - LOG_BUDGET_CENTER
+        steps = self.step_count.astype(np.float32)
+        session = np.column_stack(
+            [
+                steps / self.config.max_steps,
+                self.clicks / (1.0 + self.clicks),
+                self.carts / (1.0 + self.carts),
+                self.purchases / (1.0 + self.purchases),
+                self.no_click_run / (1.0 + self.no_click_run),
+                self.last_clicked,
+                self.bought,
+            ]
+        ).astype(np.float32)
+        cand = self.candidates
+        static = self.item_features[cand]  # (N, M, F)
+        seen = (self.repeat_counts(cand) > 0).astype(np.float32)
+        # clip guards float rounding only: both vectors are unit norm
+        aff = np.clip(np.einsum("nmd,nd->nm", self._emb64[cand], pt.interest), -1.0, 1.0)
+        ratio = self._log_price[cand] - np.log(pt.budget)[:, None]
+        dyn = np.stack([seen, aff, ratio, self.category_bought(cand)], axis=2).astype(np.float32)
+        candidates = np.concatenate([static, dyn], axis=2).reshape(n, -1)
+        return np.concatenate(
+            [seg, ch, pt.interest.astype(np.float32), log_budget[:, None].astype(np.float32),
+             pt.price_sensitivity[:, None].astype(np.float32), session, candidates],
+            axis=1,
+        )
+
+
+def _prime_at_least(x: int) -> int:
+    def is_prime(v: int) -> bool:
+        return v >= 2 and all(v % q for q in range(2, int(v**0.5) + 1))
+
+    while not is_prime(x):
+        x += 1
+    return x

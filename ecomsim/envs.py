@@ -1,0 +1,270 @@
+"""Gymnasium views of the batched core: :class:`EcomEnv` (one session) and :class:`EcomVectorEnv`.
+
+## Description
+An online shop recommends products to a shopper. Each step the shop retrieves
+``num_candidates`` candidates (see ``ecomsim.core``); the agent shows one of them
+(``ecomsim/Recommend-v0``) or a slate of ``slate_size`` (``ecomsim/Slate-v0``), and
+the shopper clicks, adds to cart, buys, or leaves, as the shopper model says
+(``user_model``: the parametric reference world or the learned DNN).
+
+## Action Space
+* ``Recommend-v0``: ``Discrete(num_candidates)``, the candidate index to show.
+* ``Slate-v0``: ``MultiDiscrete([num_candidates] * slate_size)``, candidate index per
+  slot, top slot first. A candidate picked twice in one slate is shown once, in its
+  first slot; the later slot stays empty (no impression, no reward), so duplicates
+  waste a slot but are legal.
+
+## Observation Space
+A flat ``float32`` Box of ``obs_dim`` features, in order (names in
+``env.unwrapped.core.*_feature_names``): the portrait (segment and channel one-hot,
+profile interest vector, log budget, price sensitivity), the session state (step
+fraction, counts of clicks / carts / purchases squashed as ``x / (1 + x)``, steps
+since last click, last step clicked, categories bought), then per candidate: category
+one-hot, standardised log price, quality, relative popularity, embedding, shown
+before in this session, affinity with the profile, log(price / budget), category
+already bought.
+
+## Rewards
+``reward="purchase"`` (default): items bought this step; ``"revenue"``: currency
+units bought this step; ``"click"``: items clicked this step. The score of a policy is
+conversion (see ``ecomsim.metrics``).
+
+## Episode End
+Terminated when the shopper leaves; truncated after ``max_steps`` steps.
+
+## Info
+``items`` (shown item ids, -1 for empty slots), ``clicked`` / ``carted`` /
+``purchased`` (per slot), ``clicks``, ``carts``, ``purchases``, ``revenue``, ``left``,
+and the session totals so far: ``session_impressions``, ``session_clicks``,
+``session_carts``, ``session_purchases``, ``session_revenue``, ``session_length``.
+
+## Version History
+* v0: initial release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from ecomsim.catalog import Catalog, load_catalog
+from ecomsim.config import EnvConfig
+from ecomsim.core import SimulationCore, StepOutcome
+from ecomsim.rng import key_from_generator
+from ecomsim.shopper import ShopperModel
+
+SESSION_KEYS = (
+    "session_impressions",
+    "session_clicks",
+    "session_carts",
+    "session_purchases",
+    "session_revenue",
+    "session_length",
+)
+
+
+def make_shopper(config: EnvConfig, catalog: Catalog) -> ShopperModel:
+    """The shopper model named by ``config.user_model``."""
+    if config.user_model == "reference":
+        from ecomsim.reference import ReferenceWorld
+
+        return ReferenceWorld()
+    from ecomsim.behavior import load_behavior_model  # the learned DNN; imported lazily (torch)
+
+    return load_behavior_model(device=config.device)
+
+
+def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None, shopper: ShopperModel | None = None) -> SimulationCore:
+    if catalog is None:
+        catalog = load_catalog(config.catalog)
+        if config.num_items is not None:
+            if config.num_items > catalog.num_items:
+                raise ValueError(
+                    f"num_items must be <= the catalog's {catalog.num_items} items, got {config.num_items}"
+                )
+            catalog = catalog.subset(slice(0, config.num_items))
+    if shopper is None:
+        shopper = make_shopper(config, catalog)
+    return SimulationCore(config, catalog, shopper, num_envs)
+
+
+def _spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
+    low, high = core.observation_bounds()
+    obs_space = spaces.Box(low=low, high=high, dtype=np.float32)
+    if core.config.mode == "recommend":
+        act_space: spaces.Space = spaces.Discrete(core.num_candidates)
+    else:
+        act_space = spaces.MultiDiscrete(np.full(core.slate_size, core.num_candidates, dtype=np.int64))
+    return act_space, obs_space
+
+
+def _info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray]:
+    """Batched info dict: raw outcome of the step plus session totals."""
+    n, k = core.num_envs, core.slate_size
+    if out is None:
+        info: dict[str, np.ndarray] = {
+            "items": np.full((n, k), -1, dtype=np.int64),
+            "clicked": np.zeros((n, k), dtype=bool),
+            "carted": np.zeros((n, k), dtype=bool),
+            "purchased": np.zeros((n, k), dtype=bool),
+            "clicks": np.zeros(n, dtype=np.int64),
+            "carts": np.zeros(n, dtype=np.int64),
+            "purchases": np.zeros(n, dtype=np.int64),
+            "revenue": np.zeros(n),
+            "left": np.zeros(n, dtype=bool),
+        }
+    else:
+        info = {
+            "items": out.items,
+            "clicked": out.clicked,
+            "carted": out.carted,
+            "purchased": out.purchased,
+            "clicks": out.clicked.sum(axis=1),
+            "carts": out.carted.sum(axis=1),
+            "purchases": out.purchased.sum(axis=1),
+            "revenue": out.revenue,
+            "left": out.left,
+        }
+    info["session_impressions"] = core.impressions.copy()
+    info["session_clicks"] = core.clicks.copy()
+    info["session_carts"] = core.carts.copy()
+    info["session_purchases"] = core.purchases.copy()
+    info["session_revenue"] = core.revenue.copy()
+    info["session_length"] = core.step_count.copy()
+    return info
+
+
+class EcomEnv(gym.Env):
+    """One shopping session at a time: a core of one (see the module docstring).
+
+    Args:
+        catalog_obj: an in-memory :class:`Catalog` (overrides ``catalog``).
+        shopper_obj: an in-memory :class:`ShopperModel` (overrides ``user_model``).
+        **kwargs: :class:`EnvConfig` fields; unknown keys fail with a suggestion.
+    """
+
+    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+
+    def __init__(self, render_mode: str | None = None, catalog_obj: Catalog | None = None,
+                 shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
+        self.config = EnvConfig.from_kwargs(kwargs)
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        self.render_mode = render_mode
+        self.core = build_core(self.config, 1, catalog_obj, shopper_obj)
+        self.action_space, self.observation_space = _spaces(self.core)
+        self._needs_reset = True
+        self._last_info: dict[str, Any] = {}
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        first = not hasattr(self, "_keyed")
+        super().reset(seed=seed)
+        keys = key_from_generator(self.np_random, 1) if (seed is not None or first) else None
+        self._keyed = True
+        self.core.reset(np.zeros(1, dtype=np.int64), keys)
+        self._needs_reset = False
+        info = {k: v[0] for k, v in _info(self.core, None).items()}
+        return self.core.observe()[0], info
+
+    def step(self, action):
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step(): the episode has ended or never started")
+        arr = np.asarray(action)
+        m, k = self.core.num_candidates, self.core.slate_size
+        if self.config.mode == "recommend":
+            if arr.shape not in ((), (1,)):
+                raise ValueError(f"action must be one candidate index, an integer in [0, {m - 1}], got shape {arr.shape}")
+            slots = arr.reshape(1)
+        else:
+            if arr.shape != (k,):
+                raise ValueError(f"action must have shape (slate_size={k},) with integers in [0, {m - 1}], got shape {arr.shape}")
+            slots = arr.reshape(1, k)
+        slots = self.core.check_actions(slots)
+        out = self.core.step(slots)
+        info = {k: v[0] for k, v in _info(self.core, out).items()}
+        terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
+        self._needs_reset = terminated or truncated
+        self._last_info = info
+        return self.core.observe()[0], float(out.reward[0]), terminated, truncated, info
+
+    def render(self):
+        if self.render_mode != "ansi":
+            return None
+        c = self.core
+        return (
+            f"step {int(c.step_count[0])}: clicks {int(c.clicks[0])}, carts {int(c.carts[0])}, "
+            f"purchases {int(c.purchases[0])}, revenue {float(c.revenue[0]):.2f}, last shown {self._last_info.get('items')}"
+        )
+
+
+class EcomVectorEnv(VectorEnv):
+    """``num_envs`` sessions stepped together by one core call (Gymnasium ``NEXT_STEP`` autoreset).
+
+    Sub-env ``i`` reset with ``seed=s`` follows exactly the trajectory of a single
+    :class:`EcomEnv` reset with ``seed=s + i`` (each session has its own random stream).
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, catalog_obj: Catalog | None = None,
+                 shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
+        self.config = EnvConfig.from_kwargs(kwargs)
+        self.num_envs = num_envs
+        self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj)
+        self.single_action_space, self.single_observation_space = _spaces(self.core)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self._autoreset = np.zeros(num_envs, dtype=bool)
+        self._started = False
+        self._all = np.arange(num_envs)
+
+    def _sub_keys(self, seed: int | list[int | None] | None) -> np.ndarray | None:
+        n = self.num_envs
+        if seed is None:
+            return None
+        if isinstance(seed, (int, np.integer)):
+            seeds = [int(seed) + i for i in range(n)]
+        else:
+            seeds = list(seed)
+            if len(seeds) != n:
+                raise ValueError(f"seed must be an int or a list of num_envs={n} seeds, got a list of {len(seeds)}")
+        keys = np.empty(n, dtype=np.uint64)
+        for i, s in enumerate(seeds):
+            gen, _ = gym.utils.seeding.np_random(s)
+            keys[i] = key_from_generator(gen)
+        return keys
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed if isinstance(seed, (int, np.integer)) else None)
+        keys = self._sub_keys(seed)
+        if keys is None and not self._started:
+            keys = key_from_generator(self.np_random, self.num_envs)
+        self._started = True
+        self.core.reset(self._all, keys)
+        self._autoreset[:] = False
+        return self.core.observe(), _info(self.core, None)
+
+    def step(self, actions):
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        slots = self.core.check_actions(actions)
+        reset_rows = np.flatnonzero(self._autoreset)
+        # NEXT_STEP autoreset: sessions that ended last step start anew and their action is
+        # ignored. Their next keys are taken before the batched step (which steps every row,
+        # one call) so each sub-env's stream matches a single env's reset() exactly.
+        next_keys = self.core.streams.next_keys(reset_rows) if len(reset_rows) else None
+        out = self.core.step(slots)
+        if len(reset_rows):
+            self.core.reset(reset_rows, next_keys)
+            for arr in (out.reward, out.revenue):
+                arr[reset_rows] = 0.0
+            for arr in (out.left, out.terminated, out.truncated, out.shown, out.clicked, out.carted, out.purchased):
+                arr[reset_rows] = False
+            out.items[reset_rows] = -1
+        self._autoreset = out.terminated | out.truncated
+        return self.core.observe(), out.reward, out.terminated, out.truncated, _info(self.core, out)

@@ -1,0 +1,155 @@
+"""Conversion metrics with 95% confidence intervals, from episodes or logs.
+
+Names are the same in code, reports and TensorBoard:
+
+* ``ctr``: clicks / impressions (Wilson interval over impressions);
+* ``conversion_rate``: sessions with a purchase / sessions (Wilson interval);
+* ``revenue_per_session``: mean revenue per session, currency units (normal
+  interval on the mean; bootstrap available);
+* ``session_length``: mean steps per session (normal interval on the mean).
+
+TensorBoard tags are defined here once (``TAGS``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+METRIC_NAMES = ("ctr", "conversion_rate", "revenue_per_session", "session_length")
+TAGS = {name: f"ecom/{name}" for name in METRIC_NAMES}
+Z95 = 1.959963984540054
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its 95% confidence interval and sample size."""
+
+    value: float
+    low: float
+    high: float
+    n: int
+
+    def overlaps(self, other: "Estimate") -> bool:
+        return not (self.high < other.low or other.high < self.low)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return f"{self.value:.4f} [{self.low:.4f}, {self.high:.4f}]"
+
+
+def wilson(successes: float, trials: float, z: float = Z95) -> Estimate:
+    """Wilson score interval for a proportion."""
+    if trials < 0 or successes < 0 or successes > trials:
+        raise ValueError(f"need 0 <= successes <= trials, got successes={successes}, trials={trials}")
+    if trials == 0:
+        return Estimate(float("nan"), 0.0, 1.0, 0)
+    p = successes / trials
+    denom = 1.0 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denom
+    half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    return Estimate(float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half)), int(trials))
+
+
+def mean_normal(values: np.ndarray, z: float = Z95) -> Estimate:
+    """Mean with a normal-approximation interval (fine for thousands of sessions)."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0)
+    m = float(x.mean())
+    se = float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("inf")
+    return Estimate(m, m - z * se, m + z * se, n)
+
+
+def mean_bootstrap(values: np.ndarray, rng: np.random.Generator, num_resamples: int = 2000) -> Estimate:
+    """Mean with a percentile-bootstrap interval (for small or skewed samples)."""
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    if n == 0:
+        return Estimate(float("nan"), float("nan"), float("nan"), 0)
+    means = x[rng.integers(0, n, size=(num_resamples, n))].mean(axis=1)
+    lo, hi = np.quantile(means, [0.025, 0.975])
+    return Estimate(float(x.mean()), float(lo), float(hi), n)
+
+
+def session_metrics(
+    impressions: np.ndarray,
+    clicks: np.ndarray,
+    purchases: np.ndarray,
+    revenue: np.ndarray,
+    length: np.ndarray,
+) -> dict[str, Estimate]:
+    """The four metrics from per-session totals (one entry per finished session)."""
+    impressions = np.asarray(impressions)
+    clicks = np.asarray(clicks)
+    purchases = np.asarray(purchases)
+    n = impressions.shape[0]
+    for name, arr in (("clicks", clicks), ("purchases", purchases), ("revenue", revenue), ("length", length)):
+        if np.shape(arr) != (n,):
+            raise ValueError(f"{name} must have shape ({n},) like impressions, got {np.shape(arr)}")
+    return {
+        "ctr": wilson(float(clicks.sum()), float(impressions.sum())),
+        "conversion_rate": wilson(float((purchases > 0).sum()), float(n)),
+        "revenue_per_session": mean_normal(revenue),
+        "session_length": mean_normal(length),
+    }
+
+
+def metrics_from_logs(logs) -> dict[str, Estimate]:
+    """The four metrics from a log DataFrame (one row per impression; see ``ecomsim.logs``).
+
+    Needs columns ``session``, ``step``, ``clicked``, ``purchased``, ``price``.
+    """
+    missing = [c for c in ("session", "step", "clicked", "purchased", "price") if c not in logs.columns]
+    if missing:
+        raise ValueError(f"logs lack columns {missing} needed for metrics")
+    g = logs.assign(rev=logs["price"] * logs["purchased"]).groupby("session", sort=False)
+    per = g.agg(impressions=("clicked", "size"), clicks=("clicked", "sum"), purchases=("purchased", "sum"),
+                revenue=("rev", "sum"), length=("step", "nunique"))
+    return session_metrics(per["impressions"].to_numpy(), per["clicks"].to_numpy(), per["purchases"].to_numpy(),
+                           per["revenue"].to_numpy(), per["length"].to_numpy())
+
+
+class SessionRecorder:
+    """Collects per-session totals from a vector env's ``info`` at episode ends."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, list[np.ndarray]] = {k: [] for k in ("impressions", "clicks", "carts", "purchases", "revenue", "length")}
+
+    def record(self, info: dict, done: np.ndarray) -> int:
+        """Store the sessions with ``done`` set; returns how many were stored."""
+        done = np.asarray(done, dtype=bool)
+        if not done.any():
+            return 0
+        for key in self.rows:
+            self.rows[key].append(np.asarray(info[f"session_{key}"])[done])
+        return int(done.sum())
+
+    @property
+    def num_sessions(self) -> int:
+        return int(sum(len(a) for a in self.rows["length"]))
+
+    def arrays(self, limit: int | None = None) -> dict[str, np.ndarray]:
+        out = {k: (np.concatenate(v) if v else np.zeros(0)) for k, v in self.rows.items()}
+        if limit is not None:
+            out = {k: v[:limit] for k, v in out.items()}
+        return out
+
+    def metrics(self, limit: int | None = None) -> dict[str, Estimate]:
+        a = self.arrays(limit)
+        return session_metrics(a["impressions"], a["clicks"], a["purchases"], a["revenue"], a["length"])
+
+    def funnel(self, limit: int | None = None) -> dict[str, float]:
+        """Funnel shares: sessions with a cart, and share of carting sessions that bought."""
+        a = self.arrays(limit)
+        carted = a["carts"] > 0
+        bought = a["purchases"] > 0
+        return {
+            "add_to_cart_rate": float(carted.mean()) if len(carted) else float("nan"),
+            "cart_to_purchase": float((bought & carted).sum() / max(carted.sum(), 1)),
+            "purchases_per_cart": float(a["purchases"].sum() / max(a["carts"].sum(), 1)),
+        }

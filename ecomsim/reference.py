@@ -1,0 +1,218 @@
+r"""The reference world: a documented parametric model of shoppers.
+
+It is the ground truth of ecomsim: it produces training logs when a user has none,
+and it is the yardstick for the sim-to-real gap. For a session ``n`` (portrait from
+``ecomsim.population``) shown item ``i`` at slot ``k`` on channel ``c``:
+
+**Latent state** (per session, initialised from the portrait): interest ``u`` (unit
+vector over the embedding space), patience ``p``, fatigue ``f`` (starts at 0),
+purchase intent ``w``. The core adds the observable history: items shown recently
+(``rep_i`` = times ``i`` was shown in the last ``HISTORY`` steps) and the
+categories bought this session (``sat_i`` = 1 if ``i``'s category was bought).
+
+**Affinity** ``a = <u, e_i>`` in [-1, 1]; **relative popularity**
+``r_i = log(popularity_i * num_items)`` (0 for an average item).
+
+**Attention** (position bias, cascade-free): ``theta_k = (1 + k) ** -eta_c`` with
+``eta = (app 1.0, web 0.6, social 0.8)``: small screens lose lower slots fastest.
+
+**Click**::
+
+    p_click = theta_k * sigmoid(b0 + b_aff a + b_pop r_i + b_q (q_i - 0.5) - b_fat f - b_rep rep_i - b_sat sat_i + b_ch[c])
+
+**Cart given click** (price against budget, sensitivity ``s``)::
+
+    p_cart = sigmoid(g0 + g_aff a + w - s * log(price_i / budget))
+
+**Purchase given cart** (a price over budget is abandoned more; quality reassures)::
+
+    p_buy = sigmoid(d0 + d_q (q_i - 0.5) + 0.5 w - s * d_over * max(0, price_i / budget - 1))
+
+**Leaving** after the step, for outcome level ``o`` (none / click / purchase), with
+``p'``, ``f'`` the patience and fatigue after this step's item costs::
+
+    h_o = sigmoid(l0 - l_pat p' + l_fat f' + l_o[o]),    h_purchase = 1 - (1 - checkout)(1 - h_click)
+
+**Transitions** after the outcomes (mean over the ``m`` items shown):
+
+* item cost: ``p -= 1 / (slots shown) * sum(1 + k_irr * max(0, a_min - a))`` and
+  ``f = f_decay * f + mean(phi_irr * max(0, a_min - a) + phi_rep * rep_i)``:
+  irrelevant and repeated items tire and exhaust the shopper;
+* click on ``i``: patience refund ``k_click * (2 q_i - 0.4)`` (a low-quality
+  click-bait item *costs* patience: disappointment), fatigue halves, intent warms
+  up ``w += w_click * q_i``, interest drifts ``u <- normalise(u + rho (e_i - u))``;
+* purchase in category ``c``: ``sat_c = 1`` (need satisfied: the shopper stops
+  wanting the category), intent drops by ``w_after_buy``.
+
+Why a policy must plan: cheap, popular click-bait maximises the next click and the
+next purchase probability but low quality drains patience and intent; repeated or
+irrelevant items build fatigue; a satisfied category stops converting. Greedy
+click-chasing is therefore not optimal (see the README experiment,
+``python scripts/reference_experiment.py``).
+
+**Calibration** (``python scripts/reference_report.py``, popularity policy,
+defaults): ``b0`` sets the click rate; ``g0`` the add-to-cart rate (6-8% of
+sessions); ``d0`` cart abandonment (~70%, Baymard); ``l0``/``l_pat`` the session
+depth (KuaiSim ~14 steps); channel offsets in ``ecomsim.population`` give web >
+app > social conversion and order value (VWO / Kibo figures in CALIBRATION.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ecomsim.shopper import NUM_LEAVE_LEVELS, Reaction, ShopperModel
+
+
+@dataclass(frozen=True)
+class ReferenceParams:
+    """Parameters of the reference world (names as in the module docstring)."""
+
+    eta: tuple[float, float, float] = (1.0, 0.6, 0.8)
+    b0: float = -3.4
+    b_aff: float = 3.0
+    b_pop: float = 0.3
+    b_q: float = 0.5
+    b_prem: float = 0.8
+    b_fat: float = 0.8
+    b_rep: float = 1.2
+    b_sat: float = 3.0
+    b_ch: tuple[float, float, float] = (0.0, 0.0, 0.1)
+    g0: float = -2.0
+    g_aff: float = 1.0
+    g_price: float = 2.0
+    d0: float = -0.8
+    d_q: float = 1.0
+    d_over: float = 1.0
+    l0: float = -0.8
+    l_pat: float = 0.45
+    l_fat: float = 0.5
+    l_o: tuple[float, float, float] = (0.0, -1.0, -1.0)
+    checkout: float = 0.35
+    a_min: float = 0.3
+    k_irr: float = 1.5
+    k_click: float = 1.0
+    f_decay: float = 0.8
+    phi_irr: float = 0.6
+    phi_rep: float = 0.5
+    w_click: float = 0.25
+    w_after_buy: float = 1.0
+    rho: float = 0.2
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # tanh form: no overflow for large |x|
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+class ReferenceWorld(ShopperModel):
+    """The parametric reference shopper model (equations in the module docstring)."""
+
+    name = "reference"
+
+    def __init__(self, params: ReferenceParams | None = None) -> None:
+        self.params = params or ReferenceParams()
+
+    def bind(self, core) -> None:
+        super().bind(core)
+        n, d = core.num_envs, core.catalog.embed_dim
+        self.interest = np.zeros((n, d))
+        self.patience = np.zeros(n)
+        self.fatigue = np.zeros(n)
+        self.intent = np.zeros(n)
+        cat = core.catalog
+        self._emb = core._emb64
+        self._rel_pop = np.log(cat.popularity * cat.num_items)
+        self._log_price = np.log(cat.price)
+        self._price_z = (self._log_price - self._log_price.mean()) / (self._log_price.std() or 1.0)
+        self._price = cat.price
+        self._quality = cat.quality
+        self._category = cat.category
+        self._eta = np.asarray(self.params.eta)
+        self._b_ch = np.asarray(self.params.b_ch)
+        self._l_o = np.asarray(self.params.l_o)
+
+    def reset_sessions(self, idx: np.ndarray) -> None:
+        pt = self.core.portraits
+        self.interest[idx] = pt.interest[idx]
+        self.patience[idx] = pt.patience[idx]
+        self.fatigue[idx] = 0.0
+        self.intent[idx] = pt.intent[idx]
+
+    # ----------------------------------------------------------------- pieces
+    def affinity(self, items: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, k)`` affinity ``<u, e_i>`` of each session's current interest with each item."""
+        u = self.interest if rows is None else self.interest[rows]
+        return np.einsum("nkd,nd->nk", self._emb[items], u)
+
+    def _item_costs(self, aff: np.ndarray, rep: np.ndarray, shown: np.ndarray, rows) -> tuple[np.ndarray, np.ndarray]:
+        """Patience and fatigue after paying for the shown items (before click effects)."""
+        p = self.params
+        irr = np.maximum(0.0, p.a_min - aff)
+        nshown = np.maximum(shown.sum(axis=1), 1)
+        pat = self.patience if rows is None else self.patience[rows]
+        fat = self.fatigue if rows is None else self.fatigue[rows]
+        cost = ((1.0 + p.k_irr * irr) * shown).sum(axis=1) / nshown
+        tire = ((p.phi_irr * irr + p.phi_rep * rep) * shown).sum(axis=1) / nshown
+        return pat - cost, p.f_decay * fat + tire
+
+    def reaction(self, items: np.ndarray, positions: np.ndarray, rows: np.ndarray | None = None) -> Reaction:
+        p = self.params
+        core = self.core
+        aff = self.affinity(items, rows)
+        rep = core.repeat_counts(items, rows)
+        sat = core.category_bought(items, rows)
+        ch = core.portraits.channel if rows is None else core.portraits.channel[rows]
+        pt = core.portraits
+        budget = pt.budget if rows is None else pt.budget[rows]
+        sens = pt.price_sensitivity if rows is None else pt.price_sensitivity[rows]
+        fat = self.fatigue if rows is None else self.fatigue[rows]
+        intent = self.intent if rows is None else self.intent[rows]
+
+        theta = (1.0 + positions[None, :]) ** -self._eta[ch][:, None]
+        click_logit = (
+            p.b0
+            + p.b_aff * aff
+            + p.b_pop * self._rel_pop[items]
+            + p.b_q * (self._quality[items] - 0.5)
+            + p.b_prem * self._price_z[items]
+            - p.b_fat * fat[:, None]
+            - p.b_rep * rep
+            - p.b_sat * sat
+            + self._b_ch[ch][:, None]
+        )
+        click = theta * _sigmoid(click_logit)
+        ratio_log = self._log_price[items] - np.log(budget)[:, None]
+        cart = _sigmoid(p.g0 + p.g_aff * aff + intent[:, None] - p.g_price * sens[:, None] * ratio_log)
+        over = np.maximum(0.0, self._price[items] / budget[:, None] - 1.0)
+        buy = _sigmoid(
+            p.d0 + p.d_q * (self._quality[items] - 0.5) + 0.5 * intent[:, None] - sens[:, None] * p.d_over * over
+        )
+        shown = np.ones(items.shape, dtype=bool)
+        pat_after, fat_after = self._item_costs(aff, rep, shown, rows)
+        base = p.l0 - p.l_pat * pat_after + p.l_fat * fat_after
+        leave = _sigmoid(base[:, None] + self._l_o[None, :])
+        leave[:, 2] = 1.0 - (1.0 - p.checkout) * (1.0 - leave[:, 1])
+        assert leave.shape[1] == NUM_LEAVE_LEVELS
+        return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
+
+    def update(self, items, shown, clicked, carted, purchased) -> None:
+        p = self.params
+        aff = self.affinity(items)
+        rep = self.core.repeat_counts(items)
+        self.patience, self.fatigue = self._item_costs(aff, rep, shown, None)
+        q = self._quality[items]
+        nclick = clicked.sum(axis=1)
+        any_click = nclick > 0
+        self.patience += p.k_click * ((2.0 * q - 0.4) * clicked).sum(axis=1)
+        self.fatigue = np.where(any_click, 0.5 * self.fatigue, self.fatigue)
+        self.intent += p.w_click * (q * clicked).sum(axis=1)
+        self.intent -= p.w_after_buy * purchased.sum(axis=1)
+        if any_click.any():
+            rows = np.flatnonzero(any_click)
+            e = (self._emb[items[rows]] * clicked[rows, :, None]).sum(axis=1) / nclick[rows, None]
+            u = self.interest[rows]
+            u = u + p.rho * (e - u)
+            self.interest[rows] = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)

@@ -1,0 +1,90 @@
+"""Counter-based random streams, one per session, drawn for all sessions at once.
+
+Why not one ``np.random.Generator`` for the batch: then sub-env ``i`` of a vector
+env would depend on what every other sub-env drew, so a vector env could never
+equal ``N`` single envs (nor SB3's ``DummyVecEnv``) step by step. Instead each
+session ``i`` owns a 64-bit key and a counter; its ``j``-th number is
+``splitmix64(key_i + (counter_i + j) * GOLDEN)``. That is a pure function of the
+session's own key, evaluated for the whole batch in a dozen numpy calls.
+
+Keys come from the env's ``np_random`` (so ``reset(seed=...)`` reproduces a run
+bit for bit); a reset without a seed derives the next key from the previous one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_TO_UNIT = 1.0 / float(1 << 53)
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on a uint64 array (wrapping arithmetic, new array)."""
+    x = x ^ (x >> _S30)
+    x *= _M1
+    x ^= x >> _S27
+    x *= _M2
+    x ^= x >> _S31
+    return x
+
+
+def key_from_generator(gen: np.random.Generator, size: int | None = None) -> np.ndarray:
+    """Draw stream keys from a numpy generator (the env's ``np_random``)."""
+    return gen.integers(0, np.iinfo(np.uint64).max, size=size, dtype=np.uint64, endpoint=True)
+
+
+class SessionStreams:
+    """Per-session random streams for ``num_envs`` sessions.
+
+    Attributes:
+        key: ``(num_envs,)`` uint64 stream keys.
+        counter: ``(num_envs,)`` uint64 numbers drawn so far in each stream.
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        self.key = np.zeros(num_envs, dtype=np.uint64)
+        self.counter = np.zeros(num_envs, dtype=np.uint64)
+        self._offsets: dict[int, np.ndarray] = {}
+
+    def set_keys(self, idx: np.ndarray, keys: np.ndarray) -> None:
+        self.key[idx] = keys
+        self.counter[idx] = 0
+
+    def next_keys(self, idx: np.ndarray) -> np.ndarray:
+        """Keys for a new episode without a seed: a hash of the finished episode's stream."""
+        return mix64(self.key[idx] ^ mix64(self.counter[idx] + GOLDEN))
+
+    def _offset(self, m: int) -> np.ndarray:
+        off = self._offsets.get(m)
+        if off is None:
+            off = np.arange(m, dtype=np.uint64) * GOLDEN
+            self._offsets[m] = off
+        return off
+
+    def uniform(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """``(len(idx), m)`` uniforms in [0, 1) from the streams ``idx`` (all when None), advancing them by ``m``."""
+        if idx is None:
+            base = self.key + self.counter * GOLDEN
+            self.counter += np.uint64(m)
+        else:
+            base = self.key[idx] + self.counter[idx] * GOLDEN
+            self.counter[idx] += np.uint64(m)
+        x = mix64(base[:, None] + self._offset(m))
+        return (x >> _S11).astype(np.float64) * _TO_UNIT
+
+    def normal(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
+        """``(len(idx), m)`` standard normals (Box-Muller, two uniforms each)."""
+        u = self.uniform(2 * m, idx)
+        u1, u2 = u[:, :m], u[:, m:]
+        return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Inverse-CDF draw: ``u`` of any shape, ``probs`` a 1-d probability vector -> indices."""
+    cdf = np.cumsum(probs)
+    cdf /= cdf[-1]
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(probs) - 1)
