@@ -43,7 +43,7 @@ REFERENCE_CATEGORIES: dict[str, tuple[float, float]] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Catalog:
     """A validated table of items. Construct through keyword arguments; arrays are copied read-only."""
 
@@ -89,7 +89,8 @@ class Catalog:
             bad = ~np.isfinite(arr)
             if bad.any():
                 row = int(np.argwhere(bad)[0][0])
-                raise ValueError(f"catalog column {name!r} has a non-finite value at row {row}: {arr[row]!r}")
+                value = arr[row].tolist()
+                raise ValueError(f"catalog column {name!r} has a non-finite value at row {row}: {value}")
         if len(np.unique(self.item_id)) != n:
             ids, counts = np.unique(self.item_id, return_counts=True)
             raise ValueError(f"catalog item_id must be unique, got duplicates e.g. {int(ids[counts > 1][0])}")
@@ -104,17 +105,24 @@ class Catalog:
             )
         if (self.price <= 0).any():
             row = int(np.argmax(self.price <= 0))
-            raise ValueError(f"catalog column 'price' must be > 0, got {self.price[row]!r} at row {row}")
+            raise ValueError(f"catalog column 'price' must be > 0, got {float(self.price[row])} at row {row}")
         bad_q = (self.quality < 0) | (self.quality > 1)
         if bad_q.any():
             row = int(np.argmax(bad_q))
-            raise ValueError(f"catalog column 'quality' must be in [0, 1], got {self.quality[row]!r} at row {row}")
+            raise ValueError(f"catalog column 'quality' must be in [0, 1], got {float(self.quality[row])} at row {row}")
         if (self.popularity <= 0).any():
             row = int(np.argmax(self.popularity <= 0))
-            raise ValueError(f"catalog column 'popularity' must be > 0, got {self.popularity[row]!r} at row {row}")
+            raise ValueError(f"catalog column 'popularity' must be > 0, got {float(self.popularity[row])} at row {row}")
         total = float(self.popularity.sum())
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"catalog column 'popularity' must sum to 1, got {total:.8f}; use Catalog.normalised_popularity")
+
+    def equals(self, other: "Catalog") -> bool:
+        """True when every column and the category names are identical, bit for bit."""
+        cols = ("item_id", "category", "price", "quality", "popularity", "embedding")
+        return self.category_names == other.category_names and all(
+            np.array_equal(getattr(self, c), getattr(other, c)) for c in cols
+        )
 
     # --------------------------------------------------------------- properties
     @property

@@ -1,0 +1,280 @@
+"""Environment contracts: checkers, seeding, single == vector, spaces, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import ecomsim
+from ecomsim.envs import EcomEnv, EcomVectorEnv
+
+IDS = list(ecomsim.ENV_IDS)
+REF = {"user_model": "reference"}
+
+
+@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("kwargs", [{}, REF], ids=["default", "reference"])
+def test_checkers(env_id, kwargs):
+    env = gym.make(env_id, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # unbounded feature bounds are intended; errors still raise
+        gym_check_env(env.unwrapped, skip_render_check=True)
+        sb3_check_env(gym.make(env_id, **kwargs), warn=False)
+
+
+def rollout(env, seed, steps=50, action_seed=123):
+    rng = np.random.default_rng(action_seed)
+    obs, _ = env.reset(seed=seed)
+    traj = [obs.copy()]
+    rewards = []
+    for _ in range(steps):
+        if env.unwrapped.config.mode == "recommend":
+            a = int(rng.integers(env.action_space.n))
+        else:
+            a = rng.integers(0, env.unwrapped.config.num_candidates, size=env.unwrapped.config.slate_size)
+        obs, r, term, trunc, info = env.step(a)
+        traj.append(obs.copy())
+        rewards.append((r, term, trunc, tuple(np.atleast_1d(info["items"]))))
+        if term or trunc:
+            obs, _ = env.reset()
+            traj.append(obs.copy())
+    return np.array(traj), rewards
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_same_trajectory(env_id):
+    a = rollout(gym.make(env_id, **REF), seed=7)
+    b = rollout(gym.make(env_id, **REF), seed=7)
+    c = rollout(gym.make(env_id, **REF), seed=8)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1] == b[1]
+    assert a[0].shape != c[0].shape or not np.array_equal(a[0], c[0])
+
+
+@pytest.mark.parametrize("mode", ["recommend", "slate"])
+def test_single_equals_vector_of_one(mode):
+    kw = dict(REF, mode=mode, slate_size=1 if mode == "recommend" else 3)
+    single = EcomEnv(**kw)
+    vec = EcomVectorEnv(num_envs=1, **kw)
+    rng = np.random.default_rng(0)
+    o1, _ = single.reset(seed=3)
+    o2, _ = vec.reset(seed=3)
+    np.testing.assert_array_equal(o1, o2[0])
+    episodes = 0
+    for _ in range(400):
+        if mode == "recommend":
+            a = int(rng.integers(20))
+            va = np.array([a])
+        else:
+            a = rng.integers(0, 20, size=3)
+            va = a[None]
+        o1, r1, t1, tr1, i1 = single.step(a)
+        o2, r2, t2, tr2, i2 = vec.step(va)
+        np.testing.assert_array_equal(o1, o2[0])
+        assert (r1, t1, tr1) == (r2[0], t2[0], tr2[0])
+        np.testing.assert_array_equal(i1["items"], i2["items"][0])
+        if t1 or tr1:
+            episodes += 1
+            o1, _ = single.reset()
+            o2, *_ = vec.step(va)  # NEXT_STEP autoreset: this action is ignored
+            np.testing.assert_array_equal(o1, o2[0])
+    assert episodes >= 5
+
+
+def test_vector_sub_env_equals_single_with_offset_seed():
+    vec = EcomVectorEnv(num_envs=4, **REF)
+    obs, _ = vec.reset(seed=10)
+    for i in range(4):
+        single = EcomEnv(**REF)
+        o, _ = single.reset(seed=10 + i)
+        np.testing.assert_array_equal(o, obs[i])
+    acts = np.array([0, 5, 9, 19])
+    obs_v, r_v, *_ = vec.step(acts)
+    for i in range(4):
+        single = EcomEnv(**REF)
+        single.reset(seed=10 + i)
+        o, r, *_ = single.step(int(acts[i]))
+        np.testing.assert_array_equal(o, obs_v[i])
+        assert r == r_v[i]
+
+
+def test_make_vec_is_native_batched():
+    env = gym.make_vec("ecomsim/Recommend-v0", num_envs=8, **REF)
+    assert isinstance(env.unwrapped, EcomVectorEnv)
+    obs, info = env.reset(seed=0)
+    assert obs.shape == (8, env.unwrapped.core.obs_dim)
+    assert info["session_length"].shape == (8,)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_random_steps_stay_in_spaces_and_truncate(env_id):
+    max_steps = 15
+    env = gym.make_vec(env_id, num_envs=64, max_steps=max_steps, **REF)
+    space = env.unwrapped.single_observation_space
+    obs, _ = env.reset(seed=1)
+    k = env.unwrapped.config.slate_size
+    max_price = env.unwrapped.core.catalog.price.max()
+    lengths = []
+    prev_done = np.zeros(64, dtype=bool)
+    for _ in range(3000 // 64 * 4):
+        obs, r, term, trunc, info = env.step(env.action_space.sample())
+        assert np.isfinite(obs).all()
+        assert all(space.contains(o) for o in obs)
+        assert ((r >= 0) & (r <= k)).all()
+        assert not (term & trunc).any()
+        ended = (term | trunc) & ~prev_done
+        lengths.extend(info["session_length"][ended].tolist())
+        assert (info["session_length"][trunc] == max_steps).all()
+        assert (info["session_length"][term] <= max_steps).all()
+        prev_done = term | trunc
+    assert max(lengths) == max_steps
+    rev = gym.make_vec(env_id, num_envs=16, reward="revenue", **REF)
+    rev.reset(seed=0)
+    for _ in range(200):
+        _, r, *_ = rev.step(rev.action_space.sample())
+        assert ((r >= 0) & (r <= k * max_price)).all()
+
+
+def test_clicks_match_reference_probabilities():
+    """Sampled clicks vs the model's probabilities: |z| < 4 over ~100k impressions."""
+    env = EcomVectorEnv(num_envs=2000, **REF)
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    clicks, expected, var = 0.0, 0.0, 0.0
+    purchases, exp_p, var_p = 0.0, 0.0, 0.0
+    for _ in range(50):
+        core = env.core
+        acts = rng.integers(0, 20, size=2000)
+        alive = ~env._autoreset
+        r = core.candidate_reaction()
+        p = r.click[np.arange(2000), acts][alive]
+        pp = r.purchase_total[np.arange(2000), acts][alive]
+        _, _, _, _, info = env.step(acts)
+        clicks += info["clicks"][alive].sum()
+        purchases += info["purchases"][alive].sum()
+        expected += p.sum()
+        var += (p * (1 - p)).sum()
+        exp_p += pp.sum()
+        var_p += (pp * (1 - pp)).sum()
+    assert abs(clicks - expected) / np.sqrt(var) < 4.0
+    assert abs(purchases - exp_p) / np.sqrt(var_p) < 4.0
+
+
+def test_higher_price_lowers_purchase_probability():
+    env = EcomVectorEnv(num_envs=200, **REF)
+    env.reset(seed=0)
+    core = env.core
+    items = core.candidates[:, :1]
+    base = core.shopper.reaction(items, np.zeros(1))
+    cat = core.catalog
+    dear = ecomsim.Catalog(item_id=cat.item_id, category=cat.category, price=cat.price * 2.0, quality=cat.quality,
+                           popularity=cat.popularity, embedding=cat.embedding, category_names=cat.category_names)
+    env2 = EcomVectorEnv(num_envs=200, catalog_obj=dear, **REF)
+    env2.reset(seed=0)
+    np.testing.assert_array_equal(env2.core.candidates[:, :1], items)
+    pricier = env2.core.shopper.reaction(items, np.zeros(1))
+    assert (pricier.cart < base.cart).all()
+    assert (pricier.purchase <= base.purchase).all()
+    assert (pricier.purchase_total <= base.purchase_total).all()
+    assert (pricier.purchase_total < base.purchase_total).mean() > 0.95  # equal only where both underflow to 0
+
+
+def test_irrelevant_items_exhaust_patience():
+    """Always showing the least relevant candidate ends sessions sooner than the most relevant."""
+
+    def mean_length(pick):
+        env = EcomVectorEnv(num_envs=500, max_steps=100, **REF)
+        env.reset(seed=2)
+        done_len = []
+        for _ in range(60):
+            aff = env.core.shopper.affinity(env.core.candidates)
+            _, _, te, tr, info = env.step(pick(aff, axis=1))
+            done_len.extend(info["session_length"][te | tr].tolist())
+        return np.mean(done_len)
+
+    assert mean_length(np.argmin) < 0.75 * mean_length(np.argmax)
+
+
+def test_satisfied_need_stops_category():
+    env = EcomVectorEnv(num_envs=50, **REF)
+    env.reset(seed=0)
+    core = env.core
+    items = core.candidates[:, :1]
+    before = core.shopper.reaction(items, np.zeros(1)).click
+    core.bought[np.arange(50), core.catalog.category[items[:, 0]]] = True
+    after = core.shopper.reaction(items, np.zeros(1)).click
+    assert (after < 0.25 * before).all()
+
+
+# ------------------------------------------------------------------ bad input
+def test_unknown_config_key_suggests():
+    with pytest.raises(TypeError, match=r"unknown config key 'num_candidate'.*Did you mean 'num_candidates'"):
+        gym.make("ecomsim/Recommend-v0", num_candidate=10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"num_candidates": 1}, r"num_candidates must be in \[2, 1000\], got 1"),
+        ({"max_steps": 0}, r"max_steps must be in \[1, 100000\], got 0"),
+        ({"reward": "purchases"}, r"reward must be one of .*got 'purchases'.*Did you mean 'purchase'"),
+        ({"mode": "slate", "slate_size": 30}, r"slate_size must be in \[1, 20\], got 30"),
+        ({"channel": "tv"}, r"channel must be one of \['app', 'web', 'social'\], got 'tv'"),
+        ({"popular_share": 0.8, "personal_share": 0.5}, r"popular_share \+ personal_share must be <= 1"),
+        ({"max_steps": 2.5}, r"max_steps must be an integer"),
+        ({"catalog": "nonexistent"}, r"catalog must be a shipped name .* got 'nonexistent'"),
+    ],
+)
+def test_bad_config_values(kwargs, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        EcomEnv(**{**REF, **kwargs})
+
+
+def test_bad_actions_single():
+    env = EcomEnv(**REF)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"candidate indexes in \[0, 19\], got \[20\]"):
+        env.step(20)
+    with pytest.raises(ValueError, match=r"candidate indexes in \[0, 19\], got \[-1\]"):
+        env.step(-1)
+    with pytest.raises(ValueError, match=r"action must be one candidate index.*got shape \(2,\)"):
+        env.step([1, 2])
+    with pytest.raises(ValueError, match=r"integer candidate indexes"):
+        env.step(1.5)
+    slate = EcomEnv(mode="slate", slate_size=3, **REF)
+    slate.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action must have shape \(slate_size=3,\)"):
+        slate.step([1, 2])
+
+
+def test_bad_actions_vector():
+    env = EcomVectorEnv(num_envs=4, **REF)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must have shape \(4,\) \(num_envs=4, slate_size=1\), got \(10,\)"):
+        env.step(np.zeros(10, dtype=int))
+    with pytest.raises(ValueError, match=r"in \[0, 19\], got \[25\]"):
+        env.step(np.array([0, 1, 25, 3]))
+    slate = EcomVectorEnv(num_envs=2, mode="slate", slate_size=3, **REF)
+    slate.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must have shape \(2, 3\)"):
+        slate.step(np.zeros(2, dtype=int))
+
+
+def test_step_before_reset():
+    with pytest.raises(RuntimeError, match="reset"):
+        EcomEnv(**REF).step(0)
+
+
+def test_slate_repeated_pick_leaves_slot_empty():
+    env = EcomVectorEnv(num_envs=3, mode="slate", slate_size=3, **REF)
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(np.array([[1, 1, 2], [4, 5, 4], [0, 1, 2]]))
+    assert info["items"][0, 1] == -1 and info["items"][0, 0] >= 0 and info["items"][0, 2] >= 0
+    assert info["items"][1, 2] == -1
+    assert (info["items"][2] >= 0).all()
+    assert not info["clicked"][0, 1] and not info["clicked"][1, 2]

@@ -1,0 +1,58 @@
+"""Metric estimates and their intervals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ecomsim.metrics import TAGS, mean_bootstrap, mean_normal, metrics_from_logs, session_metrics, wilson
+
+
+def test_wilson_known_value():
+    # 10 of 100: Wilson 95% interval is [0.0552, 0.1744] (textbook value)
+    est = wilson(10, 100)
+    assert est.value == pytest.approx(0.1)
+    assert est.low == pytest.approx(0.0552, abs=5e-4)
+    assert est.high == pytest.approx(0.1744, abs=5e-4)
+    assert wilson(0, 50).low == 0.0
+    with pytest.raises(ValueError, match="successes <= trials"):
+        wilson(5, 3)
+
+
+def test_wilson_coverage():
+    """~95% of Wilson intervals cover the truth (tolerance: 2000 replicates, |coverage - 0.95| < 0.02)."""
+    rng = np.random.default_rng(0)
+    hits = [wilson(k, 400).low <= 0.03 <= wilson(k, 400).high for k in rng.binomial(400, 0.03, size=2000)]
+    assert abs(np.mean(hits) - 0.95) < 0.02
+
+
+def test_means():
+    x = np.arange(1000, dtype=float)
+    est = mean_normal(x)
+    assert est.value == pytest.approx(499.5)
+    assert est.low < 499.5 < est.high
+    boot = mean_bootstrap(x, np.random.default_rng(0))
+    assert boot.low == pytest.approx(est.low, rel=0.02) and boot.high == pytest.approx(est.high, rel=0.02)
+
+
+def test_session_and_log_metrics_agree():
+    logs = pd.DataFrame(
+        {
+            "session": [0, 0, 0, 1, 1, 2],
+            "step": [0, 1, 2, 0, 1, 0],
+            "clicked": [1, 0, 1, 0, 0, 1],
+            "purchased": [0, 0, 1, 0, 0, 0],
+            "price": [10.0, 5.0, 20.0, 1.0, 1.0, 3.0],
+        }
+    )
+    m = metrics_from_logs(logs)
+    assert m["ctr"].value == pytest.approx(3 / 6)
+    assert m["conversion_rate"].value == pytest.approx(1 / 3)
+    assert m["revenue_per_session"].value == pytest.approx(20 / 3)
+    assert m["session_length"].value == pytest.approx(2.0)
+    s = session_metrics(np.array([3, 2, 1]), np.array([2, 0, 1]), np.array([1, 0, 0]), np.array([20.0, 0, 0]), np.array([3, 2, 1]))
+    assert {k: v.value for k, v in s.items()} == {k: v.value for k, v in m.items()}
+    assert TAGS["ctr"] == "ecom/ctr"
+    with pytest.raises(ValueError, match=r"clicks must have shape \(3,\)"):
+        session_metrics(np.ones(3), np.ones(2), np.ones(3), np.ones(3), np.ones(3))
