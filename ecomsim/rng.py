@@ -4,7 +4,8 @@ Why not one ``np.random.Generator`` for the batch: then sub-env ``i`` of a vecto
 env would depend on what every other sub-env drew, so a vector env could never
 equal ``N`` single envs (nor SB3's ``DummyVecEnv``) step by step. Instead each
 session ``i`` owns a 64-bit key and a counter; its ``j``-th number is
-``splitmix64(key_i + (counter_i + j) * GOLDEN)``. That is a pure function of the
+``splitmix64(mix64(key_i) + (counter_i + j) * GOLDEN)`` (the key is hashed first so
+that structured keys, e.g. consecutive integers, still give unrelated streams). That is a pure function of the
 session's own key, evaluated for the whole batch in a dozen numpy calls.
 
 Keys come from the env's ``np_random`` (so ``reset(seed=...)`` reproduces a run
@@ -47,11 +48,13 @@ class SessionStreams:
 
     def __init__(self, num_envs: int) -> None:
         self.key = np.zeros(num_envs, dtype=np.uint64)
+        self._base = np.zeros(num_envs, dtype=np.uint64)  # mix64(key): the stream's starting state
         self.counter = np.zeros(num_envs, dtype=np.uint64)
         self._offsets: dict[int, np.ndarray] = {}
 
     def set_keys(self, idx: np.ndarray, keys: np.ndarray) -> None:
         self.key[idx] = keys
+        self._base[idx] = mix64(np.asarray(keys, dtype=np.uint64))
         self.counter[idx] = 0
 
     def next_keys(self, idx: np.ndarray) -> np.ndarray:
@@ -68,10 +71,10 @@ class SessionStreams:
     def uniform(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
         """``(len(idx), m)`` uniforms in [0, 1) from the streams ``idx`` (all when None), advancing them by ``m``."""
         if idx is None:
-            base = self.key + self.counter * GOLDEN
+            base = self._base + self.counter * GOLDEN
             self.counter += np.uint64(m)
         else:
-            base = self.key[idx] + self.counter[idx] * GOLDEN
+            base = self._base[idx] + self.counter[idx] * GOLDEN
             self.counter[idx] += np.uint64(m)
         x = mix64(base[:, None] + self._offset(m))
         return (x >> _S11).astype(np.float64) * _TO_UNIT
