@@ -51,7 +51,9 @@ def wilson(successes: float, trials: float, z: float = Z95) -> Estimate:
     denom = 1.0 + z * z / trials
     centre = (p + z * z / (2 * trials)) / denom
     half = z * np.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return Estimate(float(p), float(max(0.0, centre - half)), float(min(1.0, centre + half)), int(trials))
+    low = 0.0 if successes == 0 else max(0.0, centre - half)  # exact ends: no rounding residue
+    high = 1.0 if successes == trials else min(1.0, centre + half)
+    return Estimate(float(p), float(low), float(high), int(trials))
 
 
 def mean_normal(values: np.ndarray, z: float = Z95) -> Estimate:
