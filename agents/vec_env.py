@@ -1,0 +1,218 @@
+"""A native Stable-Baselines3 ``VecEnv`` over the batched simulation core.
+
+SB3 cannot take a Gymnasium ``VectorEnv``, and ``DummyVecEnv`` of ``num_envs``
+single envs steps them one by one in Python. :class:`EcomSB3VecEnv` steps all
+sessions with one core call and speaks SB3's dialect:
+
+* **same-step reset**: when a session ends, ``step_wait`` returns the *new*
+  session's first observation and puts the last one in
+  ``infos[i]["terminal_observation"]`` (plus ``"TimeLimit.truncated"``), exactly
+  as ``DummyVecEnv`` does;
+* ``infos`` is a list of ``num_envs`` dicts holding the env's step info (see
+  ``ecomsim.envs``: raw outcome and ``session_*`` totals) and, at a session's end,
+  Monitor-style ``"episode": {"r", "l", "t"}`` so SB3's ``rollout/ep_rew_mean``
+  works without a ``Monitor`` wrapper (``env_is_wrapped(Monitor)`` answers True);
+* :meth:`seed` seeds sub-env ``i`` with ``seed + i`` at the next :meth:`reset`.
+
+Sub-env ``i`` seeded with ``s + i`` follows exactly the trajectory of a single
+``EcomEnv`` reset with ``seed=s + i`` and then reset without a seed at every
+session end (``DummyVecEnv`` of single envs): every session has its own random
+stream (``ecomsim.rng``) and a finished row is reset right after the step that
+ended it, so its next stream key is derived from the same counter as in the
+single env. ``tests/test_vec_env.py`` proves it step by step.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
+
+from ecomsim.catalog import Catalog
+from ecomsim.config import EnvConfig
+from ecomsim.envs import _info, _spaces, build_core
+from ecomsim.registration import ENV_IDS
+from ecomsim.rng import key_from_generator
+from ecomsim.shopper import ShopperModel
+
+# per-session arrays of the core that get_attr / set_attr address per sub-env
+_SESSION_ARRAYS = ("step_count", "clicks", "carts", "purchases", "impressions", "revenue", "candidates")
+
+
+def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """``EnvConfig`` keyword arguments of a registered id, with ``overrides`` (``None`` values dropped)."""
+    if env_id not in ENV_IDS:
+        from ecomsim.config import suggest
+
+        raise ValueError(f"env_id must be one of {list(ENV_IDS)}, got {env_id!r}.{suggest(env_id, list(ENV_IDS))}")
+    kwargs = dict(ENV_IDS[env_id])
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    return kwargs
+
+
+class EcomSB3VecEnv(VecEnv):
+    """``num_envs`` ecomsim sessions as one SB3 ``VecEnv`` (see the module docstring).
+
+    Args:
+        num_envs: sessions stepped together.
+        env_id: a registered id whose options are the base (``ecomsim/Recommend-v0``).
+        catalog_obj: an in-memory catalog (overrides ``catalog``).
+        shopper_obj: an in-memory shopper model (overrides ``user_model``).
+        **kwargs: ``EnvConfig`` overrides (``user_model``, ``catalog``, ``channel``, ...).
+    """
+
+    def __init__(self, num_envs: int = 1, env_id: str = "ecomsim/Recommend-v0", catalog_obj: Catalog | None = None,
+                 shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
+        self.env_id = env_id
+        self.config = EnvConfig.from_kwargs(env_kwargs(env_id, **kwargs))
+        self.render_mode = None
+        self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj)
+        action_space, observation_space = _spaces(self.core)
+        self.single_action_space = action_space
+        super().__init__(num_envs, observation_space, action_space)
+        self._all = np.arange(num_envs)
+        self._started = False
+        self._actions: np.ndarray | None = None
+        self._ep_return = np.zeros(num_envs)
+        self._t0 = time.time()
+        self._seed_gen = np.random.default_rng()
+
+    # ------------------------------------------------------------------ reset
+    def _keys_for_reset(self) -> np.ndarray | None:
+        seeds = self._seeds
+        if all(s is None for s in seeds):
+            if self._started:
+                return None  # like a single env reset() without a seed: keys derived from the old streams
+            seeds = [int(s) for s in self._seed_gen.integers(0, 2**31 - 1, size=self.num_envs)]
+        if any(s is None for s in seeds):
+            raise ValueError(f"seed either every sub-env or none, got seeds {seeds}")
+        keys = np.empty(self.num_envs, dtype=np.uint64)
+        for i, s in enumerate(seeds):
+            gen, _ = gym.utils.seeding.np_random(int(s))
+            keys[i] = key_from_generator(gen)
+        return keys
+
+    def reset(self) -> np.ndarray:
+        keys = self._keys_for_reset()
+        self._started = True
+        self.core.reset(self._all, keys)
+        self._ep_return[:] = 0.0
+        info = _info(self.core, None)
+        self.reset_infos = _split_info(info, self.num_envs)
+        self._reset_seeds()
+        self._reset_options()
+        return self.core.observe()
+
+    # ------------------------------------------------------------------- step
+    def step_async(self, actions: np.ndarray) -> None:
+        self._actions = actions
+
+    def step_wait(self) -> VecEnvStepReturn:
+        if not self._started:
+            raise RuntimeError("call reset() before step()")
+        if self._actions is None:
+            raise RuntimeError("call step_async(actions) before step_wait()")
+        slots = self.core.check_actions(self._actions)
+        self._actions = None
+        out = self.core.step(slots)
+        reward = out.reward.astype(np.float32)
+        dones = out.terminated | out.truncated
+        infos = _split_info(_info(self.core, out), self.num_envs)
+        obs = self.core.observe()
+        self._ep_return += out.reward
+        done_rows = np.flatnonzero(dones)
+        if len(done_rows):
+            now = round(time.time() - self._t0, 6)
+            lengths = self.core.step_count
+            for i in done_rows.tolist():
+                infos[i]["terminal_observation"] = obs[i].copy()
+                infos[i]["TimeLimit.truncated"] = bool(out.truncated[i])
+                infos[i]["episode"] = {"r": float(self._ep_return[i]), "l": int(lengths[i]), "t": now}
+            # reset right after the ending step: the next key is derived from the same counter
+            # as a single env's reset() without a seed, so sub-env i stays equal to DummyVecEnv
+            self.core.reset(done_rows, None)
+            self._ep_return[done_rows] = 0.0
+            obs[done_rows] = self.core.observe()[done_rows]
+        return obs, reward, dones, infos
+
+    def step(self, actions: np.ndarray) -> VecEnvStepReturn:
+        self.step_async(actions)
+        return self.step_wait()
+
+    def close(self) -> None:
+        pass
+
+    # ------------------------------------------------------------- sb3 extras
+    def get_images(self) -> Sequence[np.ndarray | None]:
+        return [None] * self.num_envs
+
+    def _check_indices(self, indices: VecEnvIndices) -> list[int]:
+        idx = list(self._get_indices(indices))
+        bad = [i for i in idx if not 0 <= int(i) < self.num_envs]
+        if bad:
+            raise IndexError(f"sub-env indices must be in [0, {self.num_envs - 1}], got {bad}")
+        return [int(i) for i in idx]
+
+    def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
+        """Per-session core arrays (``step_count``, ``clicks``, ...) per sub-env; else the shared attribute or config field."""
+        idx = self._check_indices(indices)
+        if attr_name in _SESSION_ARRAYS:
+            arr = getattr(self.core, attr_name)
+            return [arr[i].copy() if isinstance(arr[i], np.ndarray) else arr[i].item() for i in idx]
+        if attr_name == "render_mode":
+            return [self.render_mode] * len(idx)
+        if attr_name in ("unwrapped", "env"):
+            return [self] * len(idx)
+        if hasattr(self.config, attr_name):
+            return [getattr(self.config, attr_name)] * len(idx)
+        if attr_name in ("core", "config", "env_id", "observation_space", "action_space", "spec", "metadata"):
+            return [getattr(self, attr_name, None)] * len(idx)
+        raise AttributeError(
+            f"sub-envs have no attribute {attr_name!r}; valid: per-session {list(_SESSION_ARRAYS)}, "
+            f"config fields {list(self.config.to_dict())}, or core, config, env_id, observation_space, action_space"
+        )
+
+    def set_attr(self, attr_name: str, value: Any, indices: VecEnvIndices = None) -> None:
+        """Set a per-session core array for some sub-envs; shared attributes only for all of them at once."""
+        idx = self._check_indices(indices)
+        if attr_name in _SESSION_ARRAYS:
+            getattr(self.core, attr_name)[idx] = value
+            return
+        if hasattr(self.config, attr_name):
+            raise AttributeError(
+                f"config field {attr_name!r} is frozen (the core is built from it); "
+                f"make a new env with {attr_name}={value!r} instead"
+            )
+        if sorted(idx) != list(range(self.num_envs)):
+            raise ValueError(f"{attr_name!r} is shared by all sub-envs (one core); set it with indices=None, got {idx}")
+        setattr(self, attr_name, value)
+
+    def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
+        """Supported: ``get_wrapper_attr(name)`` and ``render()`` (one text line per sub-env)."""
+        idx = self._check_indices(indices)
+        if method_name == "get_wrapper_attr":
+            return self.get_attr(method_args[0], idx)
+        if method_name == "render":
+            c = self.core
+            return [
+                f"step {int(c.step_count[i])}: clicks {int(c.clicks[i])}, carts {int(c.carts[i])}, "
+                f"purchases {int(c.purchases[i])}, revenue {float(c.revenue[i]):.2f}"
+                for i in idx
+            ]
+        raise AttributeError(f"sub-envs have no method {method_name!r}; supported: ['get_wrapper_attr', 'render']")
+
+    def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
+        """True only for SB3's ``Monitor``: this VecEnv reports Monitor's ``episode`` stats itself."""
+        idx = self._check_indices(indices)
+        return [issubclass(wrapper_class, Monitor) and wrapper_class is Monitor] * len(idx)
+
+
+def _split_info(info: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+    """Batched info -> ``n`` per-session dicts (numpy scalars and row arrays, as a single env gives)."""
+    keys = list(info)
+    columns = [list(info[k]) for k in keys]
+    return [dict(zip(keys, row)) for row in zip(*columns)]
