@@ -29,17 +29,18 @@ import numpy as np
 
 CATALOG_FORMAT = "ecomsim-catalog-v1"
 
-# Reference categories with (median price, log-price std), in currency units. The
-# medians span the ~$20-$130 average order values of CALIBRATION.md.
+# Reference categories with (median price, log-price std), in currency units (an item
+# stands for an order line); tuned so the average order value lands near the $82-$127
+# of CALIBRATION.md.
 REFERENCE_CATEGORIES: dict[str, tuple[float, float]] = {
-    "fashion": (45.0, 0.55),
-    "shoes": (70.0, 0.45),
-    "beauty": (22.0, 0.50),
-    "home": (55.0, 0.70),
-    "electronics": (140.0, 0.80),
-    "sports": (60.0, 0.60),
-    "books": (15.0, 0.35),
-    "grocery": (9.0, 0.45),
+    "fashion": (110.0, 0.55),
+    "shoes": (175.0, 0.45),
+    "beauty": (55.0, 0.50),
+    "home": (140.0, 0.70),
+    "electronics": (350.0, 0.80),
+    "sports": (150.0, 0.60),
+    "books": (38.0, 0.35),
+    "grocery": (25.0, 0.45),
 }
 
 

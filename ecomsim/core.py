@@ -36,7 +36,7 @@ from ecomsim.shopper import Reaction, ShopperModel
 
 HISTORY = 10  # steps of shown items remembered for repeat counts
 POPULAR_POOL = 100  # popular candidates come from this many most popular items
-LOG_BUDGET_CENTER = float(np.log(60.0))  # budget feature: log(budget / 60)
+LOG_BUDGET_CENTER = float(np.log(150.0))  # budget feature: log(budget / 150)
 
 
 @dataclass

@@ -35,14 +35,14 @@ SEGMENTS = ("bargain_hunter", "quality_seeker", "window_shopper", "mission_buyer
 # Per segment: share, price sensitivity, budget median (currency units), patience, intent.
 SEGMENT_SHARE = np.array([0.30, 0.20, 0.32, 0.18])
 SEGMENT_PRICE_SENSITIVITY = np.array([1.8, 0.7, 1.1, 0.9])
-SEGMENT_BUDGET = np.array([35.0, 110.0, 55.0, 80.0])
+SEGMENT_BUDGET = np.array([88.0, 275.0, 138.0, 200.0])
 SEGMENT_PATIENCE = np.array([13.0, 15.0, 18.0, 9.0])
 SEGMENT_INTENT = np.array([-0.2, 0.1, -0.7, 0.6])
 
 # Per channel (app, web, social): traffic share, budget multiplier, intent offset, patience multiplier.
 CHANNEL_SHARE = np.array([0.55, 0.30, 0.15])
 CHANNEL_BUDGET = np.array([0.78, 1.0, 0.65])
-CHANNEL_INTENT = np.array([-0.35, 0.0, -1.1])
+CHANNEL_INTENT = np.array([-0.2, 0.0, -0.95])
 CHANNEL_PATIENCE = np.array([1.0, 1.15, 0.75])
 
 # Interest: a favourite category centroid mixed with a second one and noise.

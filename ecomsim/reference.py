@@ -80,7 +80,7 @@ class ReferenceParams:
     b_rep: float = 1.2
     b_sat: float = 3.0
     b_ch: tuple[float, float, float] = (0.0, 0.0, 0.1)
-    g0: float = -2.0
+    g0: float = -2.3
     g_aff: float = 1.0
     g_price: float = 2.0
     d0: float = -0.8
