@@ -9,9 +9,12 @@ in this order:
 1. ``round(popular_share * M)`` popular items, drawn with probability proportional
    to popularity from the catalog's ``POPULAR_POOL`` most popular items;
 2. ``round(personal_share * M)`` personalised items, a random subset of the
-   session's pool: the ``personal_pool`` items with the highest *noisy* affinity
-   ``<interest + retrieval_noise * z, e_i>``, drawn once per session (``z`` standard
-   normal), as a two-tower retriever with an imperfect user vector would return;
+   session's pool. The pool comes from an approximate-nearest-neighbour index, as
+   in production two-tower retrieval: ``NUM_ANCHORS`` anchor directions (catalog
+   item embeddings picked with a fixed seed) each hold their ``personal_pool`` items
+   of highest affinity, computed once per catalog; a session gets the pool of the
+   anchor closest to its *noisy* profile ``interest + retrieval_noise * z`` (``z``
+   standard normal, drawn once per session);
 3. the rest uniformly at random from the catalog.
 
 A duplicate inside one list is replaced once by a uniformly random item (rare
@@ -36,6 +39,7 @@ from ecomsim.shopper import Reaction, ShopperModel
 
 HISTORY = 10  # steps of shown items remembered for repeat counts
 POPULAR_POOL = 100  # popular candidates come from this many most popular items
+NUM_ANCHORS = 256  # anchors of the personalised-retrieval index
 LOG_BUDGET_CENTER = float(np.log(150.0))  # budget feature: log(budget / 150)
 
 
@@ -116,6 +120,7 @@ class SimulationCore:
         self._draws_per_step = 3 * k + 1 + 2 * m + 2
 
         self._init_features()
+        self._build_index()
         self.shopper = shopper
         shopper.bind(self)
 
@@ -207,18 +212,25 @@ class SimulationCore:
         self.shopper.reset_sessions(idx)
         self.candidates[idx] = self._retrieve(self.streams.uniform(2 * self.num_candidates + 2, idx), idx)
 
-    def _build_pools(self, idx: np.ndarray) -> None:
-        d = self.catalog.embed_dim
-        z = self.streams.normal(d, idx)
-        noisy = self.portraits.interest[idx] + self.config.retrieval_noise * z
-        scores = noisy @ self._emb64.T
+    def _build_index(self) -> None:
+        """Anchor directions and their top-``personal_pool`` items (once per catalog)."""
+        emb = self._emb64
+        num_items = emb.shape[0]
+        pick = np.random.default_rng(0).choice(num_items, size=min(NUM_ANCHORS, num_items), replace=False)
+        self._anchors = emb[np.sort(pick)]
+        scores = self._anchors @ emb.T
         p = self.personal_pool
-        if p < scores.shape[1]:
+        if p < num_items:
             top = np.argpartition(-scores, p - 1, axis=1)[:, :p]
         else:
-            top = np.broadcast_to(np.arange(scores.shape[1]), scores.shape).copy()
+            top = np.broadcast_to(np.arange(num_items), scores.shape).copy()
         order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
-        self.pool[idx] = np.take_along_axis(top, order, axis=1)
+        self._anchor_pools = np.take_along_axis(top, order, axis=1)
+
+    def _build_pools(self, idx: np.ndarray) -> None:
+        z = self.streams.normal(self.catalog.embed_dim, idx)
+        noisy = self.portraits.interest[idx] + self.config.retrieval_noise * z
+        self.pool[idx] = self._anchor_pools[np.argmax(noisy @ self._anchors.T, axis=1)]
 
     def _retrieve(self, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Candidates ``(len(idx), M)`` from ``2 M + 2`` uniforms per session."""
