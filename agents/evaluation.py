@@ -3,6 +3,9 @@
 Sessions are spread over ``num_envs`` sub-envs with a fixed quota each, and only the
 first ``quota`` sessions of every sub-env count: stopping at "the first N sessions to
 finish" would over-sample short sessions and bias every metric.
+
+:func:`score` evaluates in the env's own simulator and, side by side, in the
+reference world (``user_model="reference"``): the sim-to-real gap.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from agents.baselines import Policy
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.metrics import Estimate, SessionRecorder
 
@@ -32,6 +36,17 @@ class EvalResult:
         }
 
 
+class SB3Policy(Policy):
+    """An SB3 model (PPO / DQN) as a :class:`Policy`: deterministic ``model.predict``."""
+
+    def __init__(self, model, name: str = "sb3", deterministic: bool = True) -> None:
+        self.model, self.name, self.deterministic = model, name, deterministic
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        actions, _ = self.model.predict(obs, deterministic=self.deterministic)
+        return actions
+
+
 def evaluate(
     policy,
     env: EcomVectorEnv,
@@ -44,15 +59,18 @@ def evaluate(
 
     Args:
         policy: a baseline policy, or anything with a ``name`` when ``act`` is given.
+            A policy's ``observe`` gets every step's feedback (online learners learn
+            during the evaluation, as they would in production).
         env: the vector env (its sub-envs share the work).
-        num_sessions: sessions to score; must be a positive multiple-friendly number
-            (each sub-env runs ``ceil(num_sessions / num_envs)`` and the surplus is dropped
-            from the last sub-envs' quotas).
+        num_sessions: sessions to score; each sub-env runs ``ceil(num_sessions / num_envs)``
+            and the surplus is dropped from the last sub-envs' quotas.
         seed: seeds the env (sub-env ``i`` gets ``seed + i``) and the policy's generator.
-        act: optional function obs -> actions (e.g. an SB3 model's predict), used instead of ``policy.act``.
+        act: optional function obs -> actions, used instead of ``policy.act``.
+        max_steps: safety limit on vector steps (default: ten times the expected need).
     """
-    if not isinstance(num_sessions, int) or num_sessions < 1:
+    if isinstance(num_sessions, bool) or not isinstance(num_sessions, (int, np.integer)) or num_sessions < 1:
         raise ValueError(f"num_sessions must be a positive integer, got {num_sessions!r}")
+    num_sessions = int(num_sessions)
     n = env.num_envs
     quota = np.full(n, num_sessions // n, dtype=np.int64)
     quota[: num_sessions % n] += 1
@@ -60,6 +78,7 @@ def evaluate(
     recorder = SessionRecorder()
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
+    learns = act is None and isinstance(policy, Policy)
     if act is None:
         policy.reset(env.core, rng)
         act = policy.act
@@ -68,7 +87,7 @@ def evaluate(
     while (done_count < quota).any():
         actions = act(obs)
         obs, reward, terminated, truncated, info = env.step(actions)
-        if hasattr(policy, "observe") and act is getattr(policy, "act", None):
+        if learns:
             policy.observe(actions, reward, info)
         done = terminated | truncated
         recorder.record(info, done & (done_count < quota))
@@ -78,3 +97,40 @@ def evaluate(
             raise RuntimeError(f"evaluation did not finish {num_sessions} sessions in {limit} steps")
     name = getattr(policy, "name", str(policy))
     return EvalResult(name, recorder.num_sessions, recorder.metrics(), recorder.funnel())
+
+
+def make_eval_env(env_kwargs: dict[str, Any], num_envs: int = 256) -> EcomVectorEnv:
+    """A vector env for scoring (``env_kwargs`` are ``EnvConfig`` fields)."""
+    return EcomVectorEnv(num_envs=num_envs, **env_kwargs)
+
+
+def score(
+    make_policy: Callable[[], Policy],
+    env_kwargs: dict[str, Any],
+    num_sessions: int,
+    seed: int = 0,
+    num_envs: int = 256,
+    worlds: tuple[str, ...] = ("sim", "reference"),
+) -> dict[str, EvalResult]:
+    """Evaluate a fresh policy in the env's simulator (``"sim"``) and in the reference world.
+
+    ``make_policy`` is called once per world, so an online learner starts from scratch
+    in each. When the env's own shopper model already is the reference world, the
+    ``"reference"`` entry is the same run (reported once, shared).
+    """
+    from ecomsim.config import EnvConfig
+
+    own_model = EnvConfig.from_kwargs(env_kwargs).user_model
+    out: dict[str, EvalResult] = {}
+    for world in worlds:
+        if world not in ("sim", "reference"):
+            raise ValueError(f"worlds must be drawn from ['sim', 'reference'], got {world!r}")
+        kwargs = dict(env_kwargs)
+        if world == "reference":
+            if own_model == "reference" and "sim" in out:
+                out[world] = out["sim"]
+                continue
+            kwargs["user_model"] = "reference"
+        env = make_eval_env(kwargs, min(num_envs, num_sessions))
+        out[world] = evaluate(make_policy(), env, num_sessions, seed=seed)
+    return out

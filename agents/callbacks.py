@@ -1,0 +1,157 @@
+"""SB3 callbacks: ecomsim metrics to TensorBoard, periodic evaluation, checkpoints.
+
+* :class:`EcomMetricsCallback` turns the ``session_*`` totals in ``infos`` at every
+  session end into ``ecom/ctr``, ``ecom/conversion_rate``,
+  ``ecom/revenue_per_session`` and ``ecom/session_length`` (tags from
+  ``ecomsim.metrics.TAGS``), logged at each rollout / log interval.
+* :class:`PeriodicEvalCallback` scores the current policy every ``eval_freq``
+  steps on fixed seeded sessions (``eval/<metric>``) and keeps the history for the
+  learning curve.
+* :class:`CheckpointCallback` saves ``checkpoint.zip`` and ``state.json`` every
+  ``save_freq`` steps; :func:`save_checkpoint` is also what Ctrl-C calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3.common.callbacks import BaseCallback
+
+from ecomsim.metrics import METRIC_NAMES, TAGS, session_metrics
+
+EVAL_TAGS = {name: f"eval/{name}" for name in METRIC_NAMES}
+CHECKPOINT = "checkpoint.zip"
+STATE = "state.json"
+
+
+class EcomMetricsCallback(BaseCallback):
+    """Logs the four conversion metrics over the sessions finished since the last log."""
+
+    def __init__(self, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self._reset_buffer()
+        self.history: list[dict[str, float]] = []
+
+    def _reset_buffer(self) -> None:
+        self._rows: dict[str, list[float]] = {k: [] for k in ("impressions", "clicks", "purchases", "revenue", "length")}
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals["infos"], self.locals["dones"]):
+            if done:
+                for key, rows in self._rows.items():
+                    rows.append(float(info[f"session_{key}"]))
+        return True
+
+    def _flush(self) -> None:
+        if len(self._rows["length"]) < 2:
+            return
+        a = {k: np.asarray(v) for k, v in self._rows.items()}
+        metrics = session_metrics(a["impressions"], a["clicks"], a["purchases"], a["revenue"], a["length"])
+        point = {"timesteps": float(self.num_timesteps)}
+        for name, est in metrics.items():
+            self.logger.record(TAGS[name], est.value)
+            point[name] = est.value
+        self.history.append(point)
+        self._reset_buffer()
+
+    def _on_rollout_end(self) -> None:
+        # PPO logs once per rollout; DQN's rollouts are short, so flush only every ~5k steps there
+        if len(self._rows["length"]) >= 200 or self.model.__class__.__name__ == "PPO":
+            self._flush()
+
+
+class PeriodicEvalCallback(BaseCallback):
+    """Every ``eval_freq`` env steps, score the policy on ``num_sessions`` seeded sessions.
+
+    Args:
+        make_env: builds the evaluation vector env (an ``EcomVectorEnv``); called once.
+        eval_freq: env steps (all sub-envs together) between evaluations.
+        num_sessions: sessions per evaluation (same seed every time: comparable points).
+        seed: evaluation seed.
+        history: earlier points (a resumed run continues its curve).
+    """
+
+    def __init__(self, make_env, eval_freq: int, num_sessions: int = 1000, seed: int = 10_000,
+                 history: list[dict[str, Any]] | None = None, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if eval_freq < 1 or num_sessions < 1:
+            raise ValueError(f"eval_freq and num_sessions must be >= 1, got {eval_freq} and {num_sessions}")
+        self.make_env, self.eval_freq, self.num_sessions, self.seed = make_env, eval_freq, num_sessions, seed
+        self.history: list[dict[str, Any]] = list(history or [])
+        self._env = None
+        self._next = None
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.eval_freq
+            self.run_eval()
+        return True
+
+    def _on_training_end(self) -> None:
+        if not self.history or self.history[-1]["timesteps"] < self.num_timesteps:
+            self.run_eval()
+            self.logger.dump(self.num_timesteps)
+
+    def run_eval(self) -> dict[str, Any]:
+        from agents.evaluation import SB3Policy, evaluate
+
+        if self._env is None:
+            self._env = self.make_env()
+        result = evaluate(SB3Policy(self.model, "current"), self._env, self.num_sessions, seed=self.seed)
+        point: dict[str, Any] = {"timesteps": int(self.num_timesteps)}
+        for name, est in result.metrics.items():
+            self.logger.record(EVAL_TAGS[name], est.value)
+            point[name] = est.to_dict()
+        self.history.append(point)
+        if self.verbose:
+            print(f"eval at {self.num_timesteps} steps: conversion {result.metrics['conversion_rate']}")
+        return point
+
+
+def save_checkpoint(model, out_dir: Path, extra: dict[str, Any] | None = None) -> Path:
+    """Save the model and a small state file atomically enough for ``--resume``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / ("tmp_" + CHECKPOINT)
+    model.save(tmp)
+    os.replace(tmp, out_dir / CHECKPOINT)
+    state = {"num_timesteps": int(model.num_timesteps), **(extra or {})}
+    (out_dir / STATE).write_text(json.dumps(state, indent=1))
+    return out_dir / CHECKPOINT
+
+
+def load_state(out_dir: Path) -> dict[str, Any] | None:
+    path = Path(out_dir) / STATE
+    if not (Path(out_dir) / CHECKPOINT).exists() or not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+class CheckpointCallback(BaseCallback):
+    """Save ``checkpoint.zip`` + ``state.json`` every ``save_freq`` env steps.
+
+    ``state`` is a callable returning extra JSON for ``state.json`` (e.g. the eval history).
+    """
+
+    def __init__(self, out_dir: Path, save_freq: int, state=None, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        if save_freq < 1:
+            raise ValueError(f"save_freq must be >= 1 env step, got {save_freq}")
+        self.out_dir, self.save_freq, self.state = Path(out_dir), save_freq, state
+        self._next = None
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.save_freq + 1) * self.save_freq
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.save_freq
+            save_checkpoint(self.model, self.out_dir, self.state() if self.state else None)
+        return True

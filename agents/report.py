@@ -1,0 +1,86 @@
+"""Reports of a training run: the score table, ``results.json`` and the PNG figure."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from agents.evaluation import EvalResult
+from ecomsim.metrics import METRIC_NAMES
+
+
+def distinct_worlds(rows: dict[str, dict[str, EvalResult]]) -> list[str]:
+    """The worlds scored, dropping ``reference`` when it is the same run as ``sim`` (the env's model is the reference world)."""
+    first = next(iter(rows.values()))
+    return [w for w in first if not (w == "reference" and first.get("sim") is first[w])]
+
+
+def score_table(rows: dict[str, dict[str, EvalResult]], reference: str | None = None) -> str:
+    """Plain-text table: one line per policy and world, conversion first, with ``x ref`` ratios."""
+    worlds = distinct_worlds(rows)
+    names = ["conversion_rate", *[m for m in METRIC_NAMES if m != "conversion_rate"]]
+    head = f"{'policy':<12}{'world':<11}" + "".join(f"{m:>27}" for m in names)
+    if reference:
+        head += f"{'conv / ' + reference:>18}"
+    lines = [head, "-" * len(head)]
+    for world in worlds:
+        for name, by_world in rows.items():
+            res = by_world[world]
+            line = f"{name:<12}{world:<11}" + "".join(f"{str(res.metrics[m]):>27}" for m in names)
+            if reference and reference in rows:
+                base = rows[reference][world].metrics["conversion_rate"].value
+                line += f"{res.metrics['conversion_rate'].value / base:>18.2f}" if base > 0 else f"{'n/a':>18}"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def write_results(path: Path, payload: dict[str, Any]) -> None:
+    Path(path).write_text(json.dumps(payload, indent=1, default=str))
+
+
+def plot_run(path: Path, summary: dict[str, Any], rows: dict[str, dict[str, EvalResult]], title: str) -> None:
+    """Learning curve (periodic evaluation with its CI, training-session conversion) and conversion per policy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.8))
+    hist = summary.get("eval_history") or []
+    if hist:
+        t = [h["timesteps"] for h in hist]
+        conv = [h["conversion_rate"]["value"] for h in hist]
+        lo = [h["conversion_rate"]["low"] for h in hist]
+        hi = [h["conversion_rate"]["high"] for h in hist]
+        ax1.plot(t, conv, "o-", label="periodic evaluation")
+        ax1.fill_between(t, lo, hi, alpha=0.25)
+    roll = summary.get("rollout_history") or []
+    if roll:
+        ax1.plot([r["timesteps"] for r in roll], [r["conversion_rate"] for r in roll], alpha=0.5, lw=1,
+                 label="training sessions")
+    for i, (name, by_world) in enumerate(rows.items()):
+        if name in ("ppo", "dqn"):
+            continue
+        ax1.axhline(by_world["sim"].metrics["conversion_rate"].value, ls="--", lw=1, color=f"C{(i + 2) % 10}", label=name)
+    ax1.set_xlabel("env steps")
+    ax1.set_ylabel("conversion rate")
+    ax1.set_title("learning curve (simulator)")
+    ax1.legend(fontsize=8)
+
+    worlds = distinct_worlds(rows)
+    width = 0.8 / len(worlds)
+    names = list(rows)
+    for j, world in enumerate(worlds):
+        est = [rows[n][world].metrics["conversion_rate"] for n in names]
+        x = [i + (j - (len(worlds) - 1) / 2) * width for i in range(len(names))]
+        ax2.bar(x, [e.value for e in est], width, label=world,
+                yerr=[[e.value - e.low for e in est], [e.high - e.value for e in est]], capsize=3)
+    ax2.set_xticks(range(len(names)), names)
+    ax2.set_ylabel("conversion rate (95% CI)")
+    ax2.set_title("conversion per policy")
+    ax2.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
