@@ -1,0 +1,209 @@
+"""Training the conditional WGAN-GP on a catalog table, with TensorBoard logs, checkpoints and resume.
+
+Objective (Gulrajani et al., 2017): the critic maximises ``D(real) - D(fake)`` with a
+gradient penalty; the generator minimises ``-D(fake)``. CTGAN adds a cross-entropy
+term so the generator emits the conditioned category; ours takes the category as an
+input and never emits it, so no such term is needed (a per-row cross-entropy on
+modes against unrelated real rows would decouple modes from the noise and erase the
+price-quality correlation; we measured it).
+Why WGAN-GP: on small mixed tables the plain GAN loss oscillates or collapses; the
+Wasserstein critic with a penalty trains steadily with one set of hyperparameters
+from 80 to 5000 rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from generators.data import check_training_table
+from generators.metrics import GAN_TAGS, quick_fidelity
+from generators.model import Critic, Generator, activate, gradient_penalty, init_weights
+from generators.sampler import CatalogGAN
+from generators.transform import TableTransformer
+
+CHECKPOINT_FORMAT = "ecomsim-catalog-gan-checkpoint-v1"
+
+
+@dataclass
+class TrainConfig:
+    """Options of :func:`train_gan` (JSON-friendly; stored in the card)."""
+
+    epochs: int = 150
+    batch_size: int = 256
+    noise_dim: int = 64
+    gen_hidden: tuple[int, ...] = (256, 256)
+    critic_hidden: tuple[int, ...] = (256, 256)
+    pac: int = 1
+    lr: float = 2e-4
+    critic_steps: int = 5
+    ema: float = 0.995  # decay of the generator weights' moving average (0: no averaging)
+    gp_weight: float = 10.0
+    tau: float = 0.2
+    max_modes: int = 6
+    seed: int = 0
+    device: str = "cpu"
+    eval_every: int = 25  # epochs between fidelity logs (0: never)
+    checkpoint_every: int = 50  # epochs between checkpoints (0: only at the end)
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "noise_dim", "pac", "critic_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if self.batch_size < self.pac:
+            raise ValueError(f"batch_size must be >= pac={self.pac}, got {self.batch_size}")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda[:i]', got {self.device!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise RuntimeError(f"device={self.device!r} but torch sees no CUDA device; use device='cpu'")
+        self.gen_hidden, self.critic_hidden = tuple(self.gen_hidden), tuple(self.critic_hidden)
+
+
+def _writer(logdir: str | Path | None):
+    if logdir is None:
+        return None
+    from torch.utils.tensorboard import SummaryWriter  # imported lazily: tensorboard is slow to import
+
+    return SummaryWriter(str(logdir))
+
+
+def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: TrainConfig | None = None,
+              logdir: str | Path | None = None, checkpoint: str | Path | None = None, resume: bool = False,
+              eval_table: pd.DataFrame | None = None, log=print) -> CatalogGAN:
+    """Train a conditional WGAN-GP on ``table`` and return the sampler.
+
+    Args:
+        table: training rows (``generators.data`` layout).
+        category_names: the condition's categories (order fixes the one-hot).
+        config: options; defaults train the reference catalog in a few CPU minutes.
+        logdir: TensorBoard directory for ``gan/...`` scalars (none when ``None``).
+        checkpoint: file for periodic checkpoints (networks, optimisers, RNG state, epoch).
+        resume: continue from ``checkpoint`` if it exists (options must match).
+        eval_table: real rows to score fidelity against during training (``table`` when ``None``).
+    """
+    cfg = config or TrainConfig()
+    check_training_table(table)
+    unknown = sorted(set(table["category"]) - set(category_names))
+    if unknown:
+        raise ValueError(f"training table has categories {unknown} outside category_names {list(category_names)}")
+    dev = torch.device(cfg.device)
+    gen = torch.Generator(device=dev).manual_seed(cfg.seed)
+    transformer = TableTransformer(cfg.max_modes, cfg.seed).fit(table, category_names)
+    data = torch.as_tensor(transformer.encode(table), device=dev)
+    cond_all = torch.as_tensor(transformer.encode_condition(table["category"]), device=dev)
+    n = data.shape[0]
+    # a batch is a multiple of pac and no larger than the table (small tables: one batch per epoch)
+    batch = max(cfg.pac, min(cfg.batch_size, n) // cfg.pac * cfg.pac)
+    spans = transformer.spans()
+
+    G = Generator(cfg.noise_dim, transformer.num_categories, transformer.width, cfg.gen_hidden).to(dev)
+    D = Critic(transformer.width, transformer.num_categories, cfg.critic_hidden, cfg.pac).to(dev)
+    init_weights(G, gen)
+    init_weights(D, gen)
+    # samples come from an exponential moving average of the generator's weights: GAN
+    # iterates oscillate around a good solution, their average sits closer to it
+    G_ema = copy.deepcopy(G).eval()
+    G_ema.requires_grad_(False)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=1e-6)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(0.5, 0.9), weight_decay=1e-6)
+    start = 0
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if resume and ckpt_path is not None and ckpt_path.is_file():
+        ck = torch.load(ckpt_path, map_location=dev, weights_only=True)
+        if ck.get("format") != CHECKPOINT_FORMAT or json.loads(ck["config"]) != _cfg_json(cfg, exclude_epochs=True):
+            raise ValueError(f"checkpoint {str(ckpt_path)!r} was written with other options; delete it or match them")
+        G.load_state_dict(ck["G"])
+        G_ema.load_state_dict(ck["G_ema"])
+        D.load_state_dict(ck["D"])
+        opt_g.load_state_dict(ck["opt_g"])
+        opt_d.load_state_dict(ck["opt_d"])
+        gen.set_state(ck["rng"].to("cpu") if dev.type == "cpu" else ck["rng"].cpu())
+        start = int(ck["epoch"])
+        log(f"resumed from {ckpt_path} at epoch {start}")
+
+    writer = _writer(logdir)
+    share = table["category"].value_counts(normalize=True).reindex(list(category_names), fill_value=0.0)
+    card = {"category_share": {k: float(v) for k, v in share.items()},
+            "network": {"noise_dim": cfg.noise_dim, "gen_hidden": list(cfg.gen_hidden)},
+            "train_config": _cfg_json(cfg), "train_rows": int(n)}
+    eval_rows = eval_table if eval_table is not None else table
+    t0 = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        G.train()
+        D.train()
+        perm = torch.randperm(n, generator=gen, device=dev)
+        sums = np.zeros(4)
+        steps = max(1, n // batch)
+        for b in range(steps):
+            idx = perm[b * batch : (b + 1) * batch]
+            real, cond = data[idx], cond_all[idx]
+            for _ in range(cfg.critic_steps):
+                z = torch.randn(batch, cfg.noise_dim, generator=gen, device=dev)
+                fake = activate(G(z, cond), spans, cfg.tau, gen).detach()
+                w = D(real, cond).mean() - D(fake, cond).mean()
+                gp = gradient_penalty(D, real, fake, cond, gen)
+                loss_d = -w + cfg.gp_weight * gp
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+            z = torch.randn(batch, cfg.noise_dim, generator=gen, device=dev)
+            raw = G(z, cond)
+            fake = activate(raw, spans, cfg.tau, gen)
+            loss_g = -D(fake, cond).mean()
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            _ema_update(G_ema, G, cfg.ema)
+            sums += [loss_d.item(), loss_g.item(), gp.item(), w.item()]
+        sums /= steps
+        if writer is not None:
+            for key, v in zip(("critic_loss", "generator_loss", "gradient_penalty", "wasserstein"), sums):
+                writer.add_scalar(GAN_TAGS[key], float(v), epoch + 1)
+        done = epoch + 1
+        if cfg.eval_every and (done % cfg.eval_every == 0 or done == cfg.epochs):
+            sampler = CatalogGAN(transformer, G_ema, card)
+            fid = quick_fidelity(eval_rows, sampler.sample_table(len(eval_rows), seed=done), category_names)
+            if writer is not None:
+                for key, v in fid.items():
+                    writer.add_scalar(GAN_TAGS[key], v, done)
+            log(f"epoch {done}/{cfg.epochs} critic {sums[0]:+.3f} gen {sums[1]:+.3f} "
+                + " ".join(f"{k} {v:.3f}" for k, v in fid.items()) + f" ({time.perf_counter() - t0:.0f}s)")
+        if ckpt_path is not None and (done == cfg.epochs or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)):
+            _save_checkpoint(ckpt_path, cfg, done, G, G_ema, D, opt_g, opt_d, gen)
+    if writer is not None:
+        writer.close()
+    card["train_seconds"] = round(time.perf_counter() - t0, 1)
+    return CatalogGAN(transformer, G_ema, card)
+
+
+@torch.no_grad()
+def _ema_update(avg: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    for a, p in zip(avg.parameters(), model.parameters()):
+        a.lerp_(p, 1.0 - decay)
+    for a, b in zip(avg.buffers(), model.buffers()):  # BatchNorm running statistics
+        a.copy_(b)
+
+
+def _cfg_json(cfg: TrainConfig, exclude_epochs: bool = False) -> dict:
+    d = json.loads(json.dumps(asdict(cfg)))
+    if exclude_epochs:  # resuming may extend training
+        d.pop("epochs")
+    return d
+
+
+def _save_checkpoint(path: Path, cfg: TrainConfig, epoch: int, G, G_ema, D, opt_g, opt_d, gen: torch.Generator) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save({"format": CHECKPOINT_FORMAT, "config": json.dumps(_cfg_json(cfg, exclude_epochs=True)),
+                "epoch": epoch, "G": G.state_dict(), "G_ema": G_ema.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(), "rng": gen.get_state()}, tmp)
+    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint
