@@ -27,12 +27,14 @@ drawn per step, so sessions never influence each other.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
 
 from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS, EnvConfig
+from ecomsim.observation import LOG_BUDGET_CENTER, observe  # noqa: F401  (LOG_BUDGET_CENTER: public here too)
 from ecomsim.population import SEGMENTS, Portraits, ShopperPopulation
 from ecomsim.rng import SessionStreams
 from ecomsim.shopper import Reaction, ShopperModel
@@ -40,7 +42,6 @@ from ecomsim.shopper import Reaction, ShopperModel
 HISTORY = 10  # steps of shown items remembered for repeat counts
 POPULAR_POOL = 100  # popular candidates come from this many most popular items
 NUM_ANCHORS = 256  # anchors of the personalised-retrieval index
-LOG_BUDGET_CENTER = float(np.log(150.0))  # budget feature: log(budget / 150)
 
 
 @dataclass
@@ -95,6 +96,8 @@ class SimulationCore:
         self._popular_items = np.argsort(-catalog.popularity, kind="stable")[:pool]
         self._popular_cdf = np.cumsum(catalog.popularity[self._popular_items])
         self._popular_cdf /= self._popular_cdf[-1]
+        self._popular_cdf_list = self._popular_cdf.tolist()  # for the one-session retrieval
+        self._popular_list = self._popular_items.tolist()
         # a prime pool size lets a random stride enumerate distinct pool entries
         self.personal_pool = min(_prime_at_least(max(2 * self.n_personal, 7)), catalog.num_items)
         self.pool = np.zeros((n, self.personal_pool), dtype=np.int64)
@@ -234,6 +237,8 @@ class SimulationCore:
 
     def _retrieve(self, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
         """Candidates ``(len(idx), M)`` from ``2 M + 2`` uniforms per session."""
+        if len(idx) == 1:
+            return self._retrieve_one(u[0].tolist(), int(idx[0]))
         m, n_pop, n_per = self.num_candidates, self.n_popular, self.n_personal
         num_items = self.catalog.num_items
         out = np.empty((len(idx), m), dtype=np.int64)
@@ -243,19 +248,44 @@ class SimulationCore:
             start = (u[:, m] * p).astype(np.int64)
             stride = 1 + (u[:, m + 1] * (p - 1)).astype(np.int64)
             slot = (start[:, None] + stride[:, None] * np.arange(n_per)) % p
-            out[:, n_pop : n_pop + n_per] = np.take_along_axis(self.pool[idx], slot, axis=1)
+            out[:, n_pop : n_pop + n_per] = self.pool[idx[:, None], slot]
         out[:, n_pop + n_per :] = (u[:, n_pop + n_per : m] * num_items).astype(np.int64)
-        # one pass of duplicate replacement
-        order = np.argsort(out, axis=1, kind="stable")
-        srt = np.take_along_axis(out, order, axis=1)
-        dup_sorted = np.zeros_like(srt, dtype=bool)
-        dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
-        if dup_sorted.any():
+        # one pass of duplicate replacement: a later copy of an item becomes a random item
+        srt = np.sort(out, axis=1)
+        if (srt[:, 1:] == srt[:, :-1]).any():
+            order = np.argsort(out, axis=1, kind="stable")
+            srt = np.take_along_axis(out, order, axis=1)
+            dup_sorted = np.zeros_like(srt, dtype=bool)
+            dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
             dup = np.zeros_like(dup_sorted)
             np.put_along_axis(dup, order, dup_sorted, axis=1)
             repl = (u[:, m + 2 : 2 * m + 2] * num_items).astype(np.int64)
             out = np.where(dup, repl, out)
         return out
+
+    def _retrieve_one(self, u: list[float], row: int) -> np.ndarray:
+        """:meth:`_retrieve` for one session in plain Python (a few 20-element numpy calls cost more).
+
+        The same float64 products and truncations as the batched path, so the same items
+        (``tests/test_speed_paths.py``).
+        """
+        m, n_pop, n_per = self.num_candidates, self.n_popular, self.n_personal
+        num_items = self.catalog.num_items
+        cdf, popular, last = self._popular_cdf_list, self._popular_list, len(self._popular_list) - 1
+        out = [popular[min(bisect_right(cdf, x), last)] for x in u[:n_pop]]
+        if n_per:
+            p = self.personal_pool
+            start, stride = int(u[m] * p), 1 + int(u[m + 1] * (p - 1))
+            pool = self.pool[row].tolist()
+            out += [pool[(start + stride * j) % p] for j in range(n_per)]
+        out += [int(x * num_items) for x in u[n_pop + n_per : m]]
+        seen: set[int] = set()
+        for j, item in enumerate(out):
+            if item in seen:
+                out[j] = int(u[m + 2 + j] * num_items)
+            else:
+                seen.add(item)
+        return np.array([out], dtype=np.int64)
 
     # ==================================================================== step
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
@@ -324,7 +354,7 @@ class SimulationCore:
             self.clicked_emb += (e - nclick[:, None] * self.clicked_emb) / np.maximum(self.clicks, 1)[:, None]
         if npur.any():
             np.logical_or.at(self.bought, (np.repeat(rows, k)[purchased.ravel()], self.catalog.category[items][purchased]), True)
-        self.recent = np.roll(self.recent, k, axis=1)
+        self.recent[:, k:] = self.recent[:, :-k]  # shift in place (numpy buffers the overlap)
         self.recent[:, :k] = np.where(shown, items, -1)
 
         reward_kind = self.config.reward
@@ -371,37 +401,11 @@ class SimulationCore:
         return self.shopper.reaction(self.candidates, np.zeros(self.num_candidates))
 
     def observe(self) -> np.ndarray:
-        """``(num_envs, obs_dim)`` float32 observations (layout in the ``*_feature_names`` lists)."""
-        n, m = self.num_envs, self.num_candidates
-        pt = self.portraits
-        seg = np.eye(len(SEGMENTS), dtype=np.float32)[pt.segment]
-        ch = np.eye(len(CHANNELS), dtype=np.float32)[pt.channel]
-        log_budget = np.log(pt.budget) - LOG_BUDGET_CENTER
-        steps = self.step_count.astype(np.float32)
-        session = np.column_stack(
-            [
-                steps / self.config.max_steps,
-                self.clicks / (1.0 + self.clicks),
-                self.carts / (1.0 + self.carts),
-                self.purchases / (1.0 + self.purchases),
-                self.no_click_run / (1.0 + self.no_click_run),
-                self.last_clicked,
-                self.bought,
-            ]
-        ).astype(np.float32)
-        cand = self.candidates
-        static = self.item_features[cand]  # (N, M, F)
-        seen = (self.repeat_counts(cand) > 0).astype(np.float32)
-        # clip guards float rounding only: both vectors are unit norm
-        aff = np.clip(np.einsum("nmd,nd->nm", self._emb64[cand], pt.interest), -1.0, 1.0)
-        ratio = self._log_price[cand] - np.log(pt.budget)[:, None]
-        dyn = np.stack([seen, aff, ratio, self.category_bought(cand)], axis=2).astype(np.float32)
-        candidates = np.concatenate([static, dyn], axis=2).reshape(n, -1)
-        return np.concatenate(
-            [seg, ch, pt.interest.astype(np.float32), log_budget[:, None].astype(np.float32),
-             pt.price_sensitivity[:, None].astype(np.float32), session, candidates],
-            axis=1,
-        )
+        """``(num_envs, obs_dim)`` float32 observations (layout in the ``*_feature_names`` lists).
+
+        Built by :func:`ecomsim.observation.observe`.
+        """
+        return observe(self)
 
 
 def _prime_at_least(x: int) -> int:

@@ -21,6 +21,7 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _TO_UNIT = 1.0 / float(1 << 53)
+SINGLE_BLOCK = 1024  # numbers a single-session stream draws ahead (see SessionStreams)
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -51,11 +52,18 @@ class SessionStreams:
         self._base = np.zeros(num_envs, dtype=np.uint64)  # mix64(key): the stream's starting state
         self.counter = np.zeros(num_envs, dtype=np.uint64)
         self._offsets: dict[int, np.ndarray] = {}
+        # A single stream draws SINGLE_BLOCK numbers ahead: the stream is a pure function
+        # of (key, counter), so serving slices of the block is bit-identical to drawing
+        # them one call at a time, and a single env pays one mix64 pass per ~20 steps.
+        self._single = num_envs == 1
+        self._block: np.ndarray | None = None  # (1, SINGLE_BLOCK) read-only uniforms
+        self._block_start = 0  # counter of the block's first number
 
     def set_keys(self, idx: np.ndarray, keys: np.ndarray) -> None:
         self.key[idx] = keys
         self._base[idx] = mix64(np.asarray(keys, dtype=np.uint64))
         self.counter[idx] = 0
+        self._block = None
 
     def next_keys(self, idx: np.ndarray) -> np.ndarray:
         """Keys for a new episode without a seed: a hash of the finished episode's stream."""
@@ -69,7 +77,12 @@ class SessionStreams:
         return off
 
     def uniform(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
-        """``(len(idx), m)`` uniforms in [0, 1) from the streams ``idx`` (all when None), advancing them by ``m``."""
+        """``(len(idx), m)`` uniforms in [0, 1) from the streams ``idx`` (all when None), advancing them by ``m``.
+
+        The result may be a read-only view: copy it before writing into it.
+        """
+        if self._single and m <= SINGLE_BLOCK:
+            return self._uniform_single(m)
         if idx is None:
             base = self._base + self.counter * GOLDEN
             self.counter += np.uint64(m)
@@ -78,6 +91,19 @@ class SessionStreams:
             self.counter[idx] += np.uint64(m)
         x = mix64(base[:, None] + self._offset(m))
         return (x >> _S11).astype(np.float64) * _TO_UNIT
+
+    def _uniform_single(self, m: int) -> np.ndarray:
+        """``(1, m)`` uniforms of the only stream, served from its block (the same numbers ``uniform`` draws)."""
+        c = int(self.counter[0])
+        s = c - self._block_start
+        block = self._block
+        if block is None or s < 0 or s + m > SINGLE_BLOCK:
+            base = self._base + self.counter * GOLDEN
+            block = (mix64(base[:, None] + self._offset(SINGLE_BLOCK)) >> _S11).astype(np.float64) * _TO_UNIT
+            block.flags.writeable = False
+            self._block, self._block_start, s = block, c, 0
+        self.counter += np.uint64(m)
+        return block[:, s : s + m]
 
     def normal(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
         """``(len(idx), m)`` standard normals (Box-Muller, two uniforms each)."""
