@@ -16,8 +16,10 @@ from typing import Any, Callable
 import numpy as np
 
 from agents.baselines import Policy
+from ecomsim.config import suggest
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.metrics import Estimate, SessionRecorder
+from ecomsim.registration import ENV_IDS
 
 
 @dataclass
@@ -99,14 +101,23 @@ def evaluate(
     return EvalResult(name, recorder.num_sessions, recorder.metrics(), recorder.funnel())
 
 
-def make_eval_env(env_kwargs: dict[str, Any], num_envs: int = 256) -> EcomVectorEnv:
-    """A vector env for scoring (``env_kwargs`` are ``EnvConfig`` fields)."""
-    return EcomVectorEnv(num_envs=num_envs, **env_kwargs)
+def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """``EnvConfig`` keyword arguments of a registered id, with ``overrides`` (``None`` values dropped)."""
+    if env_id not in ENV_IDS:
+        raise ValueError(f"env_id must be one of {list(ENV_IDS)}, got {env_id!r}.{suggest(env_id, list(ENV_IDS))}")
+    kwargs = dict(ENV_IDS[env_id])
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    return kwargs
+
+
+def make_eval_env(options: dict[str, Any], num_envs: int = 256) -> EcomVectorEnv:
+    """A vector env for scoring (``options`` are ``EnvConfig`` fields, e.g. from :func:`env_kwargs`)."""
+    return EcomVectorEnv(num_envs=num_envs, **options)
 
 
 def score(
     make_policy: Callable[[], Policy],
-    env_kwargs: dict[str, Any],
+    options: dict[str, Any],
     num_sessions: int,
     seed: int = 0,
     num_envs: int = 256,
@@ -120,12 +131,12 @@ def score(
     """
     from ecomsim.config import EnvConfig
 
-    own_model = EnvConfig.from_kwargs(env_kwargs).user_model
+    own_model = EnvConfig.from_kwargs(options).user_model
     out: dict[str, EvalResult] = {}
     for world in worlds:
         if world not in ("sim", "reference"):
             raise ValueError(f"worlds must be drawn from ['sim', 'reference'], got {world!r}")
-        kwargs = dict(env_kwargs)
+        kwargs = dict(options)
         if world == "reference":
             if own_model == "reference" and "sim" in out:
                 out[world] = out["sim"]

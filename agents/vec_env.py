@@ -32,26 +32,15 @@ import numpy as np
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from agents.evaluation import env_kwargs
 from ecomsim.catalog import Catalog
 from ecomsim.config import EnvConfig
 from ecomsim.envs import _info, _spaces, build_core
-from ecomsim.registration import ENV_IDS
 from ecomsim.rng import key_from_generator
 from ecomsim.shopper import ShopperModel
 
 # per-session arrays of the core that get_attr / set_attr address per sub-env
 _SESSION_ARRAYS = ("step_count", "clicks", "carts", "purchases", "impressions", "revenue", "candidates")
-
-
-def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
-    """``EnvConfig`` keyword arguments of a registered id, with ``overrides`` (``None`` values dropped)."""
-    if env_id not in ENV_IDS:
-        from ecomsim.config import suggest
-
-        raise ValueError(f"env_id must be one of {list(ENV_IDS)}, got {env_id!r}.{suggest(env_id, list(ENV_IDS))}")
-    kwargs = dict(ENV_IDS[env_id])
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    return kwargs
 
 
 class EcomSB3VecEnv(VecEnv):
