@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 REWARDS = ("purchase", "revenue", "click")
@@ -51,10 +52,28 @@ class EnvConfig:
         reward: ``"purchase"`` (purchases this step), ``"revenue"`` (currency units
             bought this step) or ``"click"`` (clicks this step).
         user_model: ``"reference"`` (the parametric reference world) or ``"dnn"``
-            (the learned behaviour model, once its weights ship).
-        catalog: ``"reference"`` (the shipped reference-world catalog), another
-            shipped name, or a path to a catalog file saved by ``Catalog.save``.
-        num_items: if set, use only the first ``num_items`` items of the catalog.
+            (the learned behaviour model, default; weights in ``ecomsim/assets``).
+        catalog: ``"default"`` (the shipped GAN-sampled catalog, 2000 items),
+            ``"reference"`` (the reference world's own catalog), another shipped name,
+            a path to a catalog file saved by ``Catalog.save``, or ``"gan"``: a fresh
+            catalog of ``num_items`` drawn from ``catalog_generator`` at every seeded
+            ``reset`` (and every ``catalog_refresh`` episodes); same seed, same catalog.
+        num_items: if set, use only the first ``num_items`` items of the catalog
+            (``catalog="gan"``: the size of each drawn catalog, default 2000).
+        catalog_refresh: ``catalog="gan"`` only: ``0`` draws a new catalog at seeded
+            resets only; ``K >= 1`` also after every ``K`` unseeded resets. The vector
+            env shares one catalog across its sub-envs and changes it only in
+            ``reset()``, never at an autoreset (see ``ecomsim.envs``).
+        category_mix: ``catalog="gan"`` only: share per category name (JSON dict,
+            any positive scale, missing categories get 0); ``None`` keeps the
+            generator's training mix.
+        price_band: ``catalog="gan"`` only: ``[low, high]`` price range (currency units)
+            every drawn item falls in.
+        catalog_seed_range: ``catalog="gan"`` only: ``[low, high)``; catalog seeds are
+            drawn uniformly from it (disjoint ranges = disjoint catalogs, for shift
+            experiments, see ``ecomsim.catalog_source``).
+        catalog_generator: ``catalog="gan"`` only: ``"default"`` (the shipped generator)
+            or a path to a generator card (``.json``) written by ``scripts/train_gan.py``.
         channel: ``None`` to draw each shopper's channel from the population mix,
             or one of ``app``, ``web``, ``social`` to fix it.
         popular_share, personal_share: shares of the candidate list retrieved from
@@ -69,9 +88,14 @@ class EnvConfig:
     slate_size: int = 1
     max_steps: int = 50
     reward: str = "purchase"
-    user_model: str = "reference"
-    catalog: str = "reference"
+    user_model: str = "dnn"
+    catalog: str = "reference"  # becomes "default" once the GAN catalog ships
     num_items: int | None = None
+    catalog_refresh: int = 0
+    category_mix: dict[str, float] | None = field(default=None, hash=False)
+    price_band: list[float] | None = field(default=None, hash=False)
+    catalog_seed_range: list[int] | None = field(default=None, hash=False)
+    catalog_generator: str = "default"
     channel: str | None = None
     popular_share: float = 0.25
     personal_share: float = 0.5
@@ -91,6 +115,7 @@ class EnvConfig:
             raise TypeError(f"catalog must be a shipped catalog name or a file path, got {self.catalog!r}")
         if self.num_items is not None:
             check_range("num_items", self.num_items, self.num_candidates, 10_000_000, integer=True)
+        self._check_gan_options()
         if self.channel is not None:
             check_choice("channel", self.channel, CHANNELS)
         check_range("popular_share", self.popular_share, 0.0, 1.0)
@@ -102,6 +127,47 @@ class EnvConfig:
             )
         check_range("retrieval_noise", self.retrieval_noise, 0.0, 100.0)
         check_choice("device", self.device, ("cpu",))
+
+    def _check_gan_options(self) -> None:
+        check_range("catalog_refresh", self.catalog_refresh, 0, 1_000_000_000, integer=True)
+        if not isinstance(self.catalog_generator, str) or not self.catalog_generator:
+            raise TypeError(f"catalog_generator must be 'default' or a path to a generator card, got {self.catalog_generator!r}")
+        gan_only = {"category_mix": self.category_mix, "price_band": self.price_band,
+                    "catalog_seed_range": self.catalog_seed_range}
+        if self.catalog != "gan":
+            for name, value in gan_only.items():
+                if value is not None:
+                    raise ValueError(f"{name} applies to catalog='gan' only, got {name}={value!r} with catalog={self.catalog!r}")
+            if self.catalog_refresh != 0:
+                raise ValueError(f"catalog_refresh applies to catalog='gan' only, got {self.catalog_refresh} with catalog={self.catalog!r}")
+        if self.category_mix is not None:
+            mix = self.category_mix
+            if not isinstance(mix, Mapping) or not mix:
+                raise TypeError(f"category_mix must be a non-empty dict category name -> share, got {mix!r}")
+            if self.catalog_generator == "default":
+                from ecomsim.catalog import REFERENCE_CATEGORIES  # the shipped generator's categories
+
+                valid = list(REFERENCE_CATEGORIES)
+                for name in mix:
+                    if name not in valid:
+                        raise ValueError(f"category_mix has unknown category {name!r}; valid: {valid}.{suggest(str(name), valid)}")
+            for name, share in mix.items():
+                if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share) or share < 0:
+                    raise ValueError(f"category_mix[{name!r}] must be a finite number >= 0, got {share!r}")
+            if sum(mix.values()) <= 0:
+                raise ValueError(f"category_mix must have a positive share somewhere, got {dict(mix)}")
+        if self.price_band is not None:
+            band = self.price_band
+            ok = (isinstance(band, (list, tuple)) and len(band) == 2
+                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in band))
+            if not ok or not 0 <= band[0] < band[1]:
+                raise ValueError(f"price_band must be [low, high] with 0 <= low < high (currency units), got {band!r}")
+        if self.catalog_seed_range is not None:
+            rng = self.catalog_seed_range
+            ok = (isinstance(rng, (list, tuple)) and len(rng) == 2
+                  and all(isinstance(v, int) and not isinstance(v, bool) for v in rng))
+            if not ok or not 0 <= rng[0] < rng[1] <= 2**63 - 1:
+                raise ValueError(f"catalog_seed_range must be [low, high) integers with 0 <= low < high, got {rng!r}")
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any] | None = None, **overrides: Any) -> "EnvConfig":

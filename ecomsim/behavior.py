@@ -1,0 +1,418 @@
+"""The learned DNN behaviour model: shoppers driven by a torch network trained on logs.
+
+Three pieces, one concept (a shopper model you can ship as data):
+
+* :class:`SessionTracker` turns what the core observes (portrait, counts, items
+  shown, clicked and bought) into the network's features. It keeps a few running
+  aggregates of its own, all computed from observable events only:
+
+  ================== ===========================================================
+  aggregate          update after each step
+  ================== ===========================================================
+  ``interest``       starts at the profile interest; moves ``DRIFT`` of the way to
+                     the mean embedding of the items clicked (unit norm)
+  ``irr_sum``        += mean over shown items of ``max(0, A_MIN - affinity)``
+  ``irr_ewma``       ``DECAY * irr_ewma + mean irrelevance``, halved on a click
+  ``rep_ewma``       ``DECAY * rep_ewma + mean repeat count``, halved on a click
+  ``click_quality``  += quality of each clicked item
+  ================== ===========================================================
+
+  Their constants match the reference world's time scales (``ecomsim.reference``),
+  so a network trained on its logs can track its latent fatigue, intent and
+  drifting interest; only the initial patience stays hidden.
+* :class:`BehaviorNet`: a shopper encoder (portrait + session -> vector), joined
+  with each item's features, heads for attraction, cart | click and purchase |
+  cart; a leave head on the shopper vector and the mean of the slate's item
+  vectors (3 outcome levels); and a per-channel power-law position bias
+  ``P(examine slot k) = (1 + k) ** -softplus(s_c)`` as in position-based click
+  models, so it extrapolates to any slot. Platt scaling per head is stored with
+  the weights.
+* :class:`BehaviorModel`: the :class:`~ecomsim.shopper.ShopperModel` the env uses:
+  one batched forward per core step (numpy for small batches, which is several
+  times faster than torch at batch 1; torch under ``inference_mode`` otherwise).
+
+Item features come from the catalog's columns only (category one-hot by name, log
+price, quality, relative popularity, embedding), never item ids, so any catalog
+with the same category names and embedding size (e.g. a GAN catalog) works.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecomsim.config import CHANNELS
+from ecomsim.core import LOG_BUDGET_CENTER
+from ecomsim.population import SEGMENTS
+from ecomsim.shopper import NUM_LEAVE_LEVELS, Reaction, ShopperModel
+
+if TYPE_CHECKING:
+    from ecomsim.core import SimulationCore
+
+FEATURE_VERSION = "ecomsim-behavior-features-v1"
+WEIGHTS_FORMAT = "ecomsim-behavior-v1"
+A_MIN = 0.3  # affinity below which an item counts as irrelevant
+DECAY = 0.8  # per-step decay of the irrelevance / repeat averages
+DRIFT = 0.2  # share of the way the session interest moves to clicked items
+HEADS = ("click", "cart", "purchase", "leave")
+NUMPY_MAX_ROWS = 2048  # item rows up to which the numpy forward is used on CPU
+DYNAMIC_ITEM_FEATURES = [
+    "affinity", "irrelevance", "repeats", "category_bought", "log_price_over_budget", "over_budget",
+    "sensitivity_x_log_price_over_budget", "sensitivity_x_over_budget",
+]
+
+
+# ============================================================== features
+class SessionTracker:
+    """Observable session aggregates and feature matrices for ``core.num_envs`` sessions.
+
+    Args:
+        core: the simulation core whose portraits and counters are read.
+    """
+
+    def __init__(self, core: "SimulationCore") -> None:
+        self.core = core
+        n, d = core.num_envs, core.catalog.embed_dim
+        self.interest = np.zeros((n, d))
+        self.irr_sum = np.zeros(n)
+        self.irr_ewma = np.zeros(n)
+        self.rep_ewma = np.zeros(n)
+        self.click_quality = np.zeros(n)
+        self._quality = core.catalog.quality
+        self._log_price = np.log(core.catalog.price)
+        self._price = core.catalog.price
+        self.item_names = list(core.item_feature_names) + DYNAMIC_ITEM_FEATURES
+        self.user_names = (
+            [f"segment_{s}" for s in SEGMENTS]
+            + [f"channel_{c}" for c in CHANNELS]
+            + ["log_budget", "price_sensitivity", "steps", "clicks", "carts", "purchases", "no_click_run", "last_clicked"]
+            + [f"bought_{c}" for c in core.catalog.category_names]
+            + ["click_quality", "irr_sum", "irr_ewma", "rep_ewma"]
+        )
+
+    def reset(self, idx: np.ndarray) -> None:
+        self.interest[idx] = self.core.portraits.interest[idx]
+        for arr in (self.irr_sum, self.irr_ewma, self.rep_ewma, self.click_quality):
+            arr[idx] = 0.0
+
+    def affinity(self, items: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, k)`` cosine of the session interest with each item."""
+        u = self.interest if rows is None else self.interest[rows]
+        return np.einsum("nkd,nd->nk", self.core._emb64[items], u)
+
+    def update(self, items: np.ndarray, shown: np.ndarray, clicked: np.ndarray) -> None:
+        """Advance the aggregates after a step (call before the core updates its counters)."""
+        aff = self.affinity(items)
+        irr = np.maximum(0.0, A_MIN - aff)
+        rep = self.core.repeat_counts(items)
+        nshown = np.maximum(shown.sum(axis=1), 1)
+        mean_irr = (irr * shown).sum(axis=1) / nshown
+        self.irr_sum += mean_irr
+        any_click = clicked.any(axis=1)
+        relief = np.where(any_click, 0.5, 1.0)
+        self.irr_ewma = (DECAY * self.irr_ewma + mean_irr) * relief
+        self.rep_ewma = (DECAY * self.rep_ewma + (rep * shown).sum(axis=1) / nshown) * relief
+        self.click_quality += (self._quality[items] * clicked).sum(axis=1)
+        if any_click.any():
+            r = np.flatnonzero(any_click)
+            c = clicked[r]
+            e = (self.core._emb64[items[r]] * c[:, :, None]).sum(axis=1) / c.sum(axis=1, keepdims=True)
+            u = self.interest[r] + DRIFT * (e - self.interest[r])
+            self.interest[r] = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
+
+    def user_features(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, len(user_names))`` float32 portrait and session features."""
+        c, pt = self.core, self.core.portraits
+        sel = (lambda a: a) if rows is None else (lambda a: a[rows])
+        seg, ch = sel(pt.segment), sel(pt.channel)
+        n = len(seg)
+        nseg, nch = len(SEGMENTS), len(CHANNELS)
+        out = np.empty((n, len(self.user_names)), dtype=np.float32)
+        out[:, : nseg + nch] = 0.0
+        out[np.arange(n), seg] = 1.0
+        out[np.arange(n), nseg + ch] = 1.0
+        j = nseg + nch
+        out[:, j] = np.log(sel(pt.budget)) - LOG_BUDGET_CENTER
+        out[:, j + 1] = sel(pt.price_sensitivity)
+        out[:, j + 2] = sel(c.step_count) / 10.0
+        out[:, j + 3] = np.log1p(sel(c.clicks))
+        out[:, j + 4] = np.log1p(sel(c.carts))
+        out[:, j + 5] = sel(c.purchases)
+        out[:, j + 6] = sel(c.no_click_run) / 10.0
+        out[:, j + 7] = sel(c.last_clicked)
+        j += 8
+        nc = c.catalog.num_categories
+        out[:, j : j + nc] = sel(c.bought)
+        j += nc
+        out[:, j] = sel(self.click_quality)
+        out[:, j + 1] = sel(self.irr_sum) / 5.0
+        out[:, j + 2] = sel(self.irr_ewma)
+        out[:, j + 3] = sel(self.rep_ewma)
+        return out
+
+    def item_features(self, items: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, k, len(item_names))`` float32 features of showing ``items`` ``(n, k)`` to sessions ``rows``."""
+        c = self.core
+        static = c.item_features[items]
+        aff = self.affinity(items, rows)
+        budget = c.portraits.budget if rows is None else c.portraits.budget[rows]
+        sens = (c.portraits.price_sensitivity if rows is None else c.portraits.price_sensitivity[rows])[:, None]
+        ratio = self._log_price[items] - np.log(budget)[:, None]
+        over = np.maximum(0.0, np.exp(ratio) - 1.0)
+        dyn = np.stack(
+            [
+                aff,
+                np.maximum(0.0, A_MIN - aff),
+                c.repeat_counts(items, rows),
+                c.category_bought(items, rows),
+                ratio,
+                over,
+                # price hurts in proportion to the shopper's sensitivity: give the product directly
+                sens * ratio,
+                sens * over,
+            ],
+            axis=2,
+        ).astype(np.float32)
+        return np.concatenate([static, dyn], axis=2)
+
+
+# =============================================================== network
+class BehaviorNet(nn.Module):
+    """Shopper encoder + item joint network with click / cart / purchase / leave heads.
+
+    Args:
+        user_dim: number of user (portrait + session) features.
+        item_dim: number of item features.
+        num_channels: channels with their own position-bias exponent.
+        hidden: width of every hidden layer.
+    """
+
+    def __init__(self, user_dim: int, item_dim: int, num_channels: int, hidden: int = 64) -> None:
+        super().__init__()
+        h = hidden
+        self.user = nn.Sequential(nn.Linear(user_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
+        self.joint = nn.Sequential(nn.Linear(h + item_dim, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU())
+        self.item_head = nn.Linear(h, 3)  # attraction, cart | click, purchase | cart logits
+        self.leave = nn.Sequential(nn.Linear(2 * h, h), nn.ReLU(), nn.Linear(h, NUM_LEAVE_LEVELS))
+        self.pos_slope = nn.Parameter(torch.zeros(num_channels))
+        for name, dim in (("user", user_dim), ("item", item_dim)):
+            self.register_buffer(f"{name}_mean", torch.zeros(dim))
+            self.register_buffer(f"{name}_std", torch.ones(dim))
+        # Platt scaling (a, b) per head, applied to the logit of each probability
+        self.register_buffer("calibration", torch.tensor([[1.0, 0.0]] * len(HEADS)))
+
+    def raw(self, user: torch.Tensor, items: torch.Tensor, positions: torch.Tensor, channel: torch.Tensor):
+        """Uncalibrated outputs: ``(log P(click), cart logit, purchase logit)`` each ``(n, k)``, leave logits ``(n, 3)``."""
+        hu = self.user((user - self.user_mean) / self.user_std)
+        n, k, _ = items.shape
+        x = torch.cat([hu[:, None, :].expand(n, k, hu.shape[1]), (items - self.item_mean) / self.item_std], dim=2)
+        z = self.joint(x)
+        logits = self.item_head(z)
+        log_exam = -nn.functional.softplus(self.pos_slope)[channel][:, None] * torch.log1p(positions)[None, :]
+        log_click = log_exam + nn.functional.logsigmoid(logits[..., 0])
+        leave = self.leave(torch.cat([hu, z.mean(dim=1)], dim=1))
+        return log_click, logits[..., 1], logits[..., 2], leave
+
+    def forward(self, user, items, positions, channel):
+        """Calibrated probabilities ``(click, cart, purchase)`` each ``(n, k)`` and ``leave`` ``(n, 3)``."""
+        log_click, cart, buy, leave = self.raw(user, items, positions, channel)
+        a, b = self.calibration[:, 0], self.calibration[:, 1]
+        click_logit = log_click - torch.log1p(-torch.exp(log_click).clamp(max=1 - 1e-7))
+        return (
+            torch.sigmoid(a[0] * click_logit + b[0]),
+            torch.sigmoid(a[1] * cart + b[1]),
+            torch.sigmoid(a[2] * buy + b[2]),
+            torch.sigmoid(a[3] * leave + b[3]),
+        )
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+class NumpyForward:
+    """The same forward pass in numpy float32 (no autograd, no dispatch: fast at small batches)."""
+
+    def __init__(self, net: BehaviorNet) -> None:
+        sd = {k: v.detach().cpu().numpy().astype(np.float32) for k, v in net.state_dict().items()}
+        self.u1 = (sd["user.0.weight"].T / sd["user_std"][:, None], sd["user.0.bias"])
+        self.u1 = (self.u1[0], self.u1[1] - sd["user_mean"] / sd["user_std"] @ sd["user.0.weight"].T)
+        self.u2 = (sd["user.2.weight"].T.copy(), sd["user.2.bias"])
+        h = self.u2[0].shape[1]
+        w = sd["joint.0.weight"].T
+        self.j1_user = w[:h].copy()
+        self.j1_item = w[h:] / sd["item_std"][:, None]
+        self.j1_bias = sd["joint.0.bias"] - (sd["item_mean"] / sd["item_std"]) @ w[h:]
+        self.j2 = (sd["joint.2.weight"].T.copy(), sd["joint.2.bias"])
+        self.head = (sd["item_head.weight"].T.copy(), sd["item_head.bias"])
+        self.l1 = (sd["leave.0.weight"].T.copy(), sd["leave.0.bias"])
+        self.l2 = (sd["leave.2.weight"].T.copy(), sd["leave.2.bias"])
+        self.slope = np.log1p(np.exp(sd["pos_slope"].astype(np.float64)))
+        self.calibration = sd["calibration"].astype(np.float64)
+
+    def __call__(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
+        relu = lambda x: np.maximum(x, 0.0, out=x)  # noqa: E731
+        hu = relu(relu(user @ self.u1[0] + self.u1[1]) @ self.u2[0] + self.u2[1])
+        n, k, f = items.shape
+        z = (items.reshape(n * k, f) @ self.j1_item).reshape(n, k, -1) + (hu @ self.j1_user + self.j1_bias)[:, None, :]
+        z = relu(relu(z) @ self.j2[0] + self.j2[1])
+        logits = (z @ self.head[0] + self.head[1]).astype(np.float64)
+        leave = (relu(np.concatenate([hu, z.mean(axis=1)], axis=1) @ self.l1[0] + self.l1[1]) @ self.l2[0] + self.l2[1]).astype(np.float64)
+        log_exam = -self.slope[channel][:, None] * np.log1p(positions)[None, :]
+        attr = _sigmoid(logits[..., 0])
+        p = np.exp(log_exam) * attr
+        a, b = self.calibration[:, 0], self.calibration[:, 1]
+        click_logit = np.log(p) - np.log1p(-np.minimum(p, 1 - 1e-7))
+        return (
+            _sigmoid(a[0] * click_logit + b[0]),
+            _sigmoid(a[1] * logits[..., 1] + b[1]),
+            _sigmoid(a[2] * logits[..., 2] + b[2]),
+            _sigmoid(a[3] * leave + b[3]),
+        )
+
+
+# ================================================================= model
+class BehaviorModel(ShopperModel):
+    """Shoppers driven by a :class:`BehaviorNet` (one batched forward per core step).
+
+    Args:
+        net: the trained network (put in ``eval()`` here).
+        schema: the feature schema the network was trained with (``user``, ``item``,
+            ``catalog_item`` name lists); checked against the core at :meth:`bind`.
+        device: ``"cpu"`` or a torch device for the torch forward.
+    """
+
+    name = "dnn"
+
+    def __init__(self, net: BehaviorNet, schema: dict[str, list[str]], device: str = "cpu") -> None:
+        self.device = torch.device(device)
+        net.eval()
+        # the CPU net may be shared between models (inference only); other devices get a copy
+        self.net = net if self.device.type == "cpu" else copy.deepcopy(net).to(self.device)
+        self.schema = schema
+        self._np = NumpyForward(net) if self.device.type == "cpu" else None
+
+    def bind(self, core: "SimulationCore") -> None:
+        super().bind(core)
+        self.tracker = SessionTracker(core)
+        for key, got in (("item", self.tracker.item_names), ("user", self.tracker.user_names)):
+            want = self.schema[key]
+            if list(got) != list(want):
+                diff = [(i, w, g) for i, (w, g) in enumerate(zip(want, got)) if w != g][:3]
+                raise ValueError(
+                    f"behaviour model feature schema mismatch for {key} features: the weights expect {len(want)} "
+                    f"features {want[:12]}..., the catalog/core gives {len(got)}; first differences "
+                    f"(index, expected, got): {diff}. A catalog must have the same category names and "
+                    "embedding size as the training catalog."
+                )
+
+    def reset_sessions(self, idx: np.ndarray) -> None:
+        self.tracker.reset(idx)
+
+    def predict(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
+        """Probabilities from feature arrays: ``(click, cart, purchase)`` ``(n, k)`` and leave ``(n, 3)``."""
+        n, k = items.shape[:2]
+        if self._np is not None and n * k <= NUMPY_MAX_ROWS:
+            return self._np(user, items, positions, channel)
+        with torch.inference_mode():
+            t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt, device=self.device)  # noqa: E731
+            out = self.net(t(user), t(items), t(positions), t(channel, torch.int64))
+            return tuple(o.double().cpu().numpy() for o in out)
+
+    def reaction(self, items: np.ndarray, positions: np.ndarray, rows: np.ndarray | None = None) -> Reaction:
+        tr = self.tracker
+        ch = self.core.portraits.channel if rows is None else self.core.portraits.channel[rows]
+        click, cart, buy, leave = self.predict(tr.user_features(rows), tr.item_features(items, rows),
+                                               np.asarray(positions, dtype=np.float32), ch)
+        return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
+
+    def update(self, items, shown, clicked, carted, purchased) -> None:
+        self.tracker.update(items, shown, clicked)
+
+
+# ============================================================ weights i/o
+def save_weights(net: BehaviorNet, weights_path: str | Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write ``state_dict`` to ``weights_path`` and the card (with sha256) next to it as ``.json``."""
+    weights_path = Path(weights_path)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    data = buf.getvalue()
+    weights_path.write_bytes(data)
+    card = dict(card, format=WEIGHTS_FORMAT, sha256=hashlib.sha256(data).hexdigest())
+    weights_path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return card
+
+
+def load_net(weights_path: str | Path) -> tuple[BehaviorNet, dict[str, Any]]:
+    """Load a network and its card, checking the format, checksum and architecture."""
+    weights_path = Path(weights_path)
+    card_path = weights_path.with_suffix(".json")
+    for p in (weights_path, card_path):
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"behaviour model file {str(p)!r} does not exist; build it with `python scripts/train_behavior.py`"
+            )
+    try:
+        card = json.loads(card_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"behaviour model card {str(card_path)!r} is not valid JSON: {exc}") from exc
+    if card.get("format") != WEIGHTS_FORMAT:
+        raise ValueError(f"behaviour model card {str(card_path)!r} has format {card.get('format')!r}, expected {WEIGHTS_FORMAT!r}")
+    schema = card.get("feature_schema", {})
+    if schema.get("version") != FEATURE_VERSION:
+        raise ValueError(
+            f"behaviour model card {str(card_path)!r} has feature schema version {schema.get('version')!r}, "
+            f"expected {FEATURE_VERSION!r}; retrain with `python scripts/train_behavior.py`"
+        )
+    data = weights_path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != card.get("sha256"):
+        raise ValueError(
+            f"behaviour model weights {str(weights_path)!r} have sha256 {digest}, but the card says "
+            f"{card.get('sha256')}; the file is corrupt or does not belong to this card"
+        )
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    net = BehaviorNet(len(schema["user"]), len(schema["item"]), len(CHANNELS), int(card["hidden"]))
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(f"behaviour model weights {str(weights_path)!r} do not fit the card's architecture: {exc}") from exc
+    return net, card
+
+
+def shipped_weights_path() -> Path:
+    return Path(str(resources.files("ecomsim") / "assets" / "behavior.pt"))
+
+
+_CACHE: dict[tuple, tuple[BehaviorNet, dict[str, Any]]] = {}
+
+
+def load_behavior_model(device: str = "cpu", path: str | Path | None = None) -> BehaviorModel:
+    """The shipped DNN shopper model (or the weights at ``path``) on ``device``.
+
+    Verified networks are cached by file identity (path, size, mtime), so building many
+    envs reads and hashes the weights once; each model gets its own session state.
+    """
+    path = Path(path or shipped_weights_path())
+    try:
+        st = path.stat()
+        key = (str(path.resolve()), st.st_size, st.st_mtime_ns, path.with_suffix(".json").stat().st_mtime_ns)
+    except FileNotFoundError:
+        key = None
+    if key is None or key not in _CACHE:
+        net, card = load_net(path)
+        if key is not None:
+            _CACHE[key] = (net, card)
+    else:
+        net, card = _CACHE[key]
+    return BehaviorModel(net, card["feature_schema"], device=device)

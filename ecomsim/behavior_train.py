@@ -1,0 +1,296 @@
+"""Training, calibration and held-out metrics of the DNN behaviour model.
+
+The loss is the log-likelihood of everything a step logged: the click of every
+shown item, cart given click, purchase given cart and leaving at the step's
+outcome level, summed and divided by the number of steps. Early stopping keeps
+the epoch with the best validation loss; then each head gets Platt scaling
+(``sigmoid(a * logit + b)``) fitted on the validation set. TensorBoard tags are
+``behavior/...`` (``TAGS``).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecomsim.behavior import HEADS, BehaviorNet
+from ecomsim.config import CHANNELS
+from ecomsim.logs import StepData
+
+TAGS = {
+    "train_loss": "behavior/train_loss",
+    "val_loss": "behavior/val_loss",
+    "val_click_auc": "behavior/val_click_auc",
+    "val_purchase_auc": "behavior/val_purchase_auc",
+    "val_click_ece": "behavior/val_click_ece",
+    "epoch_seconds": "behavior/epoch_seconds",
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Options of :func:`train_behavior`."""
+
+    hidden: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 1e-6
+    batch_steps: int = 1024
+    max_epochs: int = 30
+    patience: int = 3
+    seed: int = 0
+    threads: int = 1
+    max_seconds: float = 420.0
+    log_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "batch_steps", "max_epochs", "patience", "threads"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or v < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+        if not self.lr > 0:
+            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+
+
+# ================================================================ metrics
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC (NaN when only one class is present)."""
+    from sklearn.metrics import roc_auc_score
+
+    y = np.asarray(y).ravel().astype(bool)
+    if y.all() or not y.any():
+        return float("nan")
+    return float(roc_auc_score(y, np.asarray(p).ravel()))
+
+
+def ece(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
+    """Expected calibration error over equal-mass bins of the predicted probability."""
+    y = np.asarray(y, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    if len(y) == 0:
+        return float("nan")
+    order = np.argsort(p, kind="stable")
+    total = 0.0
+    for chunk in np.array_split(order, bins):
+        if len(chunk):
+            total += len(chunk) * abs(y[chunk].mean() - p[chunk].mean())
+    return float(total / len(y))
+
+
+# ================================================================ tensors
+def _tensors(s: StepData) -> dict[str, torch.Tensor]:
+    return {
+        "user": torch.from_numpy(np.ascontiguousarray(s.user, dtype=np.float32)),
+        "items": torch.from_numpy(np.ascontiguousarray(s.items, dtype=np.float32)),
+        "positions": torch.from_numpy(np.asarray(s.positions, dtype=np.float32)),
+        "channel": torch.from_numpy(s.channel.astype(np.int64)),
+        "click": torch.from_numpy(s.click.astype(np.float32)),
+        "cart": torch.from_numpy(s.cart.astype(np.float32)),
+        "purchase": torch.from_numpy(s.purchase.astype(np.float32)),
+        "left": torch.from_numpy(s.left.astype(np.float32)),
+        "level": torch.from_numpy(s.level.astype(np.int64)),
+    }
+
+
+def _loss(net: BehaviorNet, b: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> torch.Tensor:
+    """Summed negative log-likelihood of the steps ``idx`` (all when None)."""
+    g = b if idx is None else {k: (v if k == "positions" else v[idx]) for k, v in b.items()}
+    log_click, cart, buy, leave = net.raw(g["user"], g["items"], g["positions"], g["channel"])
+    log_no = torch.log1p(-torch.exp(log_click).clamp(max=1 - 1e-6))
+    nll = -(g["click"] * log_click + (1 - g["click"]) * log_no).sum()
+    bce = nn.functional.binary_cross_entropy_with_logits
+    nll = nll + (bce(cart, g["cart"], reduction="none") * g["click"]).sum()
+    nll = nll + (bce(buy, g["purchase"], reduction="none") * g["cart"]).sum()
+    lv = leave.gather(1, g["level"][:, None])[:, 0]
+    return nll + bce(lv, g["left"], reduction="sum")
+
+
+def _set_normalisation(net: BehaviorNet, train: dict[int, StepData]) -> None:
+    user = np.concatenate([s.user for s in train.values()])
+    items = np.concatenate([s.items.reshape(-1, s.items.shape[2]) for s in train.values()])
+    for name, arr in (("user", user), ("item", items)):
+        mean, std = arr.mean(axis=0), arr.std(axis=0)
+        std = np.where(std < 1e-6, 1.0, std)
+        getattr(net, f"{name}_mean").copy_(torch.from_numpy(mean.astype(np.float32)))
+        getattr(net, f"{name}_std").copy_(torch.from_numpy(std.astype(np.float32)))
+
+
+def _eval_loss(net: BehaviorNet, data: dict[int, dict[str, torch.Tensor]], chunk: int = 16384) -> float:
+    total, steps = 0.0, 0
+    with torch.no_grad():
+        for b in data.values():
+            n = b["user"].shape[0]
+            for a in range(0, n, chunk):
+                total += float(_loss(net, b, torch.arange(a, min(a + chunk, n))))
+            steps += n
+    return total / max(steps, 1)
+
+
+def predict_steps(net: BehaviorNet, s: StepData, chunk: int = 16384) -> dict[str, np.ndarray]:
+    """Calibrated probabilities on logged steps: ``click``/``cart``/``purchase`` ``(S, k)``, ``leave`` ``(S,)`` at the logged level."""
+    b = _tensors(s)
+    out = {h: [] for h in HEADS}
+    net.eval()
+    with torch.inference_mode():
+        for a in range(0, len(s), chunk):
+            sl = slice(a, a + chunk)
+            click, cart, buy, leave = net(b["user"][sl], b["items"][sl], b["positions"], b["channel"][sl])
+            out["click"].append(click.numpy())
+            out["cart"].append(cart.numpy())
+            out["purchase"].append(buy.numpy())
+            out["leave"].append(leave.gather(1, b["level"][sl][:, None])[:, 0].numpy())
+    return {h: np.concatenate(v) for h, v in out.items()}
+
+
+def fit_calibration(net: BehaviorNet, val: dict[int, StepData]) -> list[list[float]]:
+    """Platt scaling per head on the validation steps; writes ``net.calibration`` and returns it."""
+    net.calibration.copy_(torch.tensor([[1.0, 0.0]] * len(HEADS)))
+    logits: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
+    labels: dict[str, list[np.ndarray]] = {h: [] for h in HEADS}
+    for s in val.values():
+        pr = predict_steps(net, s)
+        lg = {h: np.log(np.clip(pr[h], 1e-7, 1 - 1e-7)) - np.log1p(-np.clip(pr[h], 1e-7, 1 - 1e-7)) for h in HEADS}
+        logits["click"].append(lg["click"].ravel())
+        labels["click"].append(s.click.ravel())
+        logits["cart"].append(lg["cart"][s.click])
+        labels["cart"].append(s.cart[s.click])
+        logits["purchase"].append(lg["purchase"][s.cart])
+        labels["purchase"].append(s.purchase[s.cart])
+        logits["leave"].append(lg["leave"])
+        labels["leave"].append(s.left)
+    params = []
+    for h in HEADS:
+        x = torch.from_numpy(np.concatenate(logits[h]).astype(np.float64))
+        y = torch.from_numpy(np.concatenate(labels[h]).astype(np.float64))
+        ab = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.LBFGS([ab], lr=0.5, max_iter=100, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = nn.functional.binary_cross_entropy_with_logits(ab[0] * x + ab[1], y)
+            loss.backward()
+            return loss
+
+        if len(y) and 0 < float(y.sum()) < len(y):
+            opt.step(closure)
+        params.append([float(ab[0].detach()), float(ab[1].detach())])
+    net.calibration.copy_(torch.tensor(params, dtype=torch.float32))
+    return params
+
+
+def heldout_metrics(net: BehaviorNet, test: dict[int, StepData]) -> dict[str, float]:
+    """Click / purchase AUC next to the Bayes-optimal AUC (reference probabilities), ECE per head, mean rates."""
+    y = {h: [] for h in ("click", "purchase", "cart", "buy", "leave")}
+    p = {h: [] for h in y}
+    ref = {h: [] for h in ("click", "purchase")}
+    for s in test.values():
+        pr = predict_steps(net, s)
+        y["click"].append(s.click.ravel())
+        p["click"].append(pr["click"].ravel())
+        y["purchase"].append(s.purchase.ravel())
+        p["purchase"].append((pr["click"] * pr["cart"] * pr["purchase"]).ravel())
+        y["cart"].append(s.cart[s.click])
+        p["cart"].append(pr["cart"][s.click])
+        y["buy"].append(s.purchase[s.cart])
+        p["buy"].append(pr["purchase"][s.cart])
+        y["leave"].append(s.left)
+        p["leave"].append(pr["leave"])
+        ref["click"].append(s.ref_click.ravel())
+        ref["purchase"].append((s.ref_click * s.ref_cart * s.ref_purchase).ravel())
+    cat = lambda d: {k: np.concatenate(v) for k, v in d.items()}  # noqa: E731
+    y, p, ref = cat(y), cat(p), cat(ref)
+    out = {
+        "click_auc": auc(y["click"], p["click"]),
+        "click_auc_bayes": auc(y["click"], ref["click"]),
+        "purchase_auc": auc(y["purchase"], p["purchase"]),
+        "purchase_auc_bayes": auc(y["purchase"], ref["purchase"]),
+        "click_ece": ece(y["click"], p["click"]),
+        "cart_ece": ece(y["cart"], p["cart"]),
+        "purchase_ece": ece(y["buy"], p["buy"]),
+        "leave_ece": ece(y["leave"], p["leave"]),
+        "click_rate": float(y["click"].mean()),
+        "click_rate_model": float(p["click"].mean()),
+        "num_impressions": int(len(y["click"])),
+        "num_purchases": int(y["purchase"].sum()),
+    }
+    out["click_auc_ratio"] = out["click_auc"] / out["click_auc_bayes"]
+    out["purchase_auc_ratio"] = out["purchase_auc"] / out["purchase_auc_bayes"]
+    return out
+
+
+# =============================================================== training
+def train_behavior(
+    train: dict[int, StepData], val: dict[int, StepData], config: TrainConfig | None = None,
+    item_dim: int | None = None,
+) -> tuple[BehaviorNet, list[dict[str, float]]]:
+    """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it."""
+    cfg = config or TrainConfig()
+    torch.set_num_threads(cfg.threads)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    first = next(iter(train.values()))
+    with torch.random.fork_rng(devices=[]):  # parameter init from our seed without touching the caller's global state
+        torch.manual_seed(cfg.seed)
+        net = BehaviorNet(first.user.shape[1], item_dim or first.items.shape[2], len(CHANNELS), cfg.hidden)
+    _set_normalisation(net, train)
+    tr = {k: _tensors(s) for k, s in train.items()}
+    va = {k: _tensors(s) for k, s in val.items()}
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    writer = None
+    if cfg.log_dir:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(cfg.log_dir)
+    best, best_state, bad, history = float("inf"), copy.deepcopy(net.state_dict()), 0, []
+    start = time.perf_counter()
+    for epoch in range(cfg.max_epochs):
+        t0 = time.perf_counter()
+        net.train()
+        batches = []
+        for k, b in tr.items():
+            perm = torch.randperm(b["user"].shape[0], generator=gen)
+            batches += [(k, perm[a : a + cfg.batch_steps]) for a in range(0, len(perm), cfg.batch_steps)]
+        order = torch.randperm(len(batches), generator=gen).tolist()
+        total, steps = 0.0, 0
+        for i in order:
+            k, idx = batches[i]
+            loss = _loss(net, tr[k], idx)
+            opt.zero_grad()
+            (loss / len(idx)).backward()
+            opt.step()
+            total += float(loss.detach())
+            steps += len(idx)
+        net.eval()
+        val_loss = _eval_loss(net, va)
+        rec = {"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0}
+        history.append(rec)
+        if writer:
+            for key in ("train_loss", "val_loss", "epoch_seconds"):
+                writer.add_scalar(TAGS[key], rec[key], epoch)
+        if val_loss < best - 1e-5:
+            best, best_state, bad = val_loss, copy.deepcopy(net.state_dict()), 0
+        else:
+            bad += 1
+        if bad >= cfg.patience or time.perf_counter() - start > cfg.max_seconds:
+            break
+    net.load_state_dict(best_state)
+    net.eval()
+    fit_calibration(net, val)
+    if writer:
+        m = heldout_metrics(net, val)
+        for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
+            writer.add_scalar(TAGS[tag], m[key], len(history))
+        writer.close()
+    return net, history
+
+
+def save_step_data(path: str | Path, data: dict[int, StepData]) -> None:
+    """Cache step arrays as one ``.npz`` (keys ``k{slate}/{field}``)."""
+    from dataclasses import fields
+
+    arrays = {f"k{k}/{f.name}": getattr(s, f.name) for k, s in data.items() for f in fields(s)}
+    np.savez(path, **arrays)

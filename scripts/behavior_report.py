@@ -1,0 +1,169 @@
+"""Fidelity report of the shipped DNN behaviour model (issue: DNN shoppers).
+
+    python scripts/behavior_report.py            # table
+    python scripts/behavior_report.py --json     # table, then one JSON object on the last line
+
+1. Held-out reference-world logs (fresh sessions, a seed the training never used):
+   click and purchase AUC next to the Bayes-optimal AUC from the reference world's
+   own probabilities on the same rows; expected calibration error per head.
+2. Policy agreement: each baseline runs ``--sessions`` sessions in the DNN sim and
+   in the reference world (same seeds); conversion rate and CTR, relative gaps,
+   and whether the policies rank the same.
+3. Open Bandit Dataset sample (when ``obp`` is installed): a behaviour net trained
+   on the time-ordered train split, held-out click AUC next to logistic
+   regression, and CTR per position in the data versus simulated clicks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from agents.baselines import BASELINES
+from agents.evaluation import evaluate
+from ecomsim.behavior import load_behavior_model, load_net, shipped_weights_path
+from ecomsim.behavior_train import TrainConfig, auc, heldout_metrics, predict_steps, train_behavior
+from ecomsim.envs import EcomVectorEnv
+from ecomsim.logs import log_reference_world, merge_logs
+
+REPORT_SEED = 12345  # the held-out logs' seed; training used seeds 0 and 1
+POLICIES = ("random", "popularity", "click_greedy", "greedy")
+REQUIRED = ("random", "popularity", "greedy")
+TARGETS = {"click_auc_ratio": 0.97, "purchase_auc_ratio": 0.95, "click_ece": 0.01, "relative_gap": 0.10}
+
+
+def heldout(weights: str | None, sessions: int, slate_sessions: int) -> dict:
+    net, _ = load_net(weights or shipped_weights_path())
+    logs = merge_logs([log_reference_world(sessions, seed=REPORT_SEED, slate_size=1),
+                       log_reference_world(slate_sessions, seed=REPORT_SEED + 1, slate_size=5, first_session=sessions)])
+    m = heldout_metrics(net, logs.steps)
+    m["click_auc_target_met"] = m["click_auc_ratio"] >= TARGETS["click_auc_ratio"]
+    m["purchase_auc_target_met"] = m["purchase_auc_ratio"] >= TARGETS["purchase_auc_ratio"]
+    m["click_ece_target_met"] = m["click_ece"] <= TARGETS["click_ece"]
+    m["sessions"] = {"recommend": sessions, "slate_5": slate_sessions, "seed": REPORT_SEED}
+    return m
+
+
+def agreement(weights: str | None, sessions: int, num_envs: int) -> dict:
+    rows = {}
+    for name in POLICIES:
+        row = {}
+        for world in ("reference", "dnn"):
+            shopper = load_behavior_model(path=weights) if world == "dnn" else None
+            env = EcomVectorEnv(num_envs=num_envs, user_model="reference", shopper_obj=shopper)
+            r = evaluate(BASELINES[name](), env, sessions, seed=7)
+            row[world] = {k: r.metrics[k].to_dict() for k in ("conversion_rate", "ctr", "session_length", "revenue_per_session")}
+        for metric in ("conversion_rate", "ctr"):
+            ref, dnn = row["reference"][metric]["value"], row["dnn"][metric]["value"]
+            row[f"{metric}_relative_gap"] = dnn / ref - 1.0
+            row[f"{metric}_within_10pct"] = abs(dnn / ref - 1.0) <= TARGETS["relative_gap"]
+        rows[name] = row
+    out: dict = {"policies": rows, "sessions_per_policy": sessions}
+    for label, names in (("required", REQUIRED), ("all", POLICIES)):
+        for metric in ("conversion_rate", "ctr"):
+            rank = {w: sorted(names, key=lambda n: -rows[n][w][metric]["value"]) for w in ("reference", "dnn")}
+            out[f"ranking_{metric}_{label}"] = {**rank, "same": rank["reference"] == rank["dnn"]}
+    return out
+
+
+def obd_report(seed: int = 0, folds: int = 5) -> dict:
+    """OBD: time-blocked cross-validation (each block held out once, the block before it validates).
+
+    The sample holds ~10k impressions and ~40 clicks, so a single forward split tests on a
+    handful of clicks; pooling the held-out predictions of all blocks scores every click.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    from ecomsim.loaders import load_obd
+
+    try:
+        data = load_obd("random", "all")
+    except ModuleNotFoundError as exc:
+        return {"skipped": str(exc)}
+    n = len(data.click)
+    order = np.argsort(data.frame["timestamp"].to_numpy(), kind="stable")
+    block = np.empty(n, dtype=np.int64)
+    block[order] = np.arange(n) * folds // n
+    pos_oh = np.eye(int(data.position.max()) + 1)[data.position]
+    x = np.concatenate([data.user, data.items, pos_oh], axis=1)
+    p_dnn, p_lr = np.zeros(n), np.zeros(n)
+    cfg = TrainConfig(hidden=16, lr=3e-3, weight_decay=1e-3, batch_steps=256, max_epochs=40, patience=5, seed=seed)
+    for b in range(folds):
+        test = block == b
+        val = block == (b - 1 if b > 0 else b + 1)
+        train = ~test & ~val
+        net, _ = train_behavior(data.steps(train), data.steps(val), cfg)
+        for pos, s in data.steps(test).items():
+            rows = np.flatnonzero(test & (data.position == pos))
+            p_dnn[rows] = predict_steps(net, s)["click"][:, 0]
+        lr = LogisticRegression(C=0.1, max_iter=2000).fit(x[~test], data.click[~test])
+        p_lr[test] = lr.predict_proba(x[test])[:, 1]
+    last = block == folds - 1
+    rng = np.random.default_rng(seed)
+    sim = rng.random(n) < p_dnn  # clicks sampled from the held-out predictions
+    ctr = {str(pos): {"data": float(data.click[data.position == pos].mean()), "sim": float(sim[data.position == pos].mean()),
+                      "model_mean": float(p_dnn[data.position == pos].mean()), "impressions": int((data.position == pos).sum())}
+           for pos in np.unique(data.position)}
+    return {
+        "impressions": n,
+        "clicks": int(data.click.sum()),
+        "click_auc_dnn": auc(data.click, p_dnn),
+        "click_auc_logistic_regression": auc(data.click, p_lr),
+        "last_block_click_auc_dnn": auc(data.click[last], p_dnn[last]),
+        "last_block_click_auc_logistic_regression": auc(data.click[last], p_lr[last]),
+        "last_block_clicks": int(data.click[last].sum()),
+        "ctr_per_position": ctr,
+        "protocol": f"{folds} contiguous time blocks, each held out once (the previous block validates); pooled AUC",
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--json", action="store_true", help="print the report as JSON on the last line")
+    ap.add_argument("--weights", default=None, help="weights file (default: the shipped ecomsim/assets/behavior.pt)")
+    ap.add_argument("--sessions", type=int, default=20_000, help="sessions per policy and world")
+    ap.add_argument("--num-envs", type=int, default=1000)
+    ap.add_argument("--log-sessions", type=int, default=20_000, help="held-out recommend sessions")
+    ap.add_argument("--log-slate-sessions", type=int, default=8_000, help="held-out slate sessions")
+    ap.add_argument("--skip-obd", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    report = {"heldout": heldout(args.weights, args.log_sessions, args.log_slate_sessions)}
+    h = report["heldout"]
+    print(f"held-out: click AUC {h['click_auc']:.4f} vs Bayes {h['click_auc_bayes']:.4f} (ratio {h['click_auc_ratio']:.4f}, "
+          f"target >= 0.97); purchase AUC {h['purchase_auc']:.4f} vs Bayes {h['purchase_auc_bayes']:.4f} "
+          f"(ratio {h['purchase_auc_ratio']:.4f}, target >= 0.95)")
+    print(f"ECE: click {h['click_ece']:.4f} (target <= 0.01), cart {h['cart_ece']:.4f}, purchase {h['purchase_ece']:.4f}, "
+          f"leave {h['leave_ece']:.4f}", flush=True)
+    report["agreement"] = agreement(args.weights, args.sessions, args.num_envs)
+    print(f"{'policy':13s} {'conv ref':>9s} {'conv dnn':>9s} {'gap':>7s} {'ctr ref':>8s} {'ctr dnn':>8s} {'gap':>7s}")
+    for name, row in report["agreement"]["policies"].items():
+        print(f"{name:13s} {row['reference']['conversion_rate']['value']:9.4f} {row['dnn']['conversion_rate']['value']:9.4f} "
+              f"{row['conversion_rate_relative_gap']:+7.1%} {row['reference']['ctr']['value']:8.4f} "
+              f"{row['dnn']['ctr']['value']:8.4f} {row['ctr_relative_gap']:+7.1%}")
+    for key in ("ranking_conversion_rate_required", "ranking_ctr_required", "ranking_conversion_rate_all", "ranking_ctr_all"):
+        r = report["agreement"][key]
+        print(f"{key}: same={r['same']} reference={r['reference']} dnn={r['dnn']}", flush=True)
+    if not args.skip_obd:
+        report["obd"] = obd_report()
+        o = report["obd"]
+        if "skipped" in o:
+            print(f"OBD: skipped ({o['skipped']})")
+        else:
+            print(f"OBD: held-out click AUC {o['click_auc_dnn']:.4f} (DNN) vs {o['click_auc_logistic_regression']:.4f} "
+                  f"(logistic regression), pooled over {o['clicks']} held-out clicks; last time block "
+                  f"{o['last_block_click_auc_dnn']:.4f} vs {o['last_block_click_auc_logistic_regression']:.4f}")
+            for pos, c in o["ctr_per_position"].items():
+                print(f"  position {pos}: CTR data {c['data']:.4f} sim {c['sim']:.4f} (model mean {c['model_mean']:.4f})")
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    if args.json:
+        print(json.dumps(report, default=float))
+
+
+if __name__ == "__main__":
+    main()
