@@ -194,6 +194,30 @@ class SimulationCore:
                 high.append(hi)
         return np.array(low, dtype=np.float32), np.array(high, dtype=np.float32)
 
+    # ================================================================= catalog
+    def set_catalog(self, catalog: Catalog) -> None:
+        """Swap the catalog of this core (``catalog="gan"`` envs do this at reset).
+
+        Every catalog-derived array is recomputed by building a fresh core on the new
+        catalog and taking its state (so nothing derived from the old catalog survives,
+        whatever ``__init__`` computes), then the shopper model is re-bound. The random
+        streams are kept, so unseeded resets still continue the old sequence. All
+        sessions must be ``reset`` afterwards: their state referred to the old items.
+        The observation layout must not change: same category names, same embedding dim.
+        """
+        old = self.catalog
+        if catalog.category_names != old.category_names or catalog.embed_dim != old.embed_dim:
+            raise ValueError(
+                "set_catalog needs the same category names and embedding dim as the env's spaces: expected "
+                f"{list(old.category_names)} and embed_dim={old.embed_dim}, got {list(catalog.category_names)} "
+                f"and embed_dim={catalog.embed_dim}"
+            )
+        streams = self.streams
+        fresh = SimulationCore(self.config, catalog, self.shopper, self.num_envs)
+        self.__dict__.update(fresh.__dict__)
+        self.streams = streams
+        self.shopper.bind(self)
+
     # =================================================================== reset
     def reset(self, idx: np.ndarray, keys: np.ndarray | None = None) -> None:
         """Start new sessions in rows ``idx``; ``keys`` seeds their streams (else derived from the old ones)."""

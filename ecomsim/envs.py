@@ -38,6 +38,19 @@ Terminated when the shopper leaves; truncated after ``max_steps`` steps.
 and the session totals so far: ``session_impressions``, ``session_clicks``,
 ``session_carts``, ``session_purchases``, ``session_revenue``, ``session_length``.
 
+## Catalogs
+``catalog="default"`` (the shipped GAN-sampled catalog), ``"reference"``, a path, or
+``"gan"``: a fresh catalog drawn from the GAN generator (``catalog_generator``) at
+every seeded ``reset`` (and every ``catalog_refresh`` unseeded resets when that is
+``K >= 1``), with ``category_mix``, ``price_band`` and ``catalog_seed_range``. The
+catalog seed comes from ``np_random`` right after the session key, so the same
+seed gives the same catalog bit for bit; ``env.unwrapped.catalog_seed`` holds it.
+The vector env's sub-envs share one catalog: it is drawn in ``reset()`` from the
+generator a single env seeded with ``seed`` (sub-env 0's seed) would use, so
+sub-env 0 still equals that single env; it never changes at an autoreset (other
+sessions are mid-episode on it). Vector training on many catalogs: call ``reset()``
+between rollouts, or use a vector of single envs.
+
 ## Version History
 * v0: initial release.
 """
@@ -53,6 +66,13 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ecomsim.catalog import Catalog, load_catalog
+from ecomsim.catalog_source import (
+    CONSTRUCTION_SEED,
+    CatalogSource,
+    draw_catalog,
+    draw_catalog_seed,
+    load_catalog_source,
+)
 from ecomsim.config import EnvConfig
 from ecomsim.core import SimulationCore, StepOutcome
 from ecomsim.rng import key_from_generator
@@ -91,6 +111,37 @@ def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None,
     if shopper is None:
         shopper = make_shopper(config, catalog)
     return SimulationCore(config, catalog, shopper, num_envs)
+
+
+class _GanCatalogs:
+    """When and what a ``catalog="gan"`` env draws (rules in the module docstring)."""
+
+    def __init__(self, config: EnvConfig, source: CatalogSource | None) -> None:
+        self.config = config
+        self.source = source if source is not None else load_catalog_source(config.catalog_generator, config.device)
+        self.episodes = 0  # unseeded resets since the last draw
+        self.seed = CONSTRUCTION_SEED
+
+    def draw(self, seed: int) -> Catalog:
+        c = self.config
+        self.seed = seed
+        return draw_catalog(self.source, c.num_items, seed, c.category_mix, c.price_band)
+
+    def due(self, seeded: bool) -> bool:
+        if not seeded:
+            self.episodes += 1
+            if not (self.config.catalog_refresh and self.episodes >= self.config.catalog_refresh):
+                return False
+        self.episodes = 0
+        return True
+
+
+def _gan_catalogs(config: EnvConfig, catalog_obj: Catalog | None, source: CatalogSource | None):
+    """``(catalog draws or None, the catalog to build the core on)``."""
+    if config.catalog != "gan" or catalog_obj is not None:
+        return None, catalog_obj
+    gan = _GanCatalogs(config, source)
+    return gan, gan.draw(CONSTRUCTION_SEED)
 
 
 def _spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
@@ -145,17 +196,20 @@ class EcomEnv(gym.Env):
     Args:
         catalog_obj: an in-memory :class:`Catalog` (overrides ``catalog``).
         shopper_obj: an in-memory :class:`ShopperModel` (overrides ``user_model``).
+        catalog_source: what ``catalog="gan"`` draws from (default: ``catalog_generator``, loaded lazily).
         **kwargs: :class:`EnvConfig` fields; unknown keys fail with a suggestion.
     """
 
     metadata = {"render_modes": ["ansi"], "render_fps": 4}
 
     def __init__(self, render_mode: str | None = None, catalog_obj: Catalog | None = None,
-                 shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
+                 shopper_obj: ShopperModel | None = None, catalog_source: CatalogSource | None = None,
+                 **kwargs: Any) -> None:
         self.config = EnvConfig.from_kwargs(kwargs)
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.render_mode = render_mode
+        self._gan, catalog_obj = _gan_catalogs(self.config, catalog_obj, catalog_source)
         self.core = build_core(self.config, 1, catalog_obj, shopper_obj)
         self.action_space, self.observation_space = _spaces(self.core)
         self._needs_reset = True
@@ -166,10 +220,17 @@ class EcomEnv(gym.Env):
         super().reset(seed=seed)
         keys = key_from_generator(self.np_random, 1) if (seed is not None or first) else None
         self._keyed = True
+        if self._gan is not None and self._gan.due(seeded=seed is not None or first):
+            self.core.set_catalog(self._gan.draw(draw_catalog_seed(self.np_random, self.config.catalog_seed_range)))
         self.core.reset(np.zeros(1, dtype=np.int64), keys)
         self._needs_reset = False
         info = {k: v[0] for k, v in _info(self.core, None).items()}
         return self.core.observe()[0], info
+
+    @property
+    def catalog_seed(self) -> int | None:
+        """Seed of the current ``catalog="gan"`` catalog (``None`` for other catalogs)."""
+        return None if self._gan is None else self._gan.seed
 
     def step(self, action):
         if self._needs_reset:
@@ -212,9 +273,11 @@ class EcomVectorEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, catalog_obj: Catalog | None = None,
-                 shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
+                 shopper_obj: ShopperModel | None = None, catalog_source: CatalogSource | None = None,
+                 **kwargs: Any) -> None:
         self.config = EnvConfig.from_kwargs(kwargs)
         self.num_envs = num_envs
+        self._gan, catalog_obj = _gan_catalogs(self.config, catalog_obj, catalog_source)
         self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj)
         self.single_action_space, self.single_observation_space = _spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
@@ -244,10 +307,26 @@ class EcomVectorEnv(VectorEnv):
         keys = self._sub_keys(seed)
         if keys is None and not self._started:
             keys = key_from_generator(self.np_random, self.num_envs)
+        if self._gan is not None and self._gan.due(seeded=seed is not None or not self._started):
+            self.core.set_catalog(self._gan.draw(draw_catalog_seed(self._catalog_rng(seed), self.config.catalog_seed_range)))
         self._started = True
         self.core.reset(self._all, keys)
         self._autoreset[:] = False
         return self.core.observe(), _info(self.core, None)
+
+    @property
+    def catalog_seed(self) -> int | None:
+        """Seed of the shared ``catalog="gan"`` catalog (``None`` for other catalogs)."""
+        return None if self._gan is None else self._gan.seed
+
+    def _catalog_rng(self, seed: int | list[int | None] | None) -> np.random.Generator:
+        """The generator a single env seeded like sub-env 0 draws its catalog seed from."""
+        first = seed if seed is None or isinstance(seed, (int, np.integer)) else list(seed)[0]
+        if first is None:
+            return self.np_random
+        gen, _ = gym.utils.seeding.np_random(int(first))
+        key_from_generator(gen, 1)  # the session key a single env draws first
+        return gen
 
     def step(self, actions):
         if not self._started:

@@ -33,7 +33,7 @@ DEFAULT_CATALOG_SEED = 2026
 @dataclass
 class Args:
     data: str = "reference"  # "reference", "obd" or a catalog .npz
-    epochs: int = 150
+    epochs: int = 200
     seed: int = 0
     holdout: float = 0.2
     device: str = "cpu"

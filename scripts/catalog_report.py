@@ -1,0 +1,121 @@
+"""Fidelity and privacy report of a catalog generator (the shipped one by default).
+
+    python scripts/catalog_report.py --json                 # figures as JSON (targets, verdicts)
+    python scripts/catalog_report.py --png runs/catalog_report.png
+    python scripts/catalog_report.py --json --ctgan 1       # add CTGAN as a reference row (if importable)
+
+Recreates the generator's training table and held-out split from its card, samples
+``--rows`` synthetic rows with the card's report seed, and scores them against the
+held-out real rows (``generators.metrics``). Also prints two context rows: ``real_vs_real``
+(training rows vs held-out rows: the noise floor of each figure at these sample
+sizes) and, with ``--ctgan 1``, CTGAN trained on the same training rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+from generators.data import split_table, training_table
+from generators.metrics import fidelity_report
+from generators.plots import comparison_figure
+from generators.sampler import CatalogGAN
+
+
+@dataclass
+class Args:
+    card: str = ""  # generator card (.json); '' for the shipped generator
+    rows: int = 0  # synthetic rows; 0 for the card's report sample size
+    json: int = 0  # 1 (or bare --json): print JSON only
+    png: str = "runs/catalog_report.png"  # '' to skip the figure
+    ctgan: int = 0  # 1: add a CTGAN reference row (needs the ctgan package)
+    ctgan_epochs: int = 300
+    threads: int = 1
+
+
+def parse() -> Args:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in fields(Args):
+        kind = {"int": int, "float": float}.get(str(f.type), str)
+        if f.name == "json":
+            p.add_argument("--json", type=int, nargs="?", const=1, default=0)
+        else:
+            p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+    return Args(**vars(p.parse_args()))
+
+
+def ctgan_row(train, holdout, names, rows: int, epochs: int, seed: int) -> tuple[dict, object]:
+    """CTGAN (sdv-dev) on the same training rows, scored the same way; skipped if not importable."""
+    try:
+        from ctgan import CTGAN
+    except ImportError as exc:
+        return {"skipped": f"ctgan not importable ({exc}); it pins pandas<3, so install it in a separate venv"}, None
+    torch.manual_seed(seed)  # CTGAN draws from torch's global RNG; a script (not library code) may seed it
+    np.random.seed(seed)
+    t0 = time.perf_counter()
+    model = CTGAN(epochs=epochs, verbose=False)
+    model.fit(train, discrete_columns=["category"])
+    syn = model.sample(rows)
+    syn["price"] = np.maximum(syn["price"].to_numpy(), 0.01)  # CTGAN may emit non-positive values
+    syn["rel_popularity"] = np.maximum(syn["rel_popularity"].to_numpy(), 1e-6)
+    syn["quality"] = syn["quality"].clip(0.0, 1.0)
+    rep = fidelity_report(train, holdout, syn, names)
+    return {"figures": rep["figures"], "met": rep["met"], "column_distance": rep["column_distance"],
+            "train_seconds": round(time.perf_counter() - t0, 1), "epochs": epochs}, syn
+
+
+def main() -> None:
+    args = parse()
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore", module="sklearn")
+    gan = CatalogGAN.load(args.card or None)
+    card = gan.card
+    table, names = training_table(card["data"])
+    train, holdout = split_table(table, card["split"]["holdout"], card["split"]["seed"])
+    rows = args.rows or card["report_sample"]["rows"]
+    synthetic = gan.sample_table(rows, seed=card["report_sample"]["seed"])
+    rep = fidelity_report(train, holdout, synthetic, names, seed=card["split"]["seed"])
+
+    # noise floor: real rows the generator never saw (as many as the held-out set) vs held-out rows
+    floor_rows = train.sample(n=min(len(train), len(holdout)), random_state=0).reset_index(drop=True)
+    floor = fidelity_report(train.drop(index=[]), holdout, floor_rows, names)["figures"]
+    floor.pop("dcr_ratio"), floor.pop("exact_copies")  # rows of train: distance 0 by construction
+
+    out = {
+        "generator": {"card": card.get("weights"), "sha256": card["sha256"][:16], "data": card["data"],
+                      "train_rows": len(train), "holdout_rows": len(holdout), "synthetic_rows": rows},
+        "figures": rep["figures"], "targets": rep["targets"], "met": rep["met"],
+        "column_distance": rep["column_distance"], "median_price_by_category": rep["median_price_by_category"],
+        "privacy": rep["privacy"], "real_vs_real": floor,
+        "card_fidelity": card.get("fidelity"),
+    }
+    extra = {}
+    if args.ctgan:
+        out["ctgan"], syn = ctgan_row(train, holdout, names, rows, args.ctgan_epochs, card["split"]["seed"])
+        if syn is not None:
+            extra["ctgan"] = syn
+    if args.png:
+        out["png"] = str(comparison_figure(holdout, synthetic, args.png, extra=extra,
+                                           title=f"held-out real vs {card.get('weights')} ({card['data']})"))
+    if args.json:
+        print(json.dumps(out, indent=1))
+        return
+    print(f"generator {out['generator']}")
+    for key, value in rep["figures"].items():
+        verdict = "met" if rep["met"][key] else "MISSED"
+        print(f"  {key:28s} {value:8.4f}  target {rep['targets'].get(key, rep['targets'].get('dcr_ratio_min'))}  {verdict}")
+    print(f"  real-vs-real floor: {json.dumps({k: round(v, 4) for k, v in floor.items()})}")
+    if "ctgan" in out:
+        print(f"  ctgan: {json.dumps(out['ctgan'].get('figures', out['ctgan']))}")
+    if args.png:
+        print(f"  figure: {out['png']}")
+
+
+if __name__ == "__main__":
+    main()
