@@ -89,7 +89,7 @@ class EnvConfig:
     max_steps: int = 50
     reward: str = "purchase"
     user_model: str = "dnn"
-    catalog: str = "reference"  # becomes "default" once the GAN catalog ships
+    catalog: str = "default"
     num_items: int | None = None
     catalog_refresh: int = 0
     category_mix: dict[str, float] | None = field(default=None, hash=False)
