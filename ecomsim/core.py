@@ -275,16 +275,19 @@ class SimulationCore:
             out[:, n_pop : n_pop + n_per] = self.pool[idx[:, None], slot]
         out[:, n_pop + n_per :] = (u[:, n_pop + n_per : m] * num_items).astype(np.int64)
         # one pass of duplicate replacement: a later copy of an item becomes a random item
+        # (found by a sort; only the few rows that have one pay for locating it)
         srt = np.sort(out, axis=1)
-        if (srt[:, 1:] == srt[:, :-1]).any():
-            order = np.argsort(out, axis=1, kind="stable")
-            srt = np.take_along_axis(out, order, axis=1)
+        has_dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
+        if len(has_dup):
+            sub = out[has_dup]
+            order = np.argsort(sub, axis=1, kind="stable")
+            srt = np.take_along_axis(sub, order, axis=1)
             dup_sorted = np.zeros_like(srt, dtype=bool)
             dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
             dup = np.zeros_like(dup_sorted)
             np.put_along_axis(dup, order, dup_sorted, axis=1)
-            repl = (u[:, m + 2 : 2 * m + 2] * num_items).astype(np.int64)
-            out = np.where(dup, repl, out)
+            repl = (u[has_dup, m + 2 : 2 * m + 2] * num_items).astype(np.int64)
+            out[has_dup] = np.where(dup, repl, sub)
         return out
 
     def _retrieve_one(self, u: list[float], row: int) -> np.ndarray:

@@ -60,13 +60,25 @@ def observe(core: "SimulationCore") -> np.ndarray:
     j += 6 + nc
 
     # candidates: (n, m, nf + NUM_DYNAMIC) view of the rest of each row
+    # (np.take gathers rows several times faster than fancy indexing)
     cand = core.candidates
     block = out[:, j:].reshape(n, m, nf + NUM_DYNAMIC)
-    block[:, :, :nf] = core.item_features[cand]
-    block[:, :, nf] = (cand[:, :, None] == core.recent[:, None, :]).any(axis=2)
+    block[:, :, :nf] = np.take(core.item_features, cand, axis=0)
+    block[:, :, nf] = _seen(cand, core.recent)
     # clip guards float rounding only: both vectors are unit norm
-    aff = np.einsum("nmd,nd->nm", core._emb64[cand], pt.interest)
+    aff = np.einsum("nmd,nd->nm", np.take(core._emb64, cand, axis=0), pt.interest)
     block[:, :, nf + 1] = np.clip(aff, -1.0, 1.0, out=aff)
-    block[:, :, nf + 2] = core._log_price[cand] - log_budget[:, None]
-    block[:, :, nf + 3] = core.bought[rows[:, None], core.catalog.category[cand]]
+    block[:, :, nf + 2] = np.take(core._log_price, cand) - log_budget[:, None]
+    block[:, :, nf + 3] = core.bought[rows[:, None], np.take(core.catalog.category, cand)]
     return out
+
+
+def _seen(cand: np.ndarray, recent: np.ndarray) -> np.ndarray:
+    """``(n, m)`` True where a candidate is among the session's recently shown items ``(n, h)``.
+
+    One ``(n, m)`` comparison per history column: no ``(n, m, h)`` temporary.
+    """
+    seen = cand == recent[:, :1]
+    for j in range(1, recent.shape[1]):
+        seen |= cand == recent[:, j : j + 1]
+    return seen
