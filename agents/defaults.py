@@ -30,6 +30,7 @@ PPO_DEFAULTS: dict[str, Any] = {
         "batch_size": 512,
         "n_epochs": 4,
         "learning_rate": 3e-4,
+        "lr_schedule": "linear",
         "gamma": 0.95,
         "gae_lambda": 0.95,
         "ent_coef": 0.01,

@@ -100,8 +100,24 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
+class linear_schedule:
+    """Learning rate falling linearly from ``initial`` to 0 over the run (picklable, unlike a lambda)."""
+
+    def __init__(self, initial: float) -> None:
+        self.initial = initial
+
+    def __call__(self, progress_remaining: float) -> float:
+        return self.initial * progress_remaining
+
+
 def make_model(config: TrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None):
     r = config.resolved()
+    kwargs = dict(r["algo_kwargs"])
+    schedule = kwargs.pop("lr_schedule", "constant")
+    if schedule == "linear":
+        kwargs["learning_rate"] = linear_schedule(float(kwargs["learning_rate"]))
+    elif schedule != "constant":
+        raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {schedule!r}")
     policy = CandidateActorCriticPolicy if config.algo == "ppo" else CandidateDQNPolicy
     return ALGOS[config.algo](
         policy,
@@ -111,7 +127,7 @@ def make_model(config: TrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None):
         seed=config.seed,
         device=resolve_device(config.device),
         verbose=0,
-        **r["algo_kwargs"],
+        **kwargs,
     )
 
 
@@ -128,8 +144,11 @@ def load_model(path: str | Path, algo: str, device: str = "auto", env=None):
         raise ValueError(f"{str(path)!r} is not a loadable SB3 {algo.upper()} model: {exc}") from exc
 
 
-def train(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> tuple[Any, dict[str, Any]]:
+def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
+          extra_callbacks: list | None = None) -> tuple[Any, dict[str, Any]]:
     """Train (or resume) and return ``(model, summary)``; the model is also saved as ``<out>/model.zip``.
+
+    ``extra_callbacks`` are SB3 callbacks appended to the built-in ones.
 
     Raises:
         FileNotFoundError: ``resume`` without a checkpoint in ``out_dir``.
@@ -169,6 +188,7 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False) -> tup
                 "config": config.to_dict()}
 
     callbacks.append(CheckpointCallback(out_dir, config.checkpoint_every, state))
+    callbacks.extend(extra_callbacks or [])
     if remaining > 0:
         try:
             model.learn(remaining, callback=CallbackList(callbacks), tb_log_name=config.algo,

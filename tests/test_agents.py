@@ -183,6 +183,23 @@ def test_train_save_load_resume_and_tensorboard(tmp_path) -> None:
         train(_tiny(), tmp_path / "empty", resume=True)
 
 
+def test_ctrl_c_saves_a_checkpoint_and_resume_continues(tmp_path) -> None:
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Interrupt(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= 300:
+                raise KeyboardInterrupt
+            return True
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_tiny(checkpoint_every=10_000), tmp_path, extra_callbacks=[Interrupt()])
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["num_timesteps"] == 304  # saved where it stopped: 38 vector steps of 8 envs
+    model, summary = train(_tiny(), tmp_path, resume=True)
+    assert 512 <= model.num_timesteps < 512 + 128  # continues to the target (whole PPO rollouts)
+
+
 def test_train_is_reproducible_under_a_seed(tmp_path) -> None:
     m1, _ = train(_tiny(eval_every=0), tmp_path / "a")
     m2, _ = train(_tiny(eval_every=0), tmp_path / "b")
