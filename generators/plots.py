@@ -42,8 +42,8 @@ def comparison_figure(real: pd.DataFrame, synthetic: pd.DataFrame, path: str | P
         for n, v in values.items():
             ax.hist(v, bins=bins, density=True, histtype="step", lw=1.8, label=n, color=colors[n])
         ax.set_title(label)
-    ax = axes[1, 2]
-    ax.remove()
+    axes[1, 2].remove()
+    axes[1, 3].remove()
     ax = fig.add_subplot(2, 4, (7, 8))
     pos, data, cols = [], [], []
     for j, cat in enumerate(cats):

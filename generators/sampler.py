@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
@@ -30,8 +29,13 @@ MAX_REJECTION_ROUNDS = 50
 
 
 def shipped_generator_card() -> Path:
-    """Path of the shipped generator's JSON card inside ``generators/assets``."""
-    return Path(str(resources.files("generators") / "assets" / f"{DEFAULT_NAME}.json"))
+    """Path of the shipped generator's JSON card inside ``generators/assets``.
+
+    Next to this module rather than ``importlib.resources.files("generators")``: an
+    editable install made before ``generators/__init__.py`` existed maps the package as
+    a namespace package, which ``resources.files`` cannot read.
+    """
+    return Path(__file__).resolve().parent / "assets" / f"{DEFAULT_NAME}.json"
 
 
 def sha256_file(path: Path) -> str:
