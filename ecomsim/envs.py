@@ -235,8 +235,11 @@ class EcomEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("call reset() before step(): the episode has ended or never started")
-        arr = np.asarray(action)
         m, k = self.core.num_candidates, self.core.slate_size
+        if (type(action) is int or isinstance(action, np.integer)) and self.config.mode == "recommend" and 0 <= action < m:
+            out = self.core.step(np.full((1, 1), action, dtype=np.int64))  # a valid index: nothing to check
+            return self._finish_step(out)
+        arr = np.asarray(action)
         if self.config.mode == "recommend":
             if arr.shape not in ((), (1,)):
                 raise ValueError(f"action must be one candidate index, an integer in [0, {m - 1}], got shape {arr.shape}")
@@ -246,7 +249,9 @@ class EcomEnv(gym.Env):
                 raise ValueError(f"action must have shape (slate_size={k},) with integers in [0, {m - 1}], got shape {arr.shape}")
             slots = arr.reshape(1, k)
         slots = self.core.check_actions(slots)
-        out = self.core.step(slots)
+        return self._finish_step(self.core.step(slots))
+
+    def _finish_step(self, out: StepOutcome):
         info = {k: v[0] for k, v in _info(self.core, out).items()}
         terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
         self._needs_reset = terminated or truncated

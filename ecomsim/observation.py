@@ -76,8 +76,11 @@ def observe(core: "SimulationCore") -> np.ndarray:
 def _seen(cand: np.ndarray, recent: np.ndarray) -> np.ndarray:
     """``(n, m)`` True where a candidate is among the session's recently shown items ``(n, h)``.
 
-    One ``(n, m)`` comparison per history column: no ``(n, m, h)`` temporary.
+    Large batches: one ``(n, m)`` comparison per history column, no ``(n, m, h)``
+    temporary; small ones: a single broadcast comparison (fewer calls).
     """
+    if cand.shape[0] <= 64:
+        return (cand[:, :, None] == recent[:, None, :]).any(axis=2)
     seen = cand == recent[:, :1]
     for j in range(1, recent.shape[1]):
         seen |= cand == recent[:, j : j + 1]

@@ -241,6 +241,7 @@ def bench_ppo(vec_env, steps: int) -> float:
     from agents.defaults import PPO_DEFAULTS
 
     kw = dict(PPO_DEFAULTS["algo_kwargs"])
+    kw.pop("lr_schedule", None)  # a training-script option (agents.train), not a PPO argument; speed is the same
     h = PPO_DEFAULTS["hidden"]
     model = PPO("MlpPolicy", vec_env, policy_kwargs={"net_arch": [h, h]}, seed=0, device="cpu", verbose=0, **kw)
     model.learn(kw["n_steps"] * vec_env.num_envs)  # warm-up rollout
