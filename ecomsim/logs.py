@@ -244,6 +244,7 @@ def log_reference_world(
         slate_size: items shown per step (positions ``0..slate_size-1``).
         policy: the logging policy (default :class:`LoggingPolicy`).
         config: env options (retrieval, ``max_steps``; ``mode``/``slate_size`` are set here).
+            Default: the reference world on its own catalog (``catalog="reference"``).
         catalog: the catalog (default: ``config.catalog``).
         batch: sessions stepped together.
         first_session: id of the first session (to log several runs without clashes).
@@ -256,7 +257,7 @@ def log_reference_world(
     if not isinstance(num_sessions, int) or num_sessions < 1:
         raise ValueError(f"num_sessions must be a positive integer, got {num_sessions!r}")
     policy = policy or LoggingPolicy()
-    base = config or EnvConfig()
+    base = config or EnvConfig(user_model="reference", catalog="reference")
     mode = "recommend" if slate_size == 1 else "slate"
     cfg = EnvConfig.from_kwargs(base.to_dict(), mode=mode, slate_size=slate_size, user_model="reference")
     catalog = catalog or load_catalog(cfg.catalog)

@@ -265,6 +265,6 @@ def test_policy_agreement_random_and_greedy():
     for name in ("random", "greedy"):
         conv = {}
         for world in ("reference", "dnn"):
-            env = EcomVectorEnv(num_envs=500, user_model=world)
+            env = EcomVectorEnv(num_envs=500, user_model=world, catalog="reference")
             conv[world] = evaluate(BASELINES[name](), env, 5000, seed=11).metrics["conversion_rate"].value
         assert abs(conv["dnn"] / conv["reference"] - 1) < 0.2, (name, conv)
