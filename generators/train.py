@@ -128,7 +128,7 @@ def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: Trai
         D.load_state_dict(ck["D"])
         opt_g.load_state_dict(ck["opt_g"])
         opt_d.load_state_dict(ck["opt_d"])
-        gen.set_state(ck["rng"].to("cpu") if dev.type == "cpu" else ck["rng"].cpu())
+        gen.set_state(ck["rng"].cpu())  # generator states are CPU byte tensors on every device
         start = int(ck["epoch"])
         log(f"resumed from {ckpt_path} at epoch {start}")
 
