@@ -1,0 +1,35 @@
+"""scripts/benchmark.py runs end to end on tiny budgets and reports every section (no timing is checked)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_benchmark_script_smoke() -> None:
+    cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--json", "--seconds", "0.03", "--sizes", "1,8",
+           "--long-steps", "64", "--long-envs", "8", "--ppo-envs", "2", "--ppo-steps", "128"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    sections = {r["section"] for r in result["rows"]}
+    assert sections == {"single", "forward", "make_vec", "sb3_vec", "ppo", "memory"}
+    assert result["machine"]["torch_threads"] == 1
+    assert result["memory"]["env_steps"] == 64
+    assert len(result["targets"]) == 4
+    assert "torch threads=1" in proc.stdout
+
+
+def test_benchmark_cuda_without_gpu_says_so() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        return  # the message is only for machines without CUDA
+    cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--device", "cuda"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0
+    assert "no CUDA device" in proc.stdout
