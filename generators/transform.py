@@ -27,7 +27,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.mixture import GaussianMixture
 
 from generators.data import embedding_columns
 
@@ -123,6 +122,8 @@ class TableTransformer:
         # the number of modes is chosen by BIC: a Gaussian column keeps one mode (a plain
         # standardisation), a skewed one several. Overlapping surplus modes (what CTGAN's
         # Dirichlet-process fit gives a Gaussian) make mode membership arbitrary and hard to learn.
+        from sklearn.mixture import GaussianMixture  # fitting only: sampling envs need not import sklearn
+
         best, best_bic = None, np.inf
         for k in range(1, int(min(self.max_modes, max(1, len(np.unique(y)) // 10))) + 1):
             gm = GaussianMixture(n_components=k, random_state=self.seed, reg_covar=1e-4, max_iter=200).fit(y[:, None])
