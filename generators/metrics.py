@@ -33,6 +33,8 @@ GAN_TAGS = {
     "median_price_max_rel_err": "gan/fidelity/median_price_max_rel_err",
 }
 
+MIN_RELIABLE_HOLDOUT = 200  # held-out rows below which the figures are mostly noise (e.g. OBD's 16)
+
 TARGETS = {
     "max_column_distance": 0.05,  # KS (continuous) / total variation (category), each column
     "corr_max_abs_diff": 0.10,
@@ -184,6 +186,10 @@ def fidelity_report(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
         "dcr_ratio": priv["dcr_ratio"] >= TARGETS["dcr_ratio_min"],
         "exact_copies": priv["exact_copies"] <= TARGETS["exact_copies"],
     }
-    return {"figures": figures, "targets": TARGETS, "met": met, "column_distance": dist,
+    notes = []
+    if len(holdout) < MIN_RELIABLE_HOLDOUT:
+        notes.append(f"only {len(holdout)} held-out rows (< {MIN_RELIABLE_HOLDOUT}): every figure is dominated by "
+                     "sampling noise; the catalogs are valid, their fidelity is not measurable at this size")
+    return {"figures": figures, "targets": TARGETS, "met": met, "notes": notes, "column_distance": dist,
             "median_price_by_category": med, "privacy": priv,
             "rows": {"train": len(train), "holdout": len(holdout), "synthetic": len(synthetic)}}

@@ -92,7 +92,7 @@ def main() -> None:
                       "train_rows": len(train), "holdout_rows": len(holdout), "synthetic_rows": rows},
         "figures": rep["figures"], "targets": rep["targets"], "met": rep["met"],
         "column_distance": rep["column_distance"], "median_price_by_category": rep["median_price_by_category"],
-        "privacy": rep["privacy"], "real_vs_real": floor,
+        "privacy": rep["privacy"], "notes": rep["notes"], "real_vs_real": floor,
         "card_fidelity": card.get("fidelity"),
     }
     extra = {}
@@ -110,6 +110,8 @@ def main() -> None:
     for key, value in rep["figures"].items():
         verdict = "met" if rep["met"][key] else "MISSED"
         print(f"  {key:28s} {value:8.4f}  target {rep['targets'].get(key, rep['targets'].get('dcr_ratio_min'))}  {verdict}")
+    for note in rep["notes"]:
+        print(f"  note: {note}")
     print(f"  real-vs-real floor: {json.dumps({k: round(v, 4) for k, v in floor.items()})}")
     if "ctgan" in out:
         print(f"  ctgan: {json.dumps(out['ctgan'].get('figures', out['ctgan']))}")

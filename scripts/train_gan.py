@@ -77,7 +77,7 @@ def main() -> None:
     )
     card_path = gan.save(args.out)
     print(f"wrote {card_path} and {card_path.with_suffix('.pt')}")
-    print(json.dumps({"figures": report["figures"], "met": report["met"]}, indent=1))
+    print(json.dumps({"figures": report["figures"], "met": report["met"], "notes": report["notes"]}, indent=1))
 
     if args.catalog_out:
         catalog = gan.sample(args.catalog_items, seed=DEFAULT_CATALOG_SEED)
