@@ -36,7 +36,7 @@ from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS, EnvConfig
 from ecomsim.observation import LOG_BUDGET_CENTER, observe  # noqa: F401  (LOG_BUDGET_CENTER: public here too)
 from ecomsim.population import SEGMENTS, Portraits, ShopperPopulation
-from ecomsim.rng import SessionStreams
+from ecomsim.rng import InverseCDF, SessionStreams
 from ecomsim.shopper import Reaction, ShopperModel
 
 HISTORY = 10  # steps of shown items remembered for repeat counts
@@ -96,6 +96,7 @@ class SimulationCore:
         self._popular_items = np.argsort(-catalog.popularity, kind="stable")[:pool]
         self._popular_cdf = np.cumsum(catalog.popularity[self._popular_items])
         self._popular_cdf /= self._popular_cdf[-1]
+        self._popular_draw = InverseCDF(self._popular_cdf)
         self._popular_cdf_list = self._popular_cdf.tolist()  # for the one-session retrieval
         self._popular_list = self._popular_items.tolist()
         # a prime pool size lets a random stride enumerate distinct pool entries
@@ -266,7 +267,7 @@ class SimulationCore:
         m, n_pop, n_per = self.num_candidates, self.n_popular, self.n_personal
         num_items = self.catalog.num_items
         out = np.empty((len(idx), m), dtype=np.int64)
-        out[:, :n_pop] = self._popular_items[np.searchsorted(self._popular_cdf, u[:, :n_pop], side="right").clip(max=len(self._popular_cdf) - 1)]
+        out[:, :n_pop] = self._popular_items[self._popular_draw(u[:, :n_pop]).clip(max=len(self._popular_cdf) - 1)]
         if n_per:
             p = self.personal_pool
             start = (u[:, m] * p).astype(np.int64)

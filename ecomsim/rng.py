@@ -112,6 +112,35 @@ class SessionStreams:
         return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * np.pi * u2)
 
 
+class InverseCDF:
+    """``np.searchsorted(cdf, u, side="right")`` for a fixed ``cdf`` and ``u`` in [0, 1), several times faster.
+
+    Why: a binary search per draw costs ~80 ns of branch misses; the core draws
+    ``(num_envs, n_popular)`` popular items every step. The unit interval is cut into
+    ``BUCKETS`` (a power of two, so ``floor(u * BUCKETS)`` is exact) and each bucket
+    stores the search result at both of its ends; a draw in a bucket whose ends agree
+    takes that result (the search is monotone in ``u``), the rest (buckets holding a
+    cdf value, at most ``len(cdf)`` of them) are searched. Same indices, bit for bit.
+    """
+
+    BUCKETS = 4096
+
+    def __init__(self, cdf: np.ndarray) -> None:
+        self.cdf = np.asarray(cdf, dtype=np.float64)
+        edges = np.arange(self.BUCKETS + 1, dtype=np.float64) / self.BUCKETS
+        self._low = np.searchsorted(self.cdf, edges[:-1], side="right")
+        high = np.searchsorted(self.cdf, np.nextafter(edges[1:], 0.0), side="right")
+        self._exact = self._low == high
+
+    def __call__(self, u: np.ndarray) -> np.ndarray:
+        bucket = (u * self.BUCKETS).astype(np.int64)
+        out = np.take(self._low, bucket)
+        ambiguous = ~np.take(self._exact, bucket)
+        if ambiguous.any():
+            out[ambiguous] = np.searchsorted(self.cdf, u[ambiguous], side="right")
+        return out
+
+
 def categorical(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Inverse-CDF draw: ``u`` of any shape, ``probs`` a 1-d probability vector -> indices."""
     cdf = np.cumsum(probs)

@@ -82,3 +82,18 @@ def test_observation_equals_plain_definition(num_envs: int, mode: str) -> None:
     for _ in range(60):
         np.testing.assert_array_equal(obs, _plain_observe(env.core))
         obs, *_ = env.step(env.action_space.sample() if mode == "slate" else rng.integers(0, 20, size=num_envs))
+
+
+def test_inverse_cdf_equals_searchsorted() -> None:
+    from ecomsim.rng import InverseCDF
+
+    rng = np.random.default_rng(3)
+    for size in (1, 7, 100, 5000):
+        cdf = np.cumsum(rng.random(size) ** 3)
+        cdf /= cdf[-1]
+        draw = InverseCDF(cdf)
+        edges = np.arange(InverseCDF.BUCKETS) / InverseCDF.BUCKETS
+        u = np.concatenate([rng.random(20_000), cdf[:-1], np.nextafter(cdf[:-1], 0.0), edges,
+                            np.nextafter(edges[1:], 0.0), [0.0, 1.0 - 2.0**-53]])
+        np.testing.assert_array_equal(draw(u), np.searchsorted(cdf, u, side="right"))
+        np.testing.assert_array_equal(draw(u.reshape(-1, 1)), np.searchsorted(cdf, u.reshape(-1, 1), side="right"))
