@@ -41,7 +41,7 @@ PPO_DEFAULTS: dict[str, Any] = {
 }
 
 DQN_DEFAULTS: dict[str, Any] = {
-    "timesteps": 500_000,
+    "timesteps": 300_000,
     "num_envs": 32,
     "hidden": 64,
     "algo_kwargs": {
@@ -51,7 +51,7 @@ DQN_DEFAULTS: dict[str, Any] = {
         "learning_starts": 5_000,
         "batch_size": 256,
         "train_freq": 1,
-        "gradient_steps": 4,
+        "gradient_steps": 1,
         "target_update_interval": 2_000,
         "exploration_fraction": 0.3,
         "exploration_final_eps": 0.02,

@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 import torch
 
 from agents.bandit import LinUCBPolicy
@@ -20,6 +21,8 @@ from ecomsim.envs import EcomVectorEnv
 from ecomsim.shopper import Reaction, ShopperModel
 
 torch.set_num_threads(1)
+
+threadpool_limits(1)  # small matrices: extra BLAS threads only spin on a shared CPU
 
 
 class ConstantShopper(ShopperModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from stable_baselines3.common.env_checker import check_env  # noqa: F401  (single envs are checked in test_envs)
+from threadpoolctl import threadpool_limits
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
@@ -14,6 +14,8 @@ from agents.vec_env import EcomSB3VecEnv
 
 STEP_KEYS = ("clicks", "carts", "purchases", "revenue", "left", "session_impressions", "session_clicks",
              "session_purchases", "session_revenue", "session_length")
+
+threadpool_limits(1)  # small matrices: extra BLAS threads only spin on a shared CPU
 
 
 def _dummy(env_id: str, n: int, **kwargs) -> DummyVecEnv:
