@@ -43,6 +43,7 @@ class TrainConfig:
     batch_steps: int = 1024
     max_epochs: int = 30
     patience: int = 3
+    lr_patience: int = 1
     seed: int = 0
     threads: int = 1
     max_seconds: float = 420.0
@@ -240,6 +241,8 @@ def train_behavior(
     tr = {k: _tensors(s) for k, s in train.items()}
     va = {k: _tensors(s) for k, s in val.items()}
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # a plateau in validation loss first cuts the step size; early stopping ends the run later
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=cfg.lr_patience)
     writer = None
     if cfg.log_dir:
         from torch.utils.tensorboard import SummaryWriter
@@ -266,7 +269,9 @@ def train_behavior(
             steps += len(idx)
         net.eval()
         val_loss = _eval_loss(net, va)
-        rec = {"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0}
+        sched.step(val_loss)
+        rec = {"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0,
+               "lr": opt.param_groups[0]["lr"]}
         history.append(rec)
         if writer:
             for key in ("train_loss", "val_loss", "epoch_seconds"):
