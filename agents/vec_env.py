@@ -125,7 +125,7 @@ class EcomSB3VecEnv(VecEnv):
             # as a single env's reset() without a seed, so sub-env i stays equal to DummyVecEnv
             self.core.reset(done_rows, None)
             self._ep_return[done_rows] = 0.0
-            obs[done_rows] = self.core.observe()[done_rows]
+            obs[done_rows] = self.core.observe(done_rows)
         return obs, reward, dones, infos
 
     def step(self, actions: np.ndarray) -> VecEnvStepReturn:

@@ -428,12 +428,13 @@ class SimulationCore:
         """
         return self.shopper.reaction(self.candidates, np.zeros(self.num_candidates))
 
-    def observe(self) -> np.ndarray:
+    def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
         """``(num_envs, obs_dim)`` float32 observations (layout in the ``*_feature_names`` lists).
 
-        Built by :func:`ecomsim.observation.observe`.
+        ``rows`` selects sessions (``observe(rows) == observe()[rows]``). Built by
+        :func:`ecomsim.observation.observe`.
         """
-        return observe(self)
+        return observe(self, rows)
 
 
 def _prime_at_least(x: int) -> int:

@@ -30,46 +30,55 @@ LOG_BUDGET_CENTER = float(np.log(150.0))  # budget feature: log(budget / 150)
 NUM_DYNAMIC = 4  # seen, affinity, log_price_over_budget, category_bought
 
 
-def observe(core: "SimulationCore") -> np.ndarray:
-    """``(num_envs, obs_dim)`` float32 observations of every session of ``core``."""
-    n, m = core.num_envs, core.num_candidates
+def observe(core: "SimulationCore", rows: np.ndarray | None = None) -> np.ndarray:
+    """``(n, obs_dim)`` float32 observations of the sessions ``rows`` of ``core`` (all when None).
+
+    A row's observation depends on that session only, so ``observe(core, rows)`` equals
+    ``observe(core)[rows]`` (the SB3 VecEnv re-observes only the sessions it just reset).
+    """
+    sel = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
+    m = core.num_candidates
     pt = core.portraits
+    segment, channel, interest, budget = sel(pt.segment), sel(pt.channel), sel(pt.interest), sel(pt.budget)
+    bought = sel(core.bought)
+    n = len(segment)
     nseg, nch = len(SEGMENTS), len(CHANNELS)
-    d = pt.interest.shape[1]
+    d = interest.shape[1]
     nf = core.item_features.shape[1]
     out = np.empty((n, core.obs_dim), dtype=np.float32)
-    rows = core._rows
+    r = core._rows if rows is None else np.arange(n)
 
     # portrait
     out[:, : nseg + nch] = 0.0
-    out[rows, pt.segment] = 1.0
-    out[rows, nseg + pt.channel] = 1.0
+    out[r, segment] = 1.0
+    out[r, nseg + channel] = 1.0
     j = nseg + nch
-    out[:, j : j + d] = pt.interest
-    log_budget = np.log(pt.budget)
+    out[:, j : j + d] = interest
+    log_budget = np.log(budget)
     out[:, j + d] = log_budget - LOG_BUDGET_CENTER
-    out[:, j + d + 1] = pt.price_sensitivity
+    out[:, j + d + 1] = sel(pt.price_sensitivity)
     # session: x / (1 + x) squashing in float64, the step fraction in float32 (as defined)
     j += d + 2
-    out[:, j] = core.step_count.astype(np.float32) / core.config.max_steps
+    out[:, j] = sel(core.step_count).astype(np.float32) / core.config.max_steps
     for i, arr in enumerate((core.clicks, core.carts, core.purchases, core.no_click_run), start=1):
+        arr = sel(arr)
         out[:, j + i] = arr / (1.0 + arr)
-    out[:, j + 5] = core.last_clicked
-    nc = core.bought.shape[1]
-    out[:, j + 6 : j + 6 + nc] = core.bought
+    out[:, j + 5] = sel(core.last_clicked)
+    nc = bought.shape[1]
+    out[:, j + 6 : j + 6 + nc] = bought
     j += 6 + nc
 
     # candidates: (n, m, nf + NUM_DYNAMIC) view of the rest of each row
     # (np.take gathers rows several times faster than fancy indexing)
-    cand = core.candidates
+    cand = sel(core.candidates)
     block = out[:, j:].reshape(n, m, nf + NUM_DYNAMIC)
     block[:, :, :nf] = np.take(core.item_features, cand, axis=0)
-    block[:, :, nf] = _seen(cand, core.recent)
+    block[:, :, nf] = _seen(cand, sel(core.recent))
     # clip guards float rounding only: both vectors are unit norm
-    aff = np.einsum("nmd,nd->nm", np.take(core._emb64, cand, axis=0), pt.interest)
+    aff = np.einsum("nmd,nd->nm", np.take(core._emb64, cand, axis=0), interest)
     block[:, :, nf + 1] = np.clip(aff, -1.0, 1.0, out=aff)
     block[:, :, nf + 2] = np.take(core._log_price, cand) - log_budget[:, None]
-    block[:, :, nf + 3] = core.bought[rows[:, None], np.take(core.catalog.category, cand)]
+    block[:, :, nf + 3] = bought[r[:, None], np.take(core.catalog.category, cand)]
     return out
 
 

@@ -97,3 +97,13 @@ def test_inverse_cdf_equals_searchsorted() -> None:
                             np.nextafter(edges[1:], 0.0), [0.0, 1.0 - 2.0**-53]])
         np.testing.assert_array_equal(draw(u), np.searchsorted(cdf, u, side="right"))
         np.testing.assert_array_equal(draw(u.reshape(-1, 1)), np.searchsorted(cdf, u.reshape(-1, 1), side="right"))
+
+
+def test_observe_rows_equals_rows_of_observe() -> None:
+    env = EcomVectorEnv(num_envs=50, user_model="reference", mode="slate", slate_size=3)
+    env.reset(seed=1)
+    for _ in range(20):
+        env.step(env.action_space.sample())
+    full = env.core.observe()
+    for rows in (np.array([0]), np.array([3, 7, 49]), np.arange(50)[::-1], np.array([], dtype=np.int64)):
+        np.testing.assert_array_equal(env.core.observe(rows), full[rows])
