@@ -29,6 +29,10 @@ the linear-decay PPO run (the default, 1M steps) was trained on the DNN shoppers
 with the reference catalog and scored 0.249 [0.236, 0.262] there and 0.262
 [0.249, 0.276] in the reference world.
 
+Final default runs (DNN shoppers, GAN catalog; ``python scripts/train_agent.py`` and
+``python scripts/train_agent.py --algo dqn``), 20,000 sessions per policy and world
+(``scripts/evaluate.py ... --sessions 20000 --seed 1000000``): see the README.
+
 DQN (candidate Q-network, 32 envs, batch 256, buffer 100k, target update 2k, 30%
 exploration), 300k steps: 4 gradient steps per vector step 0.170 [0.158, 0.181]
 (reference world) at 229 steps/s (shared CPU); 1 gradient step 0.232 [0.219, 0.246]

@@ -47,7 +47,8 @@ class TrainConfig:
         algo: ``ppo`` or ``dqn`` (DQN needs ``Recommend-v0``).
         env_id: a registered ecomsim id.
         env_options: ``EnvConfig`` overrides (``user_model``, ``catalog``, ``channel``, ...).
-        timesteps: total env steps to train (a resumed run trains up to this total).
+        timesteps: total env steps to train (a resumed run trains up to this total);
+            ``None``: the algorithm's default.
         seed: seeds SB3, the env's sub-envs (``seed + i``) and the evaluation.
         device: ``auto``, ``cpu`` or ``cuda``.
         num_envs: sessions stepped together during training.
@@ -61,7 +62,7 @@ class TrainConfig:
     algo: str = "ppo"
     env_id: str = "ecomsim/Recommend-v0"
     env_options: dict[str, Any] = field(default_factory=dict)
-    timesteps: int = PPO_DEFAULTS["timesteps"]
+    timesteps: int | None = None
     seed: int = 0
     device: str = "auto"
     num_envs: int | None = None
@@ -77,6 +78,8 @@ class TrainConfig:
         if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0":
             raise ValueError(f"algo='dqn' needs a Discrete action space (ecomsim/Recommend-v0), got env_id={self.env_id!r}")
         env_kwargs(self.env_id, **self.env_options)  # validates the id
+        if self.timesteps is None:
+            self.timesteps = int(self.defaults()["timesteps"])
         if self.timesteps < 1:
             raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         defaults = self.defaults()

@@ -88,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
                          eval_sessions=args.eval_sessions, progress_bar=not args.no_progress)
     if args.timesteps is not None:
         config.timesteps = args.timesteps
-    elif args.algo == "dqn":
-        config.timesteps = config.defaults()["timesteps"]
     config.eval_every = args.eval_every if args.eval_every is not None else max(1, config.timesteps // 8)
     short = args.env_id.split("/")[-1].split("-")[0].lower()
     out = Path(args.out or f"runs/{args.algo}-{short}-s{args.seed}")
@@ -101,9 +99,11 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.time()
     kwargs = env_kwargs(args.env_id, **options)
-    rows = {args.algo: score(lambda: SB3Policy(model, args.algo), kwargs, args.sessions, seed=args.seed + 1)}
+    # far from the training seeds (seed + i) and the periodic evaluation (seed + 10_000 + i)
+    eval_seed = args.seed + 1_000_000
+    rows = {args.algo: score(lambda: SB3Policy(model, args.algo), kwargs, args.sessions, seed=eval_seed)}
     for name in [b for b in args.baselines.split(",") if b]:
-        rows[name] = score(policy_factory(name), kwargs, args.sessions, seed=args.seed + 1)
+        rows[name] = score(policy_factory(name), kwargs, args.sessions, seed=eval_seed)
     table = score_table(rows, reference="popularity" if "popularity" in rows else None)
     print(f"\n{args.env_id} {kwargs}: {args.sessions} evaluation sessions per policy and world, 95% CIs")
     print(table)
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_seconds": summary["train_seconds"],
         "eval_seconds": round(time.time() - start, 1),
         "eval_sessions": args.sessions,
-        "eval_seed": args.seed + 1,
+        "eval_seed": eval_seed,
         "env_options": kwargs,
         "scores": {name: {w: r.to_dict() for w, r in by.items()} for name, by in rows.items()},
         "learning_curve": summary["eval_history"],
