@@ -197,7 +197,7 @@ class EcomSB3VecEnv(VecEnv):
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         """True only for SB3's ``Monitor``: this VecEnv reports Monitor's ``episode`` stats itself."""
         idx = self._check_indices(indices)
-        return [issubclass(wrapper_class, Monitor) and wrapper_class is Monitor] * len(idx)
+        return [wrapper_class is Monitor] * len(idx)
 
 
 def _split_info(info: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
