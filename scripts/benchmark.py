@@ -169,33 +169,30 @@ def bench_single(kwargs: dict[str, Any], seconds: float) -> float:
 
 def bench_make_vec(kwargs: dict[str, Any], num_envs: int, seconds: float) -> float:
     import gymnasium as gym
-    import numpy as np
 
     env = gym.make_vec(ENV_ID, num_envs=num_envs, **kwargs)
     env.reset(seed=0)
-    actions = [np.random.default_rng(i).integers(0, 20, size=num_envs) for i in range(8)]
-    it = iter(range(1 << 62))
-
-    def one() -> int:
-        env.step(actions[next(it) % 8])
-        return num_envs
-
-    return rate(one, seconds)
+    return step_rate(env.step, num_envs, seconds)
 
 
 def bench_sb3_vec(kwargs: dict[str, Any], num_envs: int, seconds: float) -> float:
-    import numpy as np
-
     from agents.vec_env import EcomSB3VecEnv
 
     env = EcomSB3VecEnv(num_envs, env_id=ENV_ID, **kwargs)
     env.seed(0)
     env.reset()
+    return step_rate(env.step, num_envs, seconds)
+
+
+def step_rate(step, num_envs: int, seconds: float) -> float:
+    """Env steps/s of a batched ``step(actions)``, cycling 8 fixed random action batches."""
+    import numpy as np
+
     actions = [np.random.default_rng(i).integers(0, 20, size=num_envs) for i in range(8)]
     it = iter(range(1 << 62))
 
     def one() -> int:
-        env.step(actions[next(it) % 8])
+        step(actions[next(it) % 8])
         return num_envs
 
     return rate(one, seconds)

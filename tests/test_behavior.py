@@ -179,20 +179,6 @@ def test_pricier_items_sell_less():
     assert (pricier.purchase_total < base.purchase_total).mean() > 0.9
 
 
-def test_irrelevant_items_exhaust_patience_in_dnn():
-    def mean_length(pick):
-        env = EcomVectorEnv(num_envs=500, max_steps=100, **DNN)
-        env.reset(seed=2)
-        done_len = []
-        for _ in range(60):
-            aff = env.core.shopper.tracker.affinity(env.core.candidates)
-            _, _, te, tr, info = env.step(pick(aff, axis=1))
-            done_len.extend(info["session_length"][te | tr].tolist())
-        return np.mean(done_len)
-
-    assert mean_length(np.argmin) < 0.75 * mean_length(np.argmax)
-
-
 def test_sampled_clicks_match_dnn_probabilities():
     env = EcomVectorEnv(num_envs=1000, **DNN)
     env.reset(seed=0)

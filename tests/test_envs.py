@@ -184,16 +184,18 @@ def test_higher_price_lowers_purchase_probability():
     assert (pricier.purchase_total < base.purchase_total).mean() > 0.95  # equal only where both underflow to 0
 
 
-def test_irrelevant_items_exhaust_patience():
+@pytest.mark.parametrize("user_model", ["reference", "dnn"])
+def test_irrelevant_items_exhaust_patience(user_model):
     """Always showing the least relevant candidate ends sessions sooner than the most relevant."""
 
     def mean_length(pick):
-        env = EcomVectorEnv(num_envs=500, max_steps=100, **REF)
+        env = EcomVectorEnv(num_envs=500, max_steps=100, user_model=user_model)
         env.reset(seed=2)
+        shopper = env.core.shopper
+        affinity = shopper.affinity if user_model == "reference" else shopper.tracker.affinity
         done_len = []
         for _ in range(60):
-            aff = env.core.shopper.affinity(env.core.candidates)
-            _, _, te, tr, info = env.step(pick(aff, axis=1))
+            _, _, te, tr, info = env.step(pick(affinity(env.core.candidates), axis=1))
             done_len.extend(info["session_length"][te | tr].tolist())
         return np.mean(done_len)
 
