@@ -272,8 +272,10 @@ class SimulationCore:
             p = self.personal_pool
             start = (u[:, m] * p).astype(np.int64)
             stride = 1 + (u[:, m + 1] * (p - 1)).astype(np.int64)
-            slot = (start[:, None] + stride[:, None] * np.arange(n_per)) % p
-            out[:, n_pop : n_pop + n_per] = self.pool[idx[:, None], slot]
+            slot = start[:, None] + stride[:, None] * np.arange(n_per)
+            slot -= (slot // p) * p  # slot % p (exact for integers; int64 % is ~2x slower than //)
+            # flat np.take: self.pool is C-contiguous (num_envs, p)
+            out[:, n_pop : n_pop + n_per] = np.take(self.pool, slot + (idx * p)[:, None])
         out[:, n_pop + n_per :] = (u[:, n_pop + n_per : m] * num_items).astype(np.int64)
         # one pass of duplicate replacement: a later copy of an item becomes a random item
         # (found by a sort; only the few rows that have one pay for locating it)

@@ -68,18 +68,50 @@ def observe(core: "SimulationCore", rows: np.ndarray | None = None) -> np.ndarra
     out[:, j + 6 : j + 6 + nc] = bought
     j += 6 + nc
 
-    # candidates: (n, m, nf + NUM_DYNAMIC) view of the rest of each row
-    # (np.take gathers rows several times faster than fancy indexing)
+    # candidates: the rest of each row, (n, m, nf + NUM_DYNAMIC). Gathered (np.take: several times faster
+    # than fancy indexing) into a contiguous block from a table with room for the dynamic features, then
+    # copied into the rows whole (copying 19-float pieces into a strided view is slower)
     cand = sel(core.candidates)
-    block = out[:, j:].reshape(n, m, nf + NUM_DYNAMIC)
-    block[:, :, :nf] = np.take(core.item_features, cand, axis=0)
-    block[:, :, nf] = _seen(cand, sel(core.recent))
+    table = _item_table(core)
+    shape = (n, m, table.shape[1])
+    block = np.empty(shape, dtype=np.float32) if rows is not None else _scratch(core, shape, np.float32)
+    np.take(table, cand, axis=0, out=block, mode="clip")  # candidates are valid items: clip changes none
+    recent = sel(core.recent)
+    if n > 64 and core.catalog.num_items < 2**15:  # ids (and the -1 of empty history) fit int16: faster compares
+        cand16, recent = cand.astype(np.int16), recent.astype(np.int16)
+        block[:, :, nf] = _seen(cand16, recent)
+    else:
+        block[:, :, nf] = _seen(cand, recent)
     # clip guards float rounding only: both vectors are unit norm
-    aff = np.einsum("nmd,nd->nm", np.take(core._emb64, cand, axis=0), interest)
+    emb = np.empty((n, m, d)) if rows is not None else _scratch(core, (n, m, d), np.float64)
+    np.take(core._emb64, cand, axis=0, out=emb, mode="clip")
+    aff = np.einsum("nmd,nd->nm", emb, interest)
     block[:, :, nf + 1] = np.clip(aff, -1.0, 1.0, out=aff)
     block[:, :, nf + 2] = np.take(core._log_price, cand) - log_budget[:, None]
-    block[:, :, nf + 3] = bought[r[:, None], np.take(core.catalog.category, cand)]
+    block[:, :, nf + 3] = np.take(bought.reshape(-1), np.take(core.catalog.category, cand) + (r * nc)[:, None])
+    out[:, j:] = block.reshape(n, m * table.shape[1])
     return out
+
+
+def _scratch(core: "SimulationCore", shape: tuple[int, ...], dtype: type) -> np.ndarray:
+    """A work array of ``shape`` kept on the core, one per dtype (no multi-megabyte allocation per step)."""
+    bufs = core.__dict__.setdefault("_obs_scratch", {})
+    buf = bufs.get(np.dtype(dtype))
+    if buf is None or buf.shape != shape:
+        buf = bufs[np.dtype(dtype)] = np.empty(shape, dtype=dtype)
+    return buf
+
+
+def _item_table(core: "SimulationCore") -> np.ndarray:
+    """``(num_items, nf + NUM_DYNAMIC)`` float32: the static item features, then zeros (cached on the core)."""
+    cached = core.__dict__.get("_obs_item_table")
+    if cached is not None and cached[0] is core.item_features:
+        return cached[1]
+    static = core.item_features
+    table = np.zeros((static.shape[0], static.shape[1] + NUM_DYNAMIC), dtype=np.float32)
+    table[:, : static.shape[1]] = static
+    core._obs_item_table = (static, table)
+    return table
 
 
 def _seen(cand: np.ndarray, recent: np.ndarray) -> np.ndarray:

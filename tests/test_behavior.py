@@ -126,6 +126,21 @@ def test_numpy_forward_equals_torch():
         np.testing.assert_allclose(a, b.double().numpy(), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("k", [1, 5])
+def test_torch_inference_equals_forward_bit_for_bit(k):
+    """The torch path of ``predict`` (``BehaviorNet.inference``) gives exactly ``forward``'s numbers."""
+    model = load_behavior_model()
+    net = model.net
+    g = np.random.default_rng(k)
+    n = 3000
+    user = torch.as_tensor(g.normal(size=(n, net.user_mean.shape[0])).astype(np.float32))
+    items = torch.as_tensor(g.normal(size=(n, k, net.item_mean.shape[0])).astype(np.float32))
+    pos, ch = torch.arange(k, dtype=torch.float32), torch.as_tensor(g.integers(0, 3, size=n))
+    with torch.inference_mode():
+        for a, b in zip(net.inference(user, items, pos, ch), net(user, items, pos, ch)):
+            assert a.shape == b.shape and a.numpy().tobytes() == b.numpy().tobytes()
+
+
 def test_reaction_shapes_and_ranges():
     env = advanced_env(num_envs=32, mode="recommend")
     r = env.core.candidate_reaction()
