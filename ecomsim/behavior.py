@@ -51,8 +51,9 @@ import torch
 from scipy.special import expit, log_expit
 from torch import nn
 
+from ecomsim.cards import read_card
 from ecomsim.config import CHANNELS
-from ecomsim.core import LOG_BUDGET_CENTER
+from ecomsim.observation import LOG_BUDGET_CENTER
 from ecomsim.population import SEGMENTS
 from ecomsim.shopper import NUM_LEAVE_LEVELS, Reaction, ShopperModel
 
@@ -408,12 +409,7 @@ def load_net(weights_path: str | Path) -> tuple[BehaviorNet, dict[str, Any]]:
             raise FileNotFoundError(
                 f"behaviour model file {str(p)!r} does not exist; build it with `python scripts/train_behavior.py`"
             )
-    try:
-        card = json.loads(card_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"behaviour model card {str(card_path)!r} is not valid JSON: {exc}") from exc
-    if card.get("format") != WEIGHTS_FORMAT:
-        raise ValueError(f"behaviour model card {str(card_path)!r} has format {card.get('format')!r}, expected {WEIGHTS_FORMAT!r}")
+    card = read_card(card_path, WEIGHTS_FORMAT, "behaviour model")
     schema = card.get("feature_schema", {})
     if schema.get("version") != FEATURE_VERSION:
         raise ValueError(

@@ -34,7 +34,7 @@ import numpy as np
 
 from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.observation import LOG_BUDGET_CENTER, observe  # noqa: F401  (LOG_BUDGET_CENTER: public here too)
+from ecomsim.observation import observe
 from ecomsim.population import SEGMENTS, Portraits, ShopperPopulation
 from ecomsim.rng import InverseCDF, SessionStreams
 from ecomsim.shopper import Reaction, ShopperModel

@@ -8,7 +8,6 @@ checksum and schema and uses ``torch.load(..., weights_only=True)``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Mapping
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ecomsim.cards import read_card, sha256_file
 from ecomsim.catalog import Catalog
 from ecomsim.config import suggest
 from generators.data import table_to_catalog
@@ -36,10 +36,6 @@ def shipped_generator_card() -> Path:
     a namespace package, which ``resources.files`` cannot read.
     """
     return Path(__file__).resolve().parent / "assets" / f"{DEFAULT_NAME}.json"
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def allocate(num_items: int, shares: np.ndarray) -> np.ndarray:
@@ -190,12 +186,7 @@ class CatalogGAN:
         card_path = Path(card_path) if card_path is not None else shipped_generator_card()
         if not card_path.is_file():
             raise FileNotFoundError(f"generator card {str(card_path)!r} does not exist; build it with scripts/train_gan.py")
-        try:
-            card = json.loads(card_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"generator card {str(card_path)!r} is not valid JSON: {exc}") from exc
-        if card.get("format") != CARD_FORMAT:
-            raise ValueError(f"generator card {str(card_path)!r} has format {card.get('format')!r}, expected {CARD_FORMAT!r}")
+        card = read_card(card_path, CARD_FORMAT, "generator")
         weights = card_path.parent / card["weights"]
         if not weights.is_file():
             raise FileNotFoundError(f"generator weights {str(weights)!r} named by {str(card_path)!r} do not exist")

@@ -15,7 +15,7 @@ from agents.baselines import BASELINES, RandomPolicy
 from agents.evaluation import SB3Policy, evaluate, make_eval_env, score
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
 from agents.registry import policy_factory
-from agents.train import TrainConfig, load_model, make_model, resolve_device, train
+from agents.train import TrainConfig, load_model, resolve_device, train
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.shopper import Reaction, ShopperModel
