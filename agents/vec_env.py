@@ -36,7 +36,7 @@ from agents.evaluation import env_kwargs
 from ecomsim.catalog import Catalog
 from ecomsim.config import EnvConfig
 from ecomsim.envs import _info, _spaces, build_core
-from ecomsim.rng import key_from_generator
+from ecomsim.rng import keys_from_seeds
 from ecomsim.shopper import ShopperModel
 
 # per-session arrays of the core that get_attr / set_attr address per sub-env
@@ -79,11 +79,7 @@ class EcomSB3VecEnv(VecEnv):
             seeds = [int(s) for s in self._seed_gen.integers(0, 2**31 - 1, size=self.num_envs)]
         if any(s is None for s in seeds):
             raise ValueError(f"seed either every sub-env or none, got seeds {seeds}")
-        keys = np.empty(self.num_envs, dtype=np.uint64)
-        for i, s in enumerate(seeds):
-            gen, _ = gym.utils.seeding.np_random(int(s))
-            keys[i] = key_from_generator(gen)
-        return keys
+        return keys_from_seeds(seeds)
 
     def reset(self) -> np.ndarray:
         keys = self._keys_for_reset()

@@ -75,7 +75,7 @@ from ecomsim.catalog_source import (
 )
 from ecomsim.config import EnvConfig
 from ecomsim.core import SimulationCore, StepOutcome
-from ecomsim.rng import key_from_generator
+from ecomsim.rng import key_from_generator, keys_from_seeds
 from ecomsim.shopper import ShopperModel
 
 SESSION_KEYS = (
@@ -301,11 +301,7 @@ class EcomVectorEnv(VectorEnv):
             seeds = list(seed)
             if len(seeds) != n:
                 raise ValueError(f"seed must be an int or a list of num_envs={n} seeds, got a list of {len(seeds)}")
-        keys = np.empty(n, dtype=np.uint64)
-        for i, s in enumerate(seeds):
-            gen, _ = gym.utils.seeding.np_random(s)
-            keys[i] = key_from_generator(gen)
-        return keys
+        return keys_from_seeds(seeds)
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed if isinstance(seed, (int, np.integer)) else None)

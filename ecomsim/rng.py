@@ -39,6 +39,17 @@ def key_from_generator(gen: np.random.Generator, size: int | None = None) -> np.
     return gen.integers(0, np.iinfo(np.uint64).max, size=size, dtype=np.uint64, endpoint=True)
 
 
+def keys_from_seeds(seeds: list[int]) -> np.ndarray:
+    """The stream key a single env reset with each seed would draw first (Gymnasium's seeding)."""
+    from gymnasium.utils import seeding
+
+    keys = np.empty(len(seeds), dtype=np.uint64)
+    for i, s in enumerate(seeds):
+        gen, _ = seeding.np_random(int(s))
+        keys[i] = key_from_generator(gen)
+    return keys
+
+
 class SessionStreams:
     """Per-session random streams for ``num_envs`` sessions.
 
