@@ -28,8 +28,11 @@ Three pieces, one concept (a shopper model you can ship as data):
   models, so it extrapolates to any slot. Platt scaling per head is stored with
   the weights.
 * :class:`BehaviorModel`: the :class:`~ecomsim.shopper.ShopperModel` the env uses:
-  one batched forward per core step (numpy for small batches, which is several
-  times faster than torch at batch 1; torch under ``inference_mode`` otherwise).
+  one batched forward per core step. Its features and aggregates are computed by
+  compiled kernels (``ecomsim.kernels``) from the same definitions as the
+  tracker's numpy methods, which build the training data; the forward is the
+  compiled per-session one for small batches (several times faster than torch at
+  batch 1) and torch under ``inference_mode`` above ``KERNEL_MAX_ROWS`` rows.
 
 Item features come from the catalog's columns only (category one-hot by name, log
 price, quality, relative popularity, embedding), never item ids, so any catalog
@@ -51,6 +54,7 @@ import torch
 from scipy.special import expit, log_expit
 from torch import nn
 
+from ecomsim import kernels
 from ecomsim.cards import read_card
 from ecomsim.config import CHANNELS
 from ecomsim.observation import LOG_BUDGET_CENTER
@@ -62,11 +66,11 @@ if TYPE_CHECKING:
 
 FEATURE_VERSION = "ecomsim-behavior-features-v1"
 WEIGHTS_FORMAT = "ecomsim-behavior-v1"
-A_MIN = 0.3  # affinity below which an item counts as irrelevant
-DECAY = 0.8  # per-step decay of the irrelevance / repeat averages
-DRIFT = 0.2  # share of the way the session interest moves to clicked items
+A_MIN = kernels.DNN_A_MIN  # affinity below which an item counts as irrelevant
+DECAY = kernels.DNN_DECAY  # per-step decay of the irrelevance / repeat averages
+DRIFT = kernels.DNN_DRIFT  # share of the way the session interest moves to clicked items
 HEADS = ("click", "cart", "purchase", "leave")
-NUMPY_MAX_ROWS = 2048  # item rows up to which the numpy forward is used on CPU
+KERNEL_MAX_ROWS = 64  # item rows up to which the compiled forward is used on CPU (torch above)
 DYNAMIC_ITEM_FEATURES = [
     "affinity", "irrelevance", "repeats", "category_bought", "log_price_over_budget", "over_budget",
     "sensitivity_x_log_price_over_budget", "sensitivity_x_over_budget",
@@ -85,10 +89,9 @@ class SessionTracker:
         self.core = core
         n, d = core.num_envs, core.catalog.embed_dim
         self.interest = np.zeros((n, d))
-        self.irr_sum = np.zeros(n)
-        self.irr_ewma = np.zeros(n)
-        self.rep_ewma = np.zeros(n)
-        self.click_quality = np.zeros(n)
+        # the four running sums are rows of one block (one argument of the compiled kernels); update in place
+        self.state = np.zeros((4, n))
+        self.click_quality, self.irr_sum, self.irr_ewma, self.rep_ewma = self.state
         # (items, affinity, repeat counts) of the last all-session item_features call: the step's
         # update needs the same two arrays for the same items, and nothing they depend on has changed
         self._step_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -129,8 +132,8 @@ class SessionTracker:
         self.irr_sum += mean_irr
         any_click = clicked.any(axis=1)
         relief = np.where(any_click, 0.5, 1.0)
-        self.irr_ewma = (DECAY * self.irr_ewma + mean_irr) * relief
-        self.rep_ewma = (DECAY * self.rep_ewma + (rep * shown).sum(axis=1) / nshown) * relief
+        self.irr_ewma[:] = (DECAY * self.irr_ewma + mean_irr) * relief
+        self.rep_ewma[:] = (DECAY * self.rep_ewma + (rep * shown).sum(axis=1) / nshown) * relief
         self.click_quality += (self._quality[items] * clicked).sum(axis=1)
         if any_click.any():
             r = np.flatnonzero(any_click)
@@ -275,12 +278,13 @@ class BehaviorNet(nn.Module):
         )
 
 
-class NumpyForward:
-    """The same forward pass in numpy float32: no autograd, no dispatch, so it is fast at small batches.
+class FoldedNet:
+    """The network's weights for ``ecomsim.kernels.dnn_forward``: float32, normalisation and Platt scaling folded in.
 
     The input normalisation is folded into the first layers and the Platt scaling of
-    the cart, purchase and leave heads into their last layers, which leaves about
-    twenty numpy calls per forward.
+    the cart, purchase and leave heads into their last layers; the compiled forward
+    walks one session at a time with no autograd and no dispatch, which is faster than
+    torch at small batches. Equal to :meth:`BehaviorNet.forward` within float32 rounding.
     """
 
     def __init__(self, net: BehaviorNet) -> None:
@@ -304,27 +308,32 @@ class NumpyForward:
         self.l1, self.l1b = f32(sd["leave.0.weight"].T), f32(sd["leave.0.bias"])
         self.l2 = f32(sd["leave.2.weight"].T * cal[3, 0])
         self.l2b = f32(sd["leave.2.bias"] * cal[3, 0] + cal[3, 1])
-        self.slope = f32(np.logaddexp(0.0, sd["pos_slope"]))  # softplus
-        self.click_a, self.click_b = np.float32(cal[0, 0]), np.float32(cal[0, 1])
+        self.slope = np.logaddexp(0.0, sd["pos_slope"])  # softplus
+        self.click_a, self.click_b = float(cal[0, 0]), float(cal[0, 1])
+
+        # one flat float32 buffer plus (offset, rows, cols) per array, in the order kernels._forward_row reads
+        parts = [self.u1, self.u1b, self.u2, self.u2b, self.j1_user, self.j1_item, self.j1b, self.j2, self.j2b,
+                 self.head, self.headb, self.l1, self.l1b, self.l2, self.l2b]
+        self.wmeta = np.zeros((len(parts), 3), dtype=np.int64)
+        offset = 0
+        for e, a in enumerate(parts):
+            self.wmeta[e] = (offset, a.shape[0] if a.ndim == 2 else 0, a.shape[-1])
+            offset += a.size
+        self.wflat = np.concatenate([a.ravel() for a in parts]).astype(np.float32)
+        self.weights = (self.wflat, self.wmeta, self.slope, self.click_a, self.click_b)
 
     def __call__(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
-        hu = user @ self.u1 + self.u1b
-        np.maximum(hu, 0.0, out=hu)
-        hu = hu @ self.u2 + self.u2b
-        np.maximum(hu, 0.0, out=hu)
-        z = items @ self.j1_item  # (n, k, h)
-        z += (hu @ self.j1_user + self.j1b)[:, None, :]
-        np.maximum(z, 0.0, out=z)
-        z = z @ self.j2 + self.j2b
-        np.maximum(z, 0.0, out=z)
-        heads = z @ self.head + self.headb  # attraction logit, calibrated cart and purchase logits
-        lv = np.concatenate([hu, z.mean(axis=1)], axis=1) @ self.l1 + self.l1b
-        np.maximum(lv, 0.0, out=lv)
-        lv = lv @ self.l2 + self.l2b
-        log_p = log_expit(heads[..., 0]) - self.slope[channel][:, None] * np.log1p(np.asarray(positions, np.float32))
-        heads[..., 0] = self.click_a * (log_p - np.log1p(-np.minimum(np.exp(log_p), np.float32(1 - 1e-7)))) + self.click_b
-        probs = expit(heads).astype(np.float64)
-        return probs[..., 0], probs[..., 1], probs[..., 2], expit(lv).astype(np.float64)
+        """``(click, cart, purchase)`` ``(n, k)`` and ``leave`` ``(n, 3)`` float64 from float32 features."""
+        return self.run(np.ascontiguousarray(user, dtype=np.float32), np.ascontiguousarray(items, dtype=np.float32),
+                        np.asarray(positions, dtype=np.float64), np.asarray(channel, dtype=np.int64))
+
+    def run(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
+        """:meth:`__call__` on arrays already of the kernel's types (C-contiguous float32 features)."""
+        n, k = items.shape[:2]
+        click, cart, buy = np.empty((3, n, k))
+        leave = np.empty((n, NUM_LEAVE_LEVELS))
+        kernels.dnn_forward(user, items, positions, channel, *self.weights, click, cart, buy, leave)
+        return click, cart, buy, leave
 
 
 # ================================================================= model
@@ -346,11 +355,14 @@ class BehaviorModel(ShopperModel):
         # the CPU net may be shared between models (inference only); other devices get a copy
         self.net = net if self.device.type == "cpu" else copy.deepcopy(net).to(self.device)
         self.schema = schema
-        self._np = NumpyForward(net) if self.device.type == "cpu" else None
+        self._folded = FoldedNet(net) if self.device.type == "cpu" else None
 
     def bind(self, core: "SimulationCore") -> None:
         super().bind(core)
         self.tracker = SessionTracker(core)
+        self._consts = np.array([len(SEGMENTS), len(CHANNELS), core.n_popular, core.n_personal,
+                                 core.catalog.num_items, core._reward_kind, core.config.max_steps], dtype=np.int64)
+        self.fused_step = self._fused_step
         for key, got in (("item", self.tracker.item_names), ("user", self.tracker.user_names)):
             want = self.schema[key]
             if list(got) != list(want):
@@ -368,22 +380,62 @@ class BehaviorModel(ShopperModel):
     def predict(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
         """Probabilities from feature arrays: ``(click, cart, purchase)`` ``(n, k)`` and leave ``(n, 3)``."""
         n, k = items.shape[:2]
-        if self._np is not None and n * k <= NUMPY_MAX_ROWS:
-            return self._np(user, items, positions, channel)
+        if self._folded is not None and n * k <= KERNEL_MAX_ROWS:
+            return self._folded(user, items, positions, channel)
         with torch.inference_mode():
             t = lambda a, dt=torch.float32: torch.as_tensor(a, dtype=dt, device=self.device)  # noqa: E731
             out = self.net.inference(t(user), t(items), t(positions), t(channel, torch.int64))
             return tuple(o.double().cpu().numpy() for o in out)
 
+    def features(self, items: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """User ``(n, U)`` and item ``(n, k, I)`` float32 features of showing ``items`` to sessions ``rows``.
+
+        The values of ``tracker.user_features`` / ``tracker.item_features``, from ``kernels.dnn_features``.
+        """
+        tr, c = self.tracker, self.core
+        pt = c.portraits
+        rows = c._rows if rows is None else np.asarray(rows, dtype=np.int64)
+        n, k = items.shape
+        user = np.empty((n, len(tr.user_names)), dtype=np.float32)
+        item = np.empty((n, k, len(tr.item_names)), dtype=np.float32)
+        kernels.dnn_features(
+            rows, np.ascontiguousarray(items, dtype=np.int64), pt.segment, pt.channel, pt.budget,
+            pt.price_sensitivity, c._ints, c.last_clicked, c.bought, c.recent, tr.state, tr.interest,
+            c.item_features, c._emb64, tr._log_price, c._category, len(SEGMENTS), len(CHANNELS), A_MIN,
+            LOG_BUDGET_CENTER, user, item,
+        )
+        return user, item
+
     def reaction(self, items: np.ndarray, positions: np.ndarray, rows: np.ndarray | None = None) -> Reaction:
-        tr = self.tracker
+        user, item = self.features(items, rows)
         ch = self.core.portraits.channel if rows is None else self.core.portraits.channel[rows]
-        click, cart, buy, leave = self.predict(tr.user_features(rows), tr.item_features(items, rows),
-                                               np.asarray(positions, dtype=np.float32), ch)
+        if self._folded is not None and item.shape[0] * item.shape[1] <= KERNEL_MAX_ROWS:  # predict, minus checks
+            click, cart, buy, leave = self._folded.run(user, item, np.asarray(positions, dtype=np.float64), ch)
+        else:
+            click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch)
         return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
 
     def update(self, items, shown, clicked, carted, purchased) -> None:
-        self.tracker.update(items, shown, clicked)
+        tr = self.tracker
+        flags = np.stack([shown, clicked])
+        kernels.dnn_update(np.ascontiguousarray(items, dtype=np.int64), flags, self.core.recent, tr._quality,
+                           self.core._emb64, tr.interest, tr.state, A_MIN, DECAY, DRIFT)
+
+    def _fused_step(self, slots, items, flags, counts, money, ends) -> np.ndarray | None:
+        """:attr:`ShopperModel.fused_step`: the whole step in ``kernels.dnn_step`` (CPU, small batches)."""
+        c, tr = self.core, self.tracker
+        if self._folded is None or items.size > KERNEL_MAX_ROWS:
+            return None
+        pt, st = c.portraits, c.streams
+        obs = np.empty((c.num_envs, c.obs_dim), dtype=np.float32)
+        kernels.dnn_step(
+            slots, c.candidates, st.base, st.counter, c._u, pt.segment, pt.channel, pt.interest, pt.budget,
+            pt.price_sensitivity, c._ints, c.revenue, c.last_clicked, c.clicked_emb, c.bought, c.recent, c.pool,
+            tr.state, tr.interest, c.item_features, c._emb64, tr._log_price, c.catalog.price, tr._quality,
+            c._category, c._popular_items, c._popular_cdf, c._popular_low, c._popular_exact, c._mark,
+            *self._folded.weights, c._positions, self._consts, items, flags, counts, money, ends, obs,
+        )
+        return obs
 
 
 # ============================================================ weights i/o

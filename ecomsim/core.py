@@ -27,16 +27,16 @@ drawn per step, so sessions never influence each other.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
 
+from ecomsim import kernels
 from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS, EnvConfig
 from ecomsim.observation import observe
 from ecomsim.population import SEGMENTS, Portraits, ShopperPopulation
-from ecomsim.rng import InverseCDF, SessionStreams
+from ecomsim.rng import SessionStreams
 from ecomsim.shopper import Reaction, ShopperModel
 
 HISTORY = 10  # steps of shown items remembered for repeat counts
@@ -49,7 +49,8 @@ class StepOutcome:
     """Raw outcome of one core step, all batch-first.
 
     ``items`` is ``(N, k)`` with ``-1`` for empty slots (repeated picks); the bool
-    arrays are ``(N, k)``; ``revenue`` is currency units this step.
+    arrays are ``(N, k)``; ``clicks`` / ``carts`` / ``purchases`` count them per
+    session; ``revenue`` is currency units this step.
     """
 
     items: np.ndarray
@@ -57,6 +58,9 @@ class StepOutcome:
     clicked: np.ndarray
     carted: np.ndarray
     purchased: np.ndarray
+    clicks: np.ndarray
+    carts: np.ndarray
+    purchases: np.ndarray
     revenue: np.ndarray
     left: np.ndarray
     reward: np.ndarray
@@ -96,9 +100,9 @@ class SimulationCore:
         self._popular_items = np.argsort(-catalog.popularity, kind="stable")[:pool]
         self._popular_cdf = np.cumsum(catalog.popularity[self._popular_items])
         self._popular_cdf /= self._popular_cdf[-1]
-        self._popular_draw = InverseCDF(self._popular_cdf)
-        self._popular_cdf_list = self._popular_cdf.tolist()  # for the one-session retrieval
-        self._popular_list = self._popular_items.tolist()
+        self._popular_low, self._popular_exact = popular_buckets(self._popular_cdf)
+        self._mark = np.full(catalog.num_items + 1, -1, dtype=np.int64)  # item marker of the kernels (next_stamp)
+        self._mark[-1] = 0
         # a prime pool size lets a random stride enumerate distinct pool entries
         self.personal_pool = min(_prime_at_least(max(2 * self.n_personal, 7)), catalog.num_items)
         self.pool = np.zeros((n, self.personal_pool), dtype=np.int64)
@@ -106,14 +110,10 @@ class SimulationCore:
         # unit-norm embeddings: affinities are cosines in [-1, 1] whatever the catalog's scale
         self._emb64 = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
 
-        # observable session state
-        self.step_count = np.zeros(n, dtype=np.int64)
-        self.clicks = np.zeros(n, dtype=np.int64)
-        self.carts = np.zeros(n, dtype=np.int64)
-        self.purchases = np.zeros(n, dtype=np.int64)
-        self.impressions = np.zeros(n, dtype=np.int64)
+        # observable session state (the integer counters are rows of one block: one kernel argument)
+        self._ints = np.zeros((6, n), dtype=np.int64)  # rows in the order of kernels.STEP ... NO_CLICK_RUN
+        self.step_count, self.clicks, self.carts, self.purchases, self.impressions, self.no_click_run = self._ints
         self.revenue = np.zeros(n)
-        self.no_click_run = np.zeros(n, dtype=np.int64)
         self.last_clicked = np.zeros(n, dtype=bool)
         self.bought = np.zeros((n, catalog.num_categories), dtype=bool)
         self.recent = np.full((n, HISTORY * k), -1, dtype=np.int64)
@@ -122,6 +122,10 @@ class SimulationCore:
         self._rows = np.arange(n)
         self._positions = np.arange(k, dtype=np.float64)
         self._draws_per_step = 3 * k + 1 + 2 * m + 2
+        self._u = np.empty((n, self._draws_per_step))  # the step's uniforms (internal; rewritten every step)
+        self._next_obs: np.ndarray | None = None  # the observation a fused step wrote (handed out once)
+        self._reward_kind = kernels.REWARD_KINDS.index(config.reward)
+        self._category = np.ascontiguousarray(catalog.category, dtype=np.int64)
 
         self._init_features()
         self._build_index()
@@ -238,7 +242,9 @@ class SimulationCore:
         self.clicked_emb[idx] = 0.0
         self._build_pools(idx)
         self.shopper.reset_sessions(idx)
-        self.candidates[idx] = self._retrieve(self.streams.uniform(2 * self.num_candidates + 2, idx), idx)
+        self._retrieve(self.streams.uniform(2 * self.num_candidates + 2, idx), 0, idx)
+        if self._next_obs is not None:  # a fused step's observation: re-observe the sessions started here
+            self._next_obs[idx] = observe(self, idx)
 
     def _build_index(self) -> None:
         """Anchor directions and their top-``personal_pool`` items (once per catalog)."""
@@ -260,62 +266,11 @@ class SimulationCore:
         noisy = self.portraits.interest[idx] + self.config.retrieval_noise * z
         self.pool[idx] = self._anchor_pools[np.argmax(noisy @ self._anchors.T, axis=1)]
 
-    def _retrieve(self, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        """Candidates ``(len(idx), M)`` from ``2 M + 2`` uniforms per session."""
-        if len(idx) == 1:
-            return self._retrieve_one(u[0].tolist(), int(idx[0]))
-        m, n_pop, n_per = self.num_candidates, self.n_popular, self.n_personal
-        num_items = self.catalog.num_items
-        out = np.empty((len(idx), m), dtype=np.int64)
-        out[:, :n_pop] = self._popular_items[self._popular_draw(u[:, :n_pop]).clip(max=len(self._popular_cdf) - 1)]
-        if n_per:
-            p = self.personal_pool
-            start = (u[:, m] * p).astype(np.int64)
-            stride = 1 + (u[:, m + 1] * (p - 1)).astype(np.int64)
-            slot = start[:, None] + stride[:, None] * np.arange(n_per)
-            slot -= (slot // p) * p  # slot % p (exact for integers; int64 % is ~2x slower than //)
-            # flat np.take: self.pool is C-contiguous (num_envs, p)
-            out[:, n_pop : n_pop + n_per] = np.take(self.pool, slot + (idx * p)[:, None])
-        out[:, n_pop + n_per :] = (u[:, n_pop + n_per : m] * num_items).astype(np.int64)
-        # one pass of duplicate replacement: a later copy of an item becomes a random item
-        # (found by a sort; only the few rows that have one pay for locating it)
-        srt = np.sort(out, axis=1)
-        has_dup = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
-        if len(has_dup):
-            sub = out[has_dup]
-            order = np.argsort(sub, axis=1, kind="stable")
-            srt = np.take_along_axis(sub, order, axis=1)
-            dup_sorted = np.zeros_like(srt, dtype=bool)
-            dup_sorted[:, 1:] = srt[:, 1:] == srt[:, :-1]
-            dup = np.zeros_like(dup_sorted)
-            np.put_along_axis(dup, order, dup_sorted, axis=1)
-            repl = (u[has_dup, m + 2 : 2 * m + 2] * num_items).astype(np.int64)
-            out[has_dup] = np.where(dup, repl, sub)
-        return out
-
-    def _retrieve_one(self, u: list[float], row: int) -> np.ndarray:
-        """:meth:`_retrieve` for one session in plain Python (a few 20-element numpy calls cost more).
-
-        The same float64 products and truncations as the batched path, so the same items
-        (``tests/test_speed_paths.py``).
-        """
-        m, n_pop, n_per = self.num_candidates, self.n_popular, self.n_personal
-        num_items = self.catalog.num_items
-        cdf, popular, last = self._popular_cdf_list, self._popular_list, len(self._popular_list) - 1
-        out = [popular[min(bisect_right(cdf, x), last)] for x in u[:n_pop]]
-        if n_per:
-            p = self.personal_pool
-            start, stride = int(u[m] * p), 1 + int(u[m + 1] * (p - 1))
-            pool = self.pool[row].tolist()
-            out += [pool[(start + stride * j) % p] for j in range(n_per)]
-        out += [int(x * num_items) for x in u[n_pop + n_per : m]]
-        seen: set[int] = set()
-        for j, item in enumerate(out):
-            if item in seen:
-                out[j] = int(u[m + 2 + j] * num_items)
-            else:
-                seen.add(item)
-        return np.array([out], dtype=np.int64)
+    def _retrieve(self, u: np.ndarray, off: int, idx: np.ndarray) -> None:
+        """New candidates of sessions ``idx`` from ``u[:, off : off + 2 M + 2]`` (``kernels.retrieve``)."""
+        kernels.retrieve(u, off, idx, self.pool, self._popular_items, self._popular_cdf, self._popular_low,
+                         self._popular_exact, self.n_popular, self.n_personal, self.catalog.num_items, self._mark,
+                         self.candidates)
 
     # ==================================================================== step
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
@@ -341,73 +296,49 @@ class SimulationCore:
         return arr.reshape(n, k).astype(np.int64, copy=False)
 
     def step(self, slots: np.ndarray) -> StepOutcome:
-        """Show the candidates at ``slots`` ``(N, k)`` to every session and sample the outcomes."""
+        """Show the candidates at ``slots`` ``(N, k)`` int64 to every session and sample the outcomes.
+
+        Compiled passes over the sessions (``ecomsim.kernels``) around the shopper model:
+        ``gather`` the shown items, the model's ``reaction``, ``sample`` the funnel from
+        the step's uniforms, the model's ``update``, ``advance`` the counters, and
+        ``retrieve`` the next candidates from the same uniforms. A model with a
+        ``fused_step`` (the DNN on CPU, small batches) does all of it, and the next
+        observation, in one compiled call with the same row functions.
+        """
         n, k = self.num_envs, self.slate_size
-        rows = self._rows
-        items = self.candidates[rows[:, None], slots]
-        if k > 1:
-            # a repeated pick in one slate leaves its later slot empty (not shown, earns nothing)
-            srt = np.sort(slots, axis=1)
-            has_rep = (srt[:, 1:] == srt[:, :-1]).any(axis=1)
-            shown = np.ones((n, k), dtype=bool)
-            if has_rep.any():
-                eq = slots[:, :, None] == slots[:, None, :]
-                earlier = np.tril(np.ones((k, k), dtype=bool), -1)
-                shown = ~(eq & earlier).any(axis=2)
-        else:
-            shown = np.ones((n, 1), dtype=bool)
-        r = self.shopper.reaction(items, self._positions)
-        u = self.streams.uniform(self._draws_per_step)
-        clicked = shown & (u[:, :k] < r.click)
-        carted = clicked & (u[:, k : 2 * k] < r.cart)
-        purchased = carted & (u[:, 2 * k : 3 * k] < r.purchase)
-        level = np.where(purchased.any(axis=1), 2, np.where(clicked.any(axis=1), 1, 0))
-        left = u[:, 3 * k] < r.leave[rows, level]
-
-        self.shopper.update(items, shown, clicked, carted, purchased)
-
-        price = self.catalog.price[items]
-        revenue = (price * purchased).sum(axis=1)
-        nclick = clicked.sum(axis=1)
-        npur = purchased.sum(axis=1)
-        self.step_count += 1
-        self.impressions += shown.sum(axis=1)
-        self.clicks += nclick
-        self.carts += carted.sum(axis=1)
-        self.purchases += npur
-        self.revenue += revenue
-        any_click = nclick > 0
-        self.last_clicked = any_click
-        self.no_click_run = np.where(any_click, 0, self.no_click_run + 1)
-        if any_click.any():
-            e = (self._emb64[items] * clicked[:, :, None]).sum(axis=1)
-            self.clicked_emb += (e - nclick[:, None] * self.clicked_emb) / np.maximum(self.clicks, 1)[:, None]
-        if npur.any():
-            np.logical_or.at(self.bought, (np.repeat(rows, k)[purchased.ravel()], self.catalog.category[items][purchased]), True)
-        self.recent[:, k:] = self.recent[:, :-k]  # shift in place (numpy buffers the overlap)
-        self.recent[:, :k] = np.where(shown, items, -1)
-
-        reward_kind = self.config.reward
-        if reward_kind == "purchase":
-            reward = npur.astype(np.float64)
-        elif reward_kind == "revenue":
-            reward = revenue
-        else:
-            reward = nclick.astype(np.float64)
-        terminated = left
-        truncated = ~left & (self.step_count >= self.config.max_steps)
-        self.candidates = self._retrieve(u[:, 3 * k + 1 :], rows)
+        # the outcome arrays are handed out (infos): fresh ones every step
+        items = np.empty((n, k), dtype=np.int64)
+        flags = np.empty((4, n, k), dtype=bool)  # shown, clicked, carted, purchased
+        ends = np.empty((3, n), dtype=bool)  # left, terminated, truncated
+        counts = np.empty((3, n), dtype=np.int64)  # clicks, carts, purchases
+        money = np.empty((2, n))  # revenue, reward
+        fused = self.shopper.fused_step
+        self._next_obs = None if fused is None else fused(slots, items, flags, counts, money, ends)
+        if self._next_obs is None:
+            kernels.gather(self.candidates, slots, items, flags[0])
+            r = self.shopper.reaction(items, self._positions)
+            st = self.streams
+            kernels.sample(st.base, st.counter, self._u, r.click, r.cart, r.purchase, r.leave, flags, ends)
+            self.shopper.update(items, flags[0], flags[1], flags[2], flags[3])
+            kernels.advance(items, flags, self.catalog.price, self._category, self._emb64, self._ints, self.revenue,
+                            self.last_clicked, self.clicked_emb, self.bought, self.recent, self._reward_kind,
+                            self.config.max_steps, counts, money, ends)
+            self._retrieve(self._u, 3 * k + 1, self._rows)
+        shown, clicked, carted, purchased = flags
         return StepOutcome(
-            items=np.where(shown, items, -1),
+            items=items if k == 1 else np.where(shown, items, -1),
             shown=shown,
             clicked=clicked,
             carted=carted,
             purchased=purchased,
-            revenue=revenue,
-            left=left,
-            reward=reward,
-            terminated=terminated,
-            truncated=truncated,
+            clicks=counts[0],
+            carts=counts[1],
+            purchases=counts[2],
+            revenue=money[0],
+            left=ends[0],
+            reward=money[1],
+            terminated=ends[1],
+            truncated=ends[2],
         )
 
     # ============================================================ observation
@@ -434,9 +365,27 @@ class SimulationCore:
         """``(num_envs, obs_dim)`` float32 observations (layout in the ``*_feature_names`` lists).
 
         ``rows`` selects sessions (``observe(rows) == observe()[rows]``). Built by
-        :func:`ecomsim.observation.observe`.
+        :func:`ecomsim.observation.observe` (or already by a fused step: handed out once).
         """
+        if rows is None and self._next_obs is not None:
+            obs, self._next_obs = self._next_obs, None
+            return obs
         return observe(self, rows)
+
+
+def popular_buckets(cdf: np.ndarray, buckets: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Bucket table of ``kernels.popular_index``: ``searchsorted(cdf, u, side="right")`` in O(1) for most ``u``.
+
+    Why: a binary search per draw costs ~80 ns of branch misses. The unit interval is
+    cut into ``buckets`` (a power of two, so ``floor(u * buckets)`` is exact); each
+    bucket stores the search result at its left end and whether its right end gives the
+    same one (the search is monotone in ``u``); only the buckets holding a cdf value
+    (at most ``len(cdf)``) are searched. Same indices, bit for bit.
+    """
+    edges = np.arange(buckets + 1, dtype=np.float64) / buckets
+    low = np.searchsorted(cdf, edges[:-1], side="right").astype(np.int64)
+    high = np.searchsorted(cdf, np.nextafter(edges[1:], 0.0), side="right")
+    return low, low == high
 
 
 def _prime_at_least(x: int) -> int:

@@ -175,9 +175,9 @@ def _info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray
             "clicked": out.clicked,
             "carted": out.carted,
             "purchased": out.purchased,
-            "clicks": out.clicked.sum(axis=1),
-            "carts": out.carted.sum(axis=1),
-            "purchases": out.purchased.sum(axis=1),
+            "clicks": out.clicks,
+            "carts": out.carts,
+            "purchases": out.purchases,
             "revenue": out.revenue,
             "left": out.left,
         }
@@ -252,7 +252,14 @@ class EcomEnv(gym.Env):
         return self._finish_step(self.core.step(slots))
 
     def _finish_step(self, out: StepOutcome):
-        info = {k: v[0] for k, v in _info(self.core, out).items()}
+        c = self.core
+        info = {  # _info(c, out) of the one session, built directly (this runs every step)
+            "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
+            "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
+            "revenue": out.revenue[0], "left": out.left[0],
+            "session_impressions": c.impressions[0], "session_clicks": c.clicks[0], "session_carts": c.carts[0],
+            "session_purchases": c.purchases[0], "session_revenue": c.revenue[0], "session_length": c.step_count[0],
+        }
         terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
         self._needs_reset = terminated or truncated
         self._last_info = info

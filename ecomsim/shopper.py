@@ -55,6 +55,12 @@ class ShopperModel(ABC):
     #: short name used in configs and reports
     name: str = "shopper"
 
+    #: Optional whole-step shortcut: ``fused_step(slots, items, flags, counts, money, ends)``
+    #: does everything ``SimulationCore.step`` does (same results), writes the outcome
+    #: blocks and returns the next observation ``(N, obs_dim)``; or returns None, having
+    #: changed nothing, when it does not apply (then the core runs the general step).
+    fused_step = None
+
     def bind(self, core: "SimulationCore") -> None:
         """Attach to a core (allocate latent state for ``core.num_envs`` sessions)."""
         self.core = core

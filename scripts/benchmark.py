@@ -201,7 +201,7 @@ def step_rate(step, num_envs: int, seconds: float) -> float:
 def bench_forward(model, num_envs: int, device: str, seconds: float) -> dict[str, float]:
     """Rows/s of the behaviour model's forward at batch ``num_envs`` (one item per session).
 
-    ``numpy``: the model's numpy forward on feature arrays; ``torch``: the network on
+    ``kernel``: the model's compiled forward on feature arrays; ``torch``: the network on
     tensors already on ``device`` under ``inference_mode``; ``limit``: the faster one.
     Features come from a real core so their values are realistic.
     """
@@ -219,8 +219,9 @@ def bench_forward(model, num_envs: int, device: str, seconds: float) -> dict[str
     channel = np.tile(env.core.portraits.channel, reps)[:num_envs]
     positions = np.zeros(1, dtype=np.float32)
     out: dict[str, float] = {}
-    if model._np is not None and device == "cpu":
-        out["numpy"] = rate(lambda: (model._np(user, items, positions, channel), num_envs)[1], seconds / 2)
+    if model._folded is not None and device == "cpu":
+        pos64 = positions.astype(np.float64)
+        out["kernel"] = rate(lambda: (model._folded.run(user, items, pos64, channel), num_envs)[1], seconds / 2)
     dev = torch.device(device)
     t = [torch.as_tensor(a, device=dev) for a in (user, items, positions)] + [torch.as_tensor(channel, device=dev)]
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)

@@ -15,7 +15,7 @@ import torch
 import ecomsim
 from ecomsim.behavior import (
     BehaviorModel,
-    NumpyForward,
+    FoldedNet,
     load_behavior_model,
     load_net,
     shipped_weights_path,
@@ -113,13 +113,14 @@ def test_batched_equals_row_by_row():
             np.testing.assert_allclose(getattr(one, name)[0], getattr(full, name)[i], rtol=1e-5, atol=1e-7)
 
 
-def test_numpy_forward_equals_torch():
+def test_compiled_forward_equals_torch():
+    """``FoldedNet`` (the compiled per-session forward) equals the torch network within float32 rounding."""
     env = advanced_env(num_envs=200)
     model: BehaviorModel = env.core.shopper
     tr = model.tracker
     items = env.core.candidates
     args = (tr.user_features(), tr.item_features(items), np.arange(20, dtype=np.float32), env.core.portraits.channel)
-    fast = NumpyForward(model.net)(*args)
+    fast = FoldedNet(model.net)(*args)
     with torch.inference_mode():
         slow = model.net(*(torch.as_tensor(a) for a in args))
     for a, b in zip(fast, slow):

@@ -1,50 +1,96 @@
-"""Fast paths equal the general paths bit for bit (speed itself lives in scripts/benchmark.py)."""
+"""The compiled kernels equal the plain numpy definitions (speed itself lives in scripts/benchmark.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from numba import njit
 
+from ecomsim import kernels
+from ecomsim.behavior import SessionTracker
 from ecomsim.config import CHANNELS, EnvConfig
+from ecomsim.core import popular_buckets
 from ecomsim.envs import EcomVectorEnv, build_core
 from ecomsim.observation import LOG_BUDGET_CENTER
 from ecomsim.population import SEGMENTS
 from ecomsim.reference import ReferenceWorld
-from ecomsim.rng import SINGLE_BLOCK, SessionStreams
+from ecomsim.rng import GOLDEN, SessionStreams, mix64
 
 
-def test_single_stream_block_equals_batched_draws() -> None:
-    """One stream served from its block == the same stream drawn inside a batch, across refills."""
-    keys = np.array([11, 2**63 + 5, 7], dtype=np.uint64)
-    single, batch = SessionStreams(1), SessionStreams(3)
-    single.set_keys(np.array([0]), keys[1:2])
-    batch.set_keys(np.arange(3), keys)
+def _plain_uniform(keys: np.ndarray, counters: np.ndarray, m: int) -> np.ndarray:
+    """The stream definition: number j of stream i is (mix64(mix64(key_i) + (counter_i + j) * GOLDEN) >> 11) / 2**53."""
+    base = mix64(keys.astype(np.uint64)) + counters.astype(np.uint64) * GOLDEN
+    x = mix64(base[:, None] + np.arange(m, dtype=np.uint64) * GOLDEN)
+    return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
+
+
+def test_stream_draws_equal_definition() -> None:
+    keys = np.array([11, 2**63 + 5, 7, 0], dtype=np.uint64)
+    streams = SessionStreams(4)
+    streams.set_keys(np.arange(4), keys)
+    counters = np.zeros(4, dtype=np.uint64)
     rng = np.random.default_rng(0)
-    sizes = list(rng.integers(1, 90, size=200)) + [SINGLE_BLOCK, SINGLE_BLOCK + 3, 5]
-    for m in sizes:
-        m = int(m)
-        a = single.uniform(m) if rng.random() < 0.5 else single.uniform(m, np.array([0]))
-        np.testing.assert_array_equal(a, batch.uniform(m)[1:2])
-        assert single.counter[0] == batch.counter[1]
-    np.testing.assert_array_equal(single.normal(9), batch.normal(9)[1:2])
-    single.set_keys(np.array([0]), keys[2:3])  # new key: the block is dropped
-    batch.set_keys(np.array([1]), keys[2:3])
-    np.testing.assert_array_equal(single.uniform(40), batch.uniform(40)[1:2])
-    with pytest.raises(ValueError):
-        single.uniform(4)[0, 0] = 1.0  # the block is read-only: a caller cannot corrupt the stream
+    for _ in range(100):
+        m = int(rng.integers(1, 90))
+        rows = np.sort(rng.choice(4, size=int(rng.integers(1, 5)), replace=False))
+        got = streams.uniform(m, rows) if len(rows) < 4 else streams.uniform(m)
+        np.testing.assert_array_equal(got, _plain_uniform(keys[rows], counters[rows], m))
+        counters[rows] += np.uint64(m)
+        np.testing.assert_array_equal(streams.counter, counters)
+
+
+def _plain_retrieve(core, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The retrieval recipe of ``ecomsim.core`` in numpy, as first written."""
+    m, n_pop, n_per = core.num_candidates, core.n_popular, core.n_personal
+    num_items = core.catalog.num_items
+    out = np.empty((len(idx), m), dtype=np.int64)
+    pop = np.searchsorted(core._popular_cdf, u[:, :n_pop], side="right")
+    out[:, :n_pop] = core._popular_items[np.minimum(pop, len(core._popular_cdf) - 1)]
+    if n_per:
+        p = core.personal_pool
+        start = (u[:, m] * p).astype(np.int64)
+        stride = 1 + (u[:, m + 1] * (p - 1)).astype(np.int64)
+        slot = (start[:, None] + stride[:, None] * np.arange(n_per)) % p
+        out[:, n_pop : n_pop + n_per] = core.pool[idx[:, None], slot]
+    out[:, n_pop + n_per :] = (u[:, n_pop + n_per : m] * num_items).astype(np.int64)
+    dup = np.array([[out[r, j] in out[r, :j] for j in range(m)] for r in range(len(idx))])
+    repl = (u[:, m + 2 : 2 * m + 2] * num_items).astype(np.int64)
+    return np.where(dup, repl, out)
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"personal_share": 0.0}, {"popular_share": 0.9, "personal_share": 0.1}])
-def test_one_session_retrieval_equals_batched(kwargs) -> None:
+def test_retrieval_equals_definition(kwargs) -> None:
     core = build_core(EnvConfig(**kwargs), 64, shopper=ReferenceWorld())
     core.reset(np.arange(64), np.arange(64, dtype=np.uint64))
     m = core.num_candidates
     u = np.random.default_rng(1).random((64, 2 * m + 2))
     u[::3, m - 4 : m] = u[::3, m - 5 : m - 1]  # force duplicates among the random items
-    batched = core._retrieve(u, np.arange(64))
-    assert (np.sort(batched, axis=1)[:, 1:] == np.sort(batched, axis=1)[:, :-1]).sum() < 64 * m  # sanity
-    for i in range(64):
-        np.testing.assert_array_equal(core._retrieve(u[i : i + 1], np.array([i])), batched[i : i + 1])
+    want = _plain_retrieve(core, u, np.arange(64))
+    core._retrieve(u, 0, np.arange(64))
+    np.testing.assert_array_equal(core.candidates, want)
+    rows = np.array([5, 2, 40])  # a subset, in any order, reads u row by row
+    core._retrieve(u[:3], 0, rows)
+    np.testing.assert_array_equal(core.candidates[rows], _plain_retrieve(core, u[:3], rows))
+
+
+@njit
+def _popular_all(u, cdf, low, exact):
+    out = np.empty(u.shape[0], dtype=np.int64)
+    for i in range(u.shape[0]):
+        out[i] = kernels.popular_index(u[i], cdf, low, exact, low.shape[0])
+    return out
+
+
+def test_popular_buckets_equal_searchsorted() -> None:
+    rng = np.random.default_rng(3)
+    for size in (1, 7, 100, 5000):
+        cdf = np.cumsum(rng.random(size) ** 3)
+        cdf /= cdf[-1]
+        low, exact = popular_buckets(cdf)
+        edges = np.arange(len(low)) / len(low)
+        u = np.concatenate([rng.random(20_000), cdf[:-1], np.nextafter(cdf[:-1], 0.0), edges,
+                            np.nextafter(edges[1:], 0.0), [0.0, 1.0 - 2.0**-53]])
+        np.testing.assert_array_equal(_popular_all(u, cdf, low, exact), np.searchsorted(cdf, u, side="right"))
 
 
 def _plain_observe(core) -> np.ndarray:
@@ -84,19 +130,91 @@ def test_observation_equals_plain_definition(num_envs: int, mode: str) -> None:
         obs, *_ = env.step(env.action_space.sample() if mode == "slate" else rng.integers(0, 20, size=num_envs))
 
 
-def test_inverse_cdf_equals_searchsorted() -> None:
-    from ecomsim.rng import InverseCDF
+@pytest.mark.parametrize("num_envs, mode, user_model", [(1, "recommend", "reference"), (37, "recommend", "reference"),
+                                                     (5, "slate", "reference"), (3, "recommend", "dnn")])
+def test_observation_equals_plain_definition(num_envs: int, mode: str, user_model: str) -> None:
+    """Bit for bit, except the affinity (a dot product summed in another order): within 1 float32 ulp."""
+    env = EcomVectorEnv(num_envs=num_envs, user_model=user_model, mode=mode,
+                        slate_size=1 if mode == "recommend" else 3)
+    obs, _ = env.reset(seed=4)
+    rng = np.random.default_rng(0)
+    nf = env.core.item_features.shape[1]
+    width = nf + 4
+    start = env.core.obs_dim - env.core.num_candidates * width
+    aff_cols = start + nf + 1 + width * np.arange(env.core.num_candidates)
+    other = np.setdiff1d(np.arange(env.core.obs_dim), aff_cols)
+    for _ in range(60):
+        want = _plain_observe(env.core)
+        np.testing.assert_array_equal(obs[:, other], want[:, other])
+        np.testing.assert_allclose(obs[:, aff_cols], want[:, aff_cols], rtol=0, atol=1.2e-7)
+        obs, *_ = env.step(env.action_space.sample() if mode == "slate" else rng.integers(0, 20, size=num_envs))
 
-    rng = np.random.default_rng(3)
-    for size in (1, 7, 100, 5000):
-        cdf = np.cumsum(rng.random(size) ** 3)
-        cdf /= cdf[-1]
-        draw = InverseCDF(cdf)
-        edges = np.arange(InverseCDF.BUCKETS) / InverseCDF.BUCKETS
-        u = np.concatenate([rng.random(20_000), cdf[:-1], np.nextafter(cdf[:-1], 0.0), edges,
-                            np.nextafter(edges[1:], 0.0), [0.0, 1.0 - 2.0**-53]])
-        np.testing.assert_array_equal(draw(u), np.searchsorted(cdf, u, side="right"))
-        np.testing.assert_array_equal(draw(u.reshape(-1, 1)), np.searchsorted(cdf, u.reshape(-1, 1), side="right"))
+
+def _dnn_env(num_envs: int, **kwargs) -> EcomVectorEnv:
+    env = EcomVectorEnv(num_envs=num_envs, **kwargs)
+    env.reset(seed=2)
+    rng = np.random.default_rng(5)
+    for _ in range(15):  # sessions with clicks, purchases and history
+        env.step(env.action_space.sample() if env.config.mode == "slate" else rng.integers(0, 20, size=num_envs))
+    return env
+
+
+@pytest.mark.parametrize("mode", ["recommend", "slate"])
+def test_dnn_kernel_features_equal_tracker_definitions(mode: str) -> None:
+    """The env's compiled DNN features equal ``SessionTracker``'s numpy ones (which built the training data)."""
+    env = _dnn_env(40, mode=mode, slate_size=1 if mode == "recommend" else 4)
+    model = env.core.shopper
+    tr: SessionTracker = model.tracker
+    items = env.core.candidates[:, :5]
+    user, item = model.features(items)
+    np.testing.assert_allclose(user, tr.user_features(), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(item, tr.item_features(items), rtol=1e-6, atol=1e-7)
+    rows = np.array([7, 0, 33])
+    user_r, item_r = model.features(items[rows], rows)
+    np.testing.assert_array_equal(user_r, user[rows])
+    np.testing.assert_array_equal(item_r, item[rows])
+
+
+def test_dnn_kernel_update_equals_tracker_update() -> None:
+    env = _dnn_env(40, mode="slate", slate_size=3)
+    model = env.core.shopper
+    tr: SessionTracker = model.tracker
+    rng = np.random.default_rng(9)
+    items = env.core.candidates[:, :3].copy()
+    shown = rng.random((40, 3)) < 0.9
+    clicked = shown & (rng.random((40, 3)) < 0.4)
+    before = (tr.interest.copy(), tr.state.copy())
+    tr.update(items, shown, clicked)  # the numpy definition
+    want = (tr.interest.copy(), tr.state.copy())
+    tr.interest[:], tr.state[:] = before
+    model.update(items, shown, clicked, clicked, clicked)  # the kernel
+    np.testing.assert_allclose(tr.interest, want[0], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(tr.state, want[1], rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("mode", ["recommend", "slate"])
+def test_fused_dnn_step_equals_general_step(mode: str) -> None:
+    """``kernels.dnn_step`` (one call per step) equals the kernel-by-kernel step, bit for bit."""
+    k = 1 if mode == "recommend" else 3
+    fused = EcomVectorEnv(num_envs=6, mode=mode, slate_size=k)
+    general = EcomVectorEnv(num_envs=6, mode=mode, slate_size=k)
+    general.core.shopper.fused_step = None
+    obs_f, _ = fused.reset(seed=3)
+    obs_g, _ = general.reset(seed=3)
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(150):
+        np.testing.assert_array_equal(obs_f, obs_g)
+        a = rng.integers(0, 20, size=(6, k) if k > 1 else 6)
+        obs_f, r_f, term_f, trunc_f, info_f = fused.step(a)
+        obs_g, r_g, term_g, trunc_g, info_g = general.step(a)
+        np.testing.assert_array_equal(r_f, r_g)
+        np.testing.assert_array_equal(term_f, term_g)
+        np.testing.assert_array_equal(trunc_f, trunc_g)
+        for key in info_g:
+            np.testing.assert_array_equal(info_f[key], info_g[key])
+        ended += int(term_f.sum() + trunc_f.sum())
+    assert ended > 10  # autoresets were exercised
 
 
 def test_observe_rows_equals_rows_of_observe() -> None:

@@ -1,0 +1,559 @@
+"""Compiled (numba) kernels of a core step: one loop over sessions per kernel, no temporaries.
+
+Why: a step of one session made about a hundred small numpy calls (a microsecond each
+whatever the size), and at thousands of sessions each numpy call wrote a temporary
+the next one read back. Each kernel here walks the sessions once, row by row, and
+does everything one row needs; so a row's result depends on that row's inputs only
+and sub-env ``i`` of a vector env equals a single env bit for bit, whatever the batch.
+
+The kernels compute the same quantities, with the same float64 operations in the
+same order, as the numpy definitions they replace (``tests/test_speed_paths.py``
+checks them against those definitions): the uniforms are the splitmix64 streams of
+``ecomsim.rng``, retrieval is the recipe of ``ecomsim.core``, the observation the
+layout of ``ecomsim.observation``, the DNN features those of
+``ecomsim.behavior.SessionTracker``, and the DNN forward the network of
+``ecomsim.behavior.BehaviorNet`` with the input normalisation folded into the first
+layers (float32 like torch; equal to it within float32 rounding).
+
+Compiled once per machine (``cache=True``: numba keeps the machine code next to
+this file, or under ``NUMBA_CACHE_DIR`` where that is not writable).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+MIX_M1 = np.uint64(0xBF58476D1CE4E5B9)
+MIX_M2 = np.uint64(0x94D049BB133111EB)
+SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
+_S30, _S27, _S31 = SHIFTS
+_S11 = np.uint64(11)
+_TO_UNIT = 1.0 / float(1 << 53)
+
+REWARD_KINDS = ("purchase", "revenue", "click")  # reward_kind codes of ``advance``
+LOG_BUDGET_CENTER = float(np.log(150.0))  # budget feature: log(budget / 150)
+# the DNN tracker's constants (meaning in ``ecomsim.behavior``, which re-exports them)
+DNN_A_MIN = 0.3  # affinity below which an item counts as irrelevant
+DNN_DECAY = 0.8  # per-step decay of the irrelevance / repeat averages
+DNN_DRIFT = 0.2  # share of the way the session interest moves to clicked items
+_JIT = {"cache": True, "nogil": True}
+
+
+# ================================================================== streams
+@njit(**_JIT)
+def mix64(x):
+    """The splitmix64 finaliser of one uint64 (wrapping arithmetic)."""
+    x = x ^ (x >> _S30)
+    x = x * MIX_M1
+    x = x ^ (x >> _S27)
+    x = x * MIX_M2
+    return x ^ (x >> _S31)
+
+
+@njit(**_JIT)
+def _draw_row(base, counter, row, u, i, m):
+    """``u[i, :m]`` = the next ``m`` uniforms of stream ``row``; advances its counter."""
+    c = counter[row]
+    b = base[row] + c * GOLDEN
+    for j in range(m):
+        u[i, j] = float(mix64(b + np.uint64(j) * GOLDEN) >> _S11) * _TO_UNIT
+    counter[row] = c + np.uint64(m)
+
+
+@njit(**_JIT)
+def draw(base, counter, rows, m, u):
+    """``u[i, :m]`` for the streams ``rows[i]`` (``rows`` None-free: pass ``arange`` for all)."""
+    for i in range(rows.shape[0]):
+        _draw_row(base, counter, rows[i], u, i, m)
+
+
+# ================================================================ retrieval
+@njit(**_JIT)
+def next_stamp(mark):
+    """A fresh stamp for the item marker ``mark`` (``num_items + 1`` int64; the last entry holds the counter).
+
+    ``mark[item] == stamp`` then means "item seen under this stamp": membership tests in
+    O(1) without clearing the array between sessions.
+    """
+    s = mark[-1] + 1
+    mark[-1] = s
+    return s
+
+
+@njit(**_JIT)
+def popular_index(x, cdf, low, exact, buckets):
+    """``searchsorted(cdf, x, side="right")`` via a bucket table (``PopularDraw``): same index, fewer branches."""
+    b = np.int64(x * buckets)
+    if exact[b]:
+        return low[b]
+    lo, hi = 0, cdf.shape[0]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if cdf[mid] <= x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(**_JIT)
+def _retrieve_row(u, i, off, pool, row, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out):
+    """Candidates of one session into ``out[row]`` from ``u[i, off : off + 2 M + 2]`` (recipe in ``ecomsim.core``)."""
+    m = out.shape[1]
+    last = popular_items.shape[0] - 1
+    stamp = next_stamp(mark)
+    for j in range(m):
+        if j < n_pop:
+            item = popular_items[min(popular_index(u[i, off + j], cdf, low, exact, low.shape[0]), last)]
+        elif j < n_pop + n_per:
+            p = pool.shape[1]
+            start = np.int64(u[i, off + m] * p)
+            stride = 1 + np.int64(u[i, off + m + 1] * (p - 1))
+            item = pool[row, (start + stride * (j - n_pop)) % p]
+        else:
+            item = np.int64(u[i, off + j] * num_items)
+        # one pass of duplicate replacement: a later copy of an item becomes a random item
+        if mark[item] == stamp:
+            out[row, j] = np.int64(u[i, off + m + 2 + j] * num_items)
+        else:
+            mark[item] = stamp
+            out[row, j] = item
+
+
+@njit(**_JIT)
+def retrieve(u, off, rows, pool, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out):
+    """Candidates of sessions ``rows[i]`` into ``out[rows[i]]`` from ``u[i, off:]``."""
+    for i in range(rows.shape[0]):
+        _retrieve_row(u, i, off, pool, rows[i], popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out)
+
+
+# ===================================================================== step
+# Per-session state blocks (rows of one array: one kernel argument each):
+#   ints (6, n) int64: step_count, clicks, carts, purchases, impressions, no_click_run
+#   flags (4, n, k) bool: shown, clicked, carted, purchased
+#   ends (3, n) bool: left, terminated, truncated
+#   counts (3, n) int64: this step's clicks, carts, purchases
+#   money (2, n) float64: this step's revenue, reward
+#   tstate (4, n) float64: the DNN tracker's click_quality, irr_sum, irr_ewma, rep_ewma
+STEP, CLICKS, CARTS, PURCHASES, IMPRESSIONS, NO_CLICK_RUN = range(6)
+
+
+@njit(**_JIT)
+def _gather_row(candidates, slots, i, items, shown):
+    k = slots.shape[1]
+    for j in range(k):
+        items[i, j] = candidates[i, slots[i, j]]
+        first = True
+        for q in range(j):
+            if slots[i, q] == slots[i, j]:
+                first = False
+                break
+        shown[i, j] = first
+
+
+@njit(**_JIT)
+def gather(candidates, slots, items, shown):
+    """Items shown ``(n, k)``; a candidate picked twice in a slate is shown in its first slot only."""
+    for i in range(slots.shape[0]):
+        _gather_row(candidates, slots, i, items, shown)
+
+
+@njit(**_JIT)
+def _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends):
+    k = flags.shape[2]
+    _draw_row(base, counter, i, u, i, u.shape[1])
+    any_click = False
+    any_buy = False
+    for j in range(k):
+        c = flags[0, i, j] and u[i, j] < click[i, j]
+        a = c and u[i, k + j] < cart[i, j]
+        b = a and u[i, 2 * k + j] < purchase[i, j]
+        flags[1, i, j], flags[2, i, j], flags[3, i, j] = c, a, b
+        any_click |= c
+        any_buy |= b
+    level = 2 if any_buy else (1 if any_click else 0)
+    ends[0, i] = u[i, 3 * k] < leave[i, level]
+
+
+@njit(**_JIT)
+def sample(base, counter, u, click, cart, purchase, leave, flags, ends):
+    """Draw a step's uniforms (``u`` is ``(n, draws)``) and sample the funnel of every session."""
+    for i in range(flags.shape[1]):
+        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
+
+
+@njit(**_JIT)
+def _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
+                 reward_kind, max_steps, counts, money, ends):
+    k = items.shape[1]
+    nclick = 0
+    ncart = 0
+    nbuy = 0
+    nshown = 0
+    rev = 0.0
+    for j in range(k):
+        nshown += flags[0, i, j]
+        nclick += flags[1, i, j]
+        ncart += flags[2, i, j]
+        nbuy += flags[3, i, j]
+        term = price[items[i, j]] * flags[3, i, j]
+        rev = term if j == 0 else rev + term
+    counts[0, i], counts[1, i], counts[2, i] = nclick, ncart, nbuy
+    ints[STEP, i] += 1
+    ints[IMPRESSIONS, i] += nshown
+    ints[CLICKS, i] += nclick
+    ints[CARTS, i] += ncart
+    ints[PURCHASES, i] += nbuy
+    revenue[i] += rev
+    money[0, i] = rev
+    last_clicked[i] = nclick > 0
+    ints[NO_CLICK_RUN, i] = 0 if nclick > 0 else ints[NO_CLICK_RUN, i] + 1
+    if nclick > 0:
+        denom = float(max(ints[CLICKS, i], 1))
+        for q in range(emb.shape[1]):
+            e = 0.0
+            for j in range(k):
+                term = emb[items[i, j], q] * flags[1, i, j]
+                e = term if j == 0 else e + term
+            clicked_emb[i, q] += (e - nclick * clicked_emb[i, q]) / denom
+    for j in range(k):
+        if flags[3, i, j]:
+            bought[i, category[items[i, j]]] = True
+    for q in range(recent.shape[1] - 1, k - 1, -1):
+        recent[i, q] = recent[i, q - k]
+    for j in range(k):
+        recent[i, j] = items[i, j] if flags[0, i, j] else -1
+    if reward_kind == 0:
+        money[1, i] = float(nbuy)
+    elif reward_kind == 1:
+        money[1, i] = rev
+    else:
+        money[1, i] = float(nclick)
+    left = ends[0, i]
+    ends[1, i] = left
+    ends[2, i] = (not left) and ints[STEP, i] >= max_steps
+
+
+@njit(**_JIT)
+def advance(items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
+            reward_kind, max_steps, counts, money, ends):
+    """The core's session counters after a step, and the step's counts, revenue, reward and ends."""
+    for i in range(items.shape[0]):
+        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought,
+                     recent, reward_kind, max_steps, counts, money, ends)
+
+
+# ============================================================== observation
+@njit(**_JIT)
+def _observe_row(r, o, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates,
+                 recent, item_features, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark):
+    d = interest.shape[1]
+    nc = bought.shape[1]
+    nf = item_features.shape[1]
+    nt = nf + 4  # static features, then seen, affinity, log price over budget, category bought
+    for j in range(nseg + nch):
+        o[j] = 0.0
+    o[segment[r]] = 1.0
+    o[nseg + channel[r]] = 1.0
+    j = nseg + nch
+    for q in range(d):
+        o[j + q] = interest[r, q]
+    lb = math.log(budget[r])
+    o[j + d] = lb - log_budget_center
+    o[j + d + 1] = sensitivity[r]
+    j += d + 2
+    o[j] = np.float32(ints[STEP, r]) / np.float32(max_steps)
+    for q, col in enumerate((CLICKS, CARTS, PURCHASES, NO_CLICK_RUN)):
+        x = float(ints[col, r])
+        o[j + 1 + q] = x / (1.0 + x)
+    o[j + 5] = last_clicked[r]
+    for q in range(nc):
+        o[j + 6 + q] = bought[r, q]
+    j += 6 + nc
+    stamp = next_stamp(mark)
+    for q in range(recent.shape[1]):
+        if recent[r, q] >= 0:
+            mark[recent[r, q]] = stamp
+    for c in range(candidates.shape[1]):
+        it = candidates[r, c]
+        for q in range(nf):
+            o[j + q] = item_features[it, q]
+        o[j + nf] = mark[it] == stamp
+        a = 0.0
+        for q in range(d):
+            a += emb[it, q] * interest[r, q]
+        o[j + nf + 1] = min(max(a, -1.0), 1.0)
+        o[j + nf + 2] = log_price[it] - lb
+        o[j + nf + 3] = bought[r, category[it]]
+        j += nt
+
+
+@njit(**_JIT)
+def observe(rows, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates, recent,
+            item_features, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark, out):
+    """Observations of sessions ``rows`` into ``out`` ``(len(rows), obs_dim)`` (layout in ``ecomsim.observation``)."""
+    for i in range(rows.shape[0]):
+        _observe_row(rows[i], out[i], segment, channel, interest, budget, sensitivity, ints, last_clicked, bought,
+                     candidates, recent, item_features, emb, log_price, category, nseg, nch, max_steps,
+                     log_budget_center, mark)
+
+
+# ====================================================== DNN shopper model
+@njit(**_JIT)
+def _affinity(emb, item, interest, r):
+    a = 0.0
+    for q in range(emb.shape[1]):
+        a += emb[item, q] * interest[r, q]
+    return a
+
+
+@njit(**_JIT)
+def _repeats(recent, r, item):
+    c = 0
+    for q in range(recent.shape[1]):
+        c += recent[r, q] == item
+    return c
+
+
+@njit(**_JIT)
+def _features_row(i, r, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
+                  interest, item_features, emb, log_price, category, nseg, nch, a_min, log_budget_center,
+                  user_out, item_out):
+    k = items.shape[1]
+    nc = bought.shape[1]
+    fs = item_features.shape[1]
+    u = user_out[i]
+    for j in range(nseg + nch):
+        u[j] = 0.0
+    u[segment[r]] = 1.0
+    u[nseg + channel[r]] = 1.0
+    j = nseg + nch
+    lb = math.log(budget[r])
+    u[j] = lb - log_budget_center
+    u[j + 1] = sensitivity[r]
+    u[j + 2] = ints[STEP, r] / 10.0
+    u[j + 3] = math.log1p(ints[CLICKS, r])
+    u[j + 4] = math.log1p(ints[CARTS, r])
+    u[j + 5] = ints[PURCHASES, r]
+    u[j + 6] = ints[NO_CLICK_RUN, r] / 10.0
+    u[j + 7] = last_clicked[r]
+    j += 8
+    for q in range(nc):
+        u[j + q] = bought[r, q]
+    j += nc
+    u[j] = tstate[0, r]
+    u[j + 1] = tstate[1, r] / 5.0
+    u[j + 2] = tstate[2, r]
+    u[j + 3] = tstate[3, r]
+    s = sensitivity[r]
+    for t in range(k):
+        it = items[i, t]
+        f = item_out[i, t]
+        for q in range(fs):
+            f[q] = item_features[it, q]
+        a = _affinity(emb, it, interest, r)
+        ratio = log_price[it] - lb
+        over = max(0.0, math.exp(ratio) - 1.0)
+        f[fs] = a
+        f[fs + 1] = max(0.0, a_min - a)
+        f[fs + 2] = _repeats(recent, r, it)
+        f[fs + 3] = bought[r, category[it]]
+        f[fs + 4] = ratio
+        f[fs + 5] = over
+        f[fs + 6] = s * ratio
+        f[fs + 7] = s * over
+
+
+@njit(**_JIT)
+def dnn_features(rows, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
+                 interest, item_features, emb, log_price, category, nseg, nch, a_min, log_budget_center,
+                 user_out, item_out):
+    """The DNN's user ``(n, U)`` and item ``(n, k, I)`` features (definitions in ``SessionTracker``)."""
+    for i in range(items.shape[0]):
+        _features_row(i, rows[i], items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
+                      tstate, interest, item_features, emb, log_price, category, nseg, nch, a_min,
+                      log_budget_center, user_out, item_out)
+
+
+@njit(**_JIT)
+def _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift):
+    k = items.shape[1]
+    d = emb.shape[1]
+    nshown = 0
+    irr_tot = 0.0
+    rep_tot = 0.0
+    nclick = 0
+    cq = 0.0
+    for j in range(k):
+        it = items[i, j]
+        if flags[0, i, j]:
+            nshown += 1
+            irr_tot += max(0.0, a_min - _affinity(emb, it, interest, i))
+            rep_tot += _repeats(recent, i, it)
+        if flags[1, i, j]:
+            nclick += 1
+            cq += quality[it]
+    ns = float(max(nshown, 1))
+    mean_irr = irr_tot / ns
+    relief = 0.5 if nclick > 0 else 1.0
+    tstate[0, i] += cq
+    tstate[1, i] += mean_irr
+    tstate[2, i] = (decay * tstate[2, i] + mean_irr) * relief
+    tstate[3, i] = (decay * tstate[3, i] + rep_tot / ns) * relief
+    if nclick > 0:
+        norm = 0.0
+        for q in range(d):
+            e = 0.0
+            for j in range(k):
+                if flags[1, i, j]:
+                    e += emb[items[i, j], q]
+            norm += (interest[i, q] + drift * (e / nclick - interest[i, q])) ** 2
+        norm = max(math.sqrt(norm), 1e-9)
+        for q in range(d):
+            e = 0.0
+            for j in range(k):
+                if flags[1, i, j]:
+                    e += emb[items[i, j], q]
+            interest[i, q] = (interest[i, q] + drift * (e / nclick - interest[i, q])) / norm
+
+
+@njit(**_JIT)
+def dnn_update(items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift):
+    """The tracker's aggregates after a step (call before ``advance``: repeats count the history before it)."""
+    for i in range(items.shape[0]):
+        _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift)
+
+
+@njit(**_JIT)
+def _dense(x, w, b, out, relu):
+    """``out = x @ w + b`` (float32 accumulation), ReLU'd when ``relu``."""
+    for o in range(w.shape[1]):
+        out[o] = b[o]
+    for j in range(w.shape[0]):
+        xj = x[j]
+        if xj != 0.0:
+            for o in range(w.shape[1]):
+                out[o] += xj * w[j, o]
+    if relu:
+        for o in range(w.shape[1]):
+            out[o] = max(out[o], np.float32(0.0))
+
+
+@njit(**_JIT)
+def _expit(x):
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+@njit(**_JIT)
+def _log_expit(x):
+    return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
+
+
+@njit(**_JIT)
+def _w2(wflat, wmeta, e):
+    o, r, c = wmeta[e, 0], wmeta[e, 1], wmeta[e, 2]
+    return wflat[o : o + r * c].reshape((r, c))
+
+
+@njit(**_JIT)
+def _w1(wflat, wmeta, e):
+    o, c = wmeta[e, 0], wmeta[e, 2]
+    return wflat[o : o + c]
+
+
+@njit(**_JIT)
+def _forward_row(i, user, items, positions, channel, wflat, wmeta, slope, click_a, click_b, scratch,
+                 click, cart, purchase, leave):
+    """The network on session ``i``'s features (weights in ``FoldedNet`` order, packed in ``wflat``)."""
+    u1, u1b, u2, u2b = _w2(wflat, wmeta, 0), _w1(wflat, wmeta, 1), _w2(wflat, wmeta, 2), _w1(wflat, wmeta, 3)
+    j1u, j1i, j1b = _w2(wflat, wmeta, 4), _w2(wflat, wmeta, 5), _w1(wflat, wmeta, 6)
+    j2, j2b, hd, hdb = _w2(wflat, wmeta, 7), _w1(wflat, wmeta, 8), _w2(wflat, wmeta, 9), _w1(wflat, wmeta, 10)
+    l1, l1b, l2, l2b = _w2(wflat, wmeta, 11), _w1(wflat, wmeta, 12), _w2(wflat, wmeta, 13), _w1(wflat, wmeta, 14)
+    k = items.shape[1]
+    h = u2.shape[1]
+    hu1, hu, zu, z1 = scratch[0], scratch[1], scratch[2], scratch[3]
+    z, zsum, heads, lv1, lv = scratch[4], scratch[5], scratch[6], scratch[7], scratch[8]
+    lin = scratch[9]
+    _dense(user[i], u1, u1b, hu1, True)
+    _dense(hu1, u2, u2b, hu, True)
+    _dense(hu, j1u, j1b, zu, False)
+    for o in range(j2.shape[1]):
+        zsum[o] = 0.0
+    sl = slope[channel[i]]
+    for t in range(k):
+        _dense(items[i, t], j1i, zu, z1, True)
+        _dense(z1, j2, j2b, z, True)
+        for o in range(j2.shape[1]):
+            zsum[o] += z[o]
+        _dense(z, hd, hdb, heads, False)
+        log_p = _log_expit(float(heads[0])) - sl * math.log1p(positions[t])
+        p = min(math.exp(log_p), 1.0 - 1e-7)
+        click[i, t] = _expit(click_a * (log_p - math.log1p(-p)) + click_b)
+        cart[i, t] = _expit(float(heads[1]))
+        purchase[i, t] = _expit(float(heads[2]))
+    for o in range(h):
+        lin[o] = hu[o]
+    for o in range(j2.shape[1]):
+        lin[h + o] = zsum[o] / k
+    _dense(lin, l1, l1b, lv1, True)
+    _dense(lv1, l2, l2b, lv, False)
+    for o in range(l2.shape[1]):
+        leave[i, o] = _expit(float(lv[o]))
+
+
+@njit(**_JIT)
+def forward_scratch(wmeta):
+    """Work rows for ``_forward_row``: wide enough for every layer's input and output."""
+    return np.empty((10, max(wmeta[:, 1].max(), wmeta[:, 2].max())), dtype=np.float32)
+
+
+@njit(**_JIT)
+def dnn_forward(user, items, positions, channel, wflat, wmeta, slope, click_a, click_b, click, cart, purchase, leave):
+    """The behaviour network on feature arrays, one session at a time (weights packed by ``FoldedNet``)."""
+    scratch = forward_scratch(wmeta)
+    for i in range(items.shape[0]):
+        _forward_row(i, user, items, positions, channel, wflat, wmeta, slope, click_a, click_b, scratch,
+                     click, cart, purchase, leave)
+
+
+@njit(**_JIT)
+def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, budget, sensitivity, ints, revenue,
+             last_clicked, clicked_emb, bought, recent, pool, tstate, t_interest, item_features, emb, log_price,
+             price, quality, category, popular_items, cdf, low, exact, mark, wflat, wmeta, slope, click_a, click_b,
+             positions, consts, items, flags, counts, money, ends, obs):
+    """One whole core step of DNN shoppers, session by session, and the next observation.
+
+    The row functions of ``gather``, ``dnn_features``, ``dnn_forward``, ``sample``,
+    ``dnn_update``, ``advance``, ``retrieve`` and ``observe`` in that order, so the
+    result equals those kernels called one after another. ``consts``: nseg, nch,
+    n_pop, n_per, num_items, reward_kind, max_steps (int64).
+    """
+    n, k = slots.shape
+    nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps = (consts[0], consts[1], consts[2], consts[3],
+                                                                  consts[4], consts[5], consts[6])
+    scratch = forward_scratch(wmeta)
+    user = np.empty((n, wmeta[0, 1]), dtype=np.float32)
+    itemf = np.empty((n, k, wmeta[5, 1]), dtype=np.float32)
+    click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
+    leave = np.empty((n, 3))
+    shown = flags[0]
+    for i in range(n):
+        _gather_row(candidates, slots, i, items, shown)
+        _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
+                      t_interest, item_features, emb, log_price, category, nseg, nch, DNN_A_MIN, LOG_BUDGET_CENTER,
+                      user, itemf)
+        _forward_row(i, user, itemf, positions, channel, wflat, wmeta, slope, click_a, click_b, scratch,
+                     click, cart, purchase, leave)
+        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
+        _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
+        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
+                     reward_kind, max_steps, counts, money, ends)
+        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark,
+                      candidates)
+        _observe_row(i, obs[i], segment, channel, interest, budget, sensitivity, ints, last_clicked, bought,
+                     candidates, recent, item_features, emb, log_price, category, nseg, nch, max_steps,
+                     LOG_BUDGET_CENTER, mark)
