@@ -70,7 +70,7 @@ A_MIN = kernels.DNN_A_MIN  # affinity below which an item counts as irrelevant
 DECAY = kernels.DNN_DECAY  # per-step decay of the irrelevance / repeat averages
 DRIFT = kernels.DNN_DRIFT  # share of the way the session interest moves to clicked items
 HEADS = ("click", "cart", "purchase", "leave")
-KERNEL_MAX_ROWS = 64  # item rows up to which the compiled forward is used on CPU (torch above)
+KERNEL_MAX_ROWS = 128  # item rows up to which the compiled forward is used on CPU (torch above; see the benchmark)
 DYNAMIC_ITEM_FEATURES = [
     "affinity", "irrelevance", "repeats", "category_bought", "log_price_over_budget", "over_budget",
     "sensitivity_x_log_price_over_budget", "sensitivity_x_over_budget",
@@ -110,8 +110,7 @@ class SessionTracker:
     def reset(self, idx: np.ndarray) -> None:
         self._step_cache = None
         self.interest[idx] = self.core.portraits.interest[idx]
-        for arr in (self.irr_sum, self.irr_ewma, self.rep_ewma, self.click_quality):
-            arr[idx] = 0.0
+        self.state[:, idx] = 0.0
 
     def affinity(self, items: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """``(n, k)`` cosine of the session interest with each item."""

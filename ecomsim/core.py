@@ -233,8 +233,7 @@ class SimulationCore:
             keys = self.streams.next_keys(idx)
         self.streams.set_keys(idx, keys)
         self.portraits.assign(idx, self.population.sample(self.streams, idx))
-        for arr in (self.step_count, self.clicks, self.carts, self.purchases, self.impressions, self.no_click_run):
-            arr[idx] = 0
+        self._ints[:, idx] = 0
         self.revenue[idx] = 0.0
         self.last_clicked[idx] = False
         self.bought[idx] = False

@@ -190,6 +190,31 @@ def _info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray
     return info
 
 
+def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
+    """``_info`` of a one-session core, row 0, built directly (it runs every step of a single env)."""
+    c = core
+    if out is None:
+        k = c.slate_size
+        info: dict[str, Any] = {
+            "items": np.full(k, -1, dtype=np.int64), "clicked": np.zeros(k, dtype=bool),
+            "carted": np.zeros(k, dtype=bool), "purchased": np.zeros(k, dtype=bool), "clicks": np.int64(0),
+            "carts": np.int64(0), "purchases": np.int64(0), "revenue": np.float64(0.0), "left": np.False_,
+        }
+    else:
+        info = {
+            "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
+            "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
+            "revenue": out.revenue[0], "left": out.left[0],
+        }
+    info["session_impressions"] = c.impressions[0]
+    info["session_clicks"] = c.clicks[0]
+    info["session_carts"] = c.carts[0]
+    info["session_purchases"] = c.purchases[0]
+    info["session_revenue"] = c.revenue[0]
+    info["session_length"] = c.step_count[0]
+    return info
+
+
 class EcomEnv(gym.Env):
     """One shopping session at a time: a core of one (see the module docstring).
 
@@ -214,6 +239,7 @@ class EcomEnv(gym.Env):
         self.action_space, self.observation_space = _spaces(self.core)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
+        self._slot = np.zeros((1, 1), dtype=np.int64)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         first = not hasattr(self, "_keyed")
@@ -224,8 +250,7 @@ class EcomEnv(gym.Env):
             self.core.set_catalog(self._gan.draw(draw_catalog_seed(self.np_random, self.config.catalog_seed_range)))
         self.core.reset(np.zeros(1, dtype=np.int64), keys)
         self._needs_reset = False
-        info = {k: v[0] for k, v in _info(self.core, None).items()}
-        return self.core.observe()[0], info
+        return self.core.observe()[0], _info_one(self.core, None)
 
     @property
     def catalog_seed(self) -> int | None:
@@ -237,8 +262,8 @@ class EcomEnv(gym.Env):
             raise RuntimeError("call reset() before step(): the episode has ended or never started")
         m, k = self.core.num_candidates, self.core.slate_size
         if (type(action) is int or isinstance(action, np.integer)) and self.config.mode == "recommend" and 0 <= action < m:
-            out = self.core.step(np.full((1, 1), action, dtype=np.int64))  # a valid index: nothing to check
-            return self._finish_step(out)
+            self._slot[0, 0] = action  # a valid index: nothing to check (the core only reads it)
+            return self._finish_step(self.core.step(self._slot))
         arr = np.asarray(action)
         if self.config.mode == "recommend":
             if arr.shape not in ((), (1,)):
@@ -252,14 +277,7 @@ class EcomEnv(gym.Env):
         return self._finish_step(self.core.step(slots))
 
     def _finish_step(self, out: StepOutcome):
-        c = self.core
-        info = {  # _info(c, out) of the one session, built directly (this runs every step)
-            "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
-            "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
-            "revenue": out.revenue[0], "left": out.left[0],
-            "session_impressions": c.impressions[0], "session_clicks": c.clicks[0], "session_carts": c.carts[0],
-            "session_purchases": c.purchases[0], "session_revenue": c.revenue[0], "session_length": c.step_count[0],
-        }
+        info = _info_one(self.core, out)
         terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
         self._needs_reset = terminated or truncated
         self._last_info = info

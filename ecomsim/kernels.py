@@ -55,6 +55,21 @@ def mix64(x):
 
 
 @njit(**_JIT)
+def mix_keys(keys, out):
+    """``out[i] = mix64(keys[i])`` (a stream's starting state from its key)."""
+    for i in range(keys.shape[0]):
+        out[i] = mix64(keys[i])
+
+
+@njit(**_JIT)
+def next_keys(key, counter, rows, out):
+    """``out[i] = mix64(key[r] ^ mix64(counter[r] + GOLDEN))`` for ``r = rows[i]`` (``SessionStreams.next_keys``)."""
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        out[i] = mix64(key[r] ^ mix64(counter[r] + GOLDEN))
+
+
+@njit(**_JIT)
 def _draw_row(base, counter, row, u, i, m):
     """``u[i, :m]`` = the next ``m`` uniforms of stream ``row``; advances its counter."""
     c = counter[row]
@@ -72,6 +87,14 @@ def draw(base, counter, rows, m, u):
 
 
 # ================================================================ retrieval
+@njit(**_JIT)
+def categorical(u, cdfs, sizes, out):
+    """``out[i, c] = min(searchsorted(cdfs[c, :sizes[c]], u[i, c], side="right"), sizes[c] - 1)``."""
+    for i in range(u.shape[0]):
+        for c in range(u.shape[1]):
+            out[i, c] = min(np.searchsorted(cdfs[c, : sizes[c]], u[i, c], side="right"), sizes[c] - 1)
+
+
 @njit(**_JIT)
 def next_stamp(mark):
     """A fresh stamp for the item marker ``mark`` (``num_items + 1`` int64; the last entry holds the counter).
@@ -466,13 +489,19 @@ def _w1(wflat, wmeta, e):
 
 
 @njit(**_JIT)
-def _forward_row(i, user, items, positions, channel, wflat, wmeta, slope, click_a, click_b, scratch,
+def _unpack(wflat, wmeta):
+    """The 15 weight arrays packed by ``FoldedNet`` (views of ``wflat``; once per kernel call, not per row)."""
+    return (_w2(wflat, wmeta, 0), _w1(wflat, wmeta, 1), _w2(wflat, wmeta, 2), _w1(wflat, wmeta, 3),
+            _w2(wflat, wmeta, 4), _w2(wflat, wmeta, 5), _w1(wflat, wmeta, 6), _w2(wflat, wmeta, 7),
+            _w1(wflat, wmeta, 8), _w2(wflat, wmeta, 9), _w1(wflat, wmeta, 10), _w2(wflat, wmeta, 11),
+            _w1(wflat, wmeta, 12), _w2(wflat, wmeta, 13), _w1(wflat, wmeta, 14))
+
+
+@njit(**_JIT)
+def _forward_row(i, user, items, positions, channel, w, slope, click_a, click_b, scratch,
                  click, cart, purchase, leave):
-    """The network on session ``i``'s features (weights in ``FoldedNet`` order, packed in ``wflat``)."""
-    u1, u1b, u2, u2b = _w2(wflat, wmeta, 0), _w1(wflat, wmeta, 1), _w2(wflat, wmeta, 2), _w1(wflat, wmeta, 3)
-    j1u, j1i, j1b = _w2(wflat, wmeta, 4), _w2(wflat, wmeta, 5), _w1(wflat, wmeta, 6)
-    j2, j2b, hd, hdb = _w2(wflat, wmeta, 7), _w1(wflat, wmeta, 8), _w2(wflat, wmeta, 9), _w1(wflat, wmeta, 10)
-    l1, l1b, l2, l2b = _w2(wflat, wmeta, 11), _w1(wflat, wmeta, 12), _w2(wflat, wmeta, 13), _w1(wflat, wmeta, 14)
+    """The network on session ``i``'s features (``w``: the arrays of ``_unpack``, in ``FoldedNet`` order)."""
+    u1, u1b, u2, u2b, j1u, j1i, j1b, j2, j2b, hd, hdb, l1, l1b, l2, l2b = w
     k = items.shape[1]
     h = u2.shape[1]
     hu1, hu, zu, z1 = scratch[0], scratch[1], scratch[2], scratch[3]
@@ -515,8 +544,9 @@ def forward_scratch(wmeta):
 def dnn_forward(user, items, positions, channel, wflat, wmeta, slope, click_a, click_b, click, cart, purchase, leave):
     """The behaviour network on feature arrays, one session at a time (weights packed by ``FoldedNet``)."""
     scratch = forward_scratch(wmeta)
+    w = _unpack(wflat, wmeta)
     for i in range(items.shape[0]):
-        _forward_row(i, user, items, positions, channel, wflat, wmeta, slope, click_a, click_b, scratch,
+        _forward_row(i, user, items, positions, channel, w, slope, click_a, click_b, scratch,
                      click, cart, purchase, leave)
 
 
@@ -536,6 +566,7 @@ def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, bu
     nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps = (consts[0], consts[1], consts[2], consts[3],
                                                                   consts[4], consts[5], consts[6])
     scratch = forward_scratch(wmeta)
+    w = _unpack(wflat, wmeta)
     user = np.empty((n, wmeta[0, 1]), dtype=np.float32)
     itemf = np.empty((n, k, wmeta[5, 1]), dtype=np.float32)
     click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
@@ -546,7 +577,7 @@ def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, bu
         _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
                       t_interest, item_features, emb, log_price, category, nseg, nch, DNN_A_MIN, LOG_BUDGET_CENTER,
                       user, itemf)
-        _forward_row(i, user, itemf, positions, channel, wflat, wmeta, slope, click_a, click_b, scratch,
+        _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
                      click, cart, purchase, leave)
         _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
         _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)

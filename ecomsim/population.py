@@ -28,7 +28,8 @@ import numpy as np
 
 from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS
-from ecomsim.rng import SessionStreams, categorical_cdf, draw_categorical
+from ecomsim import kernels
+from ecomsim.rng import SessionStreams, categorical_cdf
 
 SEGMENTS = ("bargain_hunter", "quality_seeker", "window_shopper", "mission_buyer")
 
@@ -102,9 +103,12 @@ class ShopperPopulation:
         self.centroids = np.divide(cent, norms, out=np.zeros_like(cent), where=norms > 0)
         counts = np.bincount(catalog.category, minlength=catalog.num_categories).astype(np.float64)
         self.category_share = counts / counts.sum()
-        self._segment_cdf = categorical_cdf(SEGMENT_SHARE)
-        self._channel_cdf = categorical_cdf(CHANNEL_SHARE)
-        self._category_cdf = categorical_cdf(self.category_share)
+        # the four categorical draws of a portrait (segment, channel, two categories) in one kernel call
+        cdfs = [categorical_cdf(SEGMENT_SHARE), categorical_cdf(CHANNEL_SHARE)] + [categorical_cdf(self.category_share)] * 2
+        self._sizes = np.array([len(c) for c in cdfs], dtype=np.int64)
+        self._cdfs = np.zeros((4, self._sizes.max()))
+        for row, cdf in enumerate(cdfs):
+            self._cdfs[row, : len(cdf)] = cdf
         self.channel = None if channel is None else CHANNELS.index(channel)
 
     def sample(self, streams: SessionStreams, idx: np.ndarray) -> Portraits:
@@ -113,13 +117,11 @@ class ShopperPopulation:
         d = self.embed_dim
         u = streams.uniform(4, idx)
         z = streams.normal(3 + d, idx)
-        segment = draw_categorical(u[:, 0], self._segment_cdf)
-        if self.channel is None:
-            channel = draw_categorical(u[:, 1], self._channel_cdf)
-        else:
+        drawn = np.empty((n, 4), dtype=np.int64)  # = draw_categorical(u[:, c], cdf c), column by column
+        kernels.categorical(u, self._cdfs, self._sizes, drawn)
+        segment, channel, fav, second = drawn.T
+        if self.channel is not None:
             channel = np.full(n, self.channel, dtype=np.int64)
-        fav = draw_categorical(u[:, 2], self._category_cdf)
-        second = draw_categorical(u[:, 3], self._category_cdf)
         interest = self.centroids[fav] + INTEREST_SECOND * self.centroids[second] + INTEREST_NOISE * z[:, 3:]
         interest /= np.maximum(np.linalg.norm(interest, axis=1, keepdims=True), 1e-9)
         budget = SEGMENT_BUDGET[segment] * CHANNEL_BUDGET[channel] * np.exp(0.45 * z[:, 0])

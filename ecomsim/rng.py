@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecomsim.kernels import GOLDEN, MIX_M1, MIX_M2, SHIFTS, draw
+from ecomsim import kernels
+from ecomsim.kernels import GOLDEN, MIX_M1, MIX_M2, SHIFTS
 
 _S30, _S27, _S31 = SHIFTS
 
@@ -66,13 +67,20 @@ class SessionStreams:
         self._all = np.arange(num_envs, dtype=np.int64)
 
     def set_keys(self, idx: np.ndarray, keys: np.ndarray) -> None:
+        keys = np.ascontiguousarray(keys, dtype=np.uint64).reshape(-1)
+        base = np.empty_like(keys)
+        kernels.mix_keys(keys, base)  # mix64(keys)
         self.key[idx] = keys
-        self.base[idx] = mix64(np.asarray(keys, dtype=np.uint64))
+        self.base[idx] = base
         self.counter[idx] = 0
 
     def next_keys(self, idx: np.ndarray) -> np.ndarray:
-        """Keys for a new episode without a seed: a hash of the finished episode's stream."""
-        return mix64(self.key[idx] ^ mix64(self.counter[idx] + GOLDEN))
+        """Keys for a new episode without a seed: ``mix64(key ^ mix64(counter + GOLDEN))``, a hash of the
+        finished episode's stream."""
+        rows = np.asarray(idx, dtype=np.int64).reshape(-1)
+        out = np.empty(len(rows), dtype=np.uint64)
+        kernels.next_keys(self.key, self.counter, rows, out)
+        return out
 
     def uniform(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
         """``(len(idx), m)`` uniforms in [0, 1) from the streams ``idx`` (all when None), advancing them by ``m``.
@@ -81,7 +89,7 @@ class SessionStreams:
         """
         rows = self._all if idx is None else np.asarray(idx, dtype=np.int64)
         out = np.empty((len(rows), m))
-        draw(self.base, self.counter, rows, m, out)
+        kernels.draw(self.base, self.counter, rows, m, out)
         return out
 
     def normal(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
@@ -92,12 +100,7 @@ class SessionStreams:
 
 
 def categorical_cdf(probs: np.ndarray) -> np.ndarray:
-    """The normalised cumulative distribution of a 1-d probability vector (for :func:`draw_categorical`)."""
+    """The normalised cumulative distribution of a 1-d probability vector (``kernels.categorical`` draws from it)."""
     cdf = np.cumsum(probs)
     cdf /= cdf[-1]
     return cdf
-
-
-def draw_categorical(u: np.ndarray, cdf: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw: ``u`` of any shape in [0, 1) -> indices into the distribution of ``cdf``."""
-    return np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)
