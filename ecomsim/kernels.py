@@ -41,10 +41,12 @@ DNN_A_MIN = 0.3  # affinity below which an item counts as irrelevant
 DNN_DECAY = 0.8  # per-step decay of the irrelevance / repeat averages
 DNN_DRIFT = 0.2  # share of the way the session interest moves to clicked items
 _JIT = {"cache": True, "nogil": True}
+# row functions are inlined into the kernels: a call per row would pass (and reference-count) every array
+_ROW = {"cache": True, "nogil": True, "inline": "always"}
 
 
 # ================================================================== streams
-@njit(**_JIT)
+@njit(**_ROW)
 def mix64(x):
     """The splitmix64 finaliser of one uint64 (wrapping arithmetic)."""
     x = x ^ (x >> _S30)
@@ -69,7 +71,7 @@ def next_keys(key, counter, rows, out):
         out[i] = mix64(key[r] ^ mix64(counter[r] + GOLDEN))
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _draw_row(base, counter, row, u, i, m):
     """``u[i, :m]`` = the next ``m`` uniforms of stream ``row``; advances its counter."""
     c = counter[row]
@@ -95,7 +97,7 @@ def categorical(u, cdfs, sizes, out):
             out[i, c] = min(np.searchsorted(cdfs[c, : sizes[c]], u[i, c], side="right"), sizes[c] - 1)
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def next_stamp(mark):
     """A fresh stamp for the item marker ``mark`` (``num_items + 1`` int64; the last entry holds the counter).
 
@@ -107,7 +109,7 @@ def next_stamp(mark):
     return s
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def popular_index(x, cdf, low, exact, buckets):
     """``searchsorted(cdf, x, side="right")`` via a bucket table (``PopularDraw``): same index, fewer branches."""
     b = np.int64(x * buckets)
@@ -123,7 +125,7 @@ def popular_index(x, cdf, low, exact, buckets):
     return lo
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _retrieve_row(u, i, off, pool, row, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out):
     """Candidates of one session into ``out[row]`` from ``u[i, off : off + 2 M + 2]`` (recipe in ``ecomsim.core``)."""
     m = out.shape[1]
@@ -165,7 +167,7 @@ def retrieve(u, off, rows, pool, popular_items, cdf, low, exact, n_pop, n_per, n
 STEP, CLICKS, CARTS, PURCHASES, IMPRESSIONS, NO_CLICK_RUN = range(6)
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _gather_row(candidates, slots, i, items, shown):
     k = slots.shape[1]
     for j in range(k):
@@ -185,7 +187,7 @@ def gather(candidates, slots, items, shown):
         _gather_row(candidates, slots, i, items, shown)
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends):
     k = flags.shape[2]
     _draw_row(base, counter, i, u, i, u.shape[1])
@@ -209,7 +211,7 @@ def sample(base, counter, u, click, cart, purchase, leave, flags, ends):
         _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
                  reward_kind, max_steps, counts, money, ends):
     k = items.shape[1]
@@ -271,12 +273,13 @@ def advance(items, flags, price, category, emb, ints, revenue, last_clicked, cli
 
 
 # ============================================================== observation
-@njit(**_JIT)
-def _observe_row(r, o, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates,
-                 recent, item_features, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark):
+@njit(**_ROW)
+def _observe_row(r, o, o32, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates,
+                 recent, item_u32, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark):
+    """Session ``r``'s observation into the float32 row ``o`` (``o32``: the same row as uint32 words)."""
     d = interest.shape[1]
     nc = bought.shape[1]
-    nf = item_features.shape[1]
+    nf = item_u32.shape[1]
     nt = nf + 4  # static features, then seen, affinity, log price over budget, category bought
     for j in range(nseg + nch):
         o[j] = 0.0
@@ -290,9 +293,14 @@ def _observe_row(r, o, segment, channel, interest, budget, sensitivity, ints, la
     o[j + d + 1] = sensitivity[r]
     j += d + 2
     o[j] = np.float32(ints[STEP, r]) / np.float32(max_steps)
-    for q, col in enumerate((CLICKS, CARTS, PURCHASES, NO_CLICK_RUN)):
-        x = float(ints[col, r])
-        o[j + 1 + q] = x / (1.0 + x)
+    x = float(ints[CLICKS, r])
+    o[j + 1] = x / (1.0 + x)
+    x = float(ints[CARTS, r])
+    o[j + 2] = x / (1.0 + x)
+    x = float(ints[PURCHASES, r])
+    o[j + 3] = x / (1.0 + x)
+    x = float(ints[NO_CLICK_RUN, r])
+    o[j + 4] = x / (1.0 + x)
     o[j + 5] = last_clicked[r]
     for q in range(nc):
         o[j + 6 + q] = bought[r, q]
@@ -303,15 +311,17 @@ def _observe_row(r, o, segment, channel, interest, budget, sensitivity, ints, la
             mark[recent[r, q]] = stamp
     for c in range(candidates.shape[1]):
         it = candidates[r, c]
-        for q in range(nf):
-            o[j + q] = item_features[it, q]
-        o[j + nf] = mark[it] == stamp
+        # slices indexed by range variables: no negative-index wraparound, so the copy vectorises
+        src, dst, blk = item_u32[it], o32[j : j + nf], o[j + nf : j + nt]
+        for q in range(nf):  # the static features, copied as 32-bit words
+            dst[q] = src[q]
+        blk[0] = mark[it] == stamp
         a = 0.0
         for q in range(d):
             a += emb[it, q] * interest[r, q]
-        o[j + nf + 1] = min(max(a, -1.0), 1.0)
-        o[j + nf + 2] = log_price[it] - lb
-        o[j + nf + 3] = bought[r, category[it]]
+        blk[1] = min(max(a, -1.0), 1.0)
+        blk[2] = log_price[it] - lb
+        blk[3] = bought[r, category[it]]
         j += nt
 
 
@@ -319,14 +329,16 @@ def _observe_row(r, o, segment, channel, interest, budget, sensitivity, ints, la
 def observe(rows, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates, recent,
             item_features, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark, out):
     """Observations of sessions ``rows`` into ``out`` ``(len(rows), obs_dim)`` (layout in ``ecomsim.observation``)."""
+    item_u32 = item_features.view(np.uint32)
+    out32 = out.view(np.uint32)
     for i in range(rows.shape[0]):
-        _observe_row(rows[i], out[i], segment, channel, interest, budget, sensitivity, ints, last_clicked, bought,
-                     candidates, recent, item_features, emb, log_price, category, nseg, nch, max_steps,
+        _observe_row(rows[i], out[i], out32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
+                     bought, candidates, recent, item_u32, emb, log_price, category, nseg, nch, max_steps,
                      log_budget_center, mark)
 
 
 # ====================================================== DNN shopper model
-@njit(**_JIT)
+@njit(**_ROW)
 def _affinity(emb, item, interest, r):
     a = 0.0
     for q in range(emb.shape[1]):
@@ -334,7 +346,7 @@ def _affinity(emb, item, interest, r):
     return a
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _repeats(recent, r, item):
     c = 0
     for q in range(recent.shape[1]):
@@ -342,13 +354,14 @@ def _repeats(recent, r, item):
     return c
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _features_row(i, r, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-                  interest, item_features, emb, log_price, category, nseg, nch, a_min, log_budget_center,
-                  user_out, item_out):
+                  interest, item_u32, emb, log_price, category, nseg, nch, a_min, log_budget_center,
+                  user_out, item_out, item_out32):
+    """Session ``r``'s DNN features into row ``i`` (``item_u32`` / ``item_out32``: uint32 views, for the copy)."""
     k = items.shape[1]
     nc = bought.shape[1]
-    fs = item_features.shape[1]
+    fs = item_u32.shape[1]
     u = user_out[i]
     for j in range(nseg + nch):
         u[j] = 0.0
@@ -376,8 +389,10 @@ def _features_row(i, r, items, segment, channel, budget, sensitivity, ints, last
     for t in range(k):
         it = items[i, t]
         f = item_out[i, t]
+        f32 = item_out32[i, t]
+        src = item_u32[it]
         for q in range(fs):
-            f[q] = item_features[it, q]
+            f32[q] = src[q]
         a = _affinity(emb, it, interest, r)
         ratio = log_price[it] - lb
         over = max(0.0, math.exp(ratio) - 1.0)
@@ -396,13 +411,14 @@ def dnn_features(rows, items, segment, channel, budget, sensitivity, ints, last_
                  interest, item_features, emb, log_price, category, nseg, nch, a_min, log_budget_center,
                  user_out, item_out):
     """The DNN's user ``(n, U)`` and item ``(n, k, I)`` features (definitions in ``SessionTracker``)."""
+    item_u32, item_out32 = item_features.view(np.uint32), item_out.view(np.uint32)
     for i in range(items.shape[0]):
         _features_row(i, rows[i], items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
-                      tstate, interest, item_features, emb, log_price, category, nseg, nch, a_min,
-                      log_budget_center, user_out, item_out)
+                      tstate, interest, item_u32, emb, log_price, category, nseg, nch, a_min,
+                      log_budget_center, user_out, item_out, item_out32)
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift):
     k = items.shape[1]
     d = emb.shape[1]
@@ -451,7 +467,7 @@ def dnn_update(items, flags, recent, quality, emb, interest, tstate, a_min, deca
         _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift)
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _dense(x, w, b, out, relu):
     """``out = x @ w + b`` (float32 accumulation), ReLU'd when ``relu``."""
     for o in range(w.shape[1]):
@@ -466,23 +482,23 @@ def _dense(x, w, b, out, relu):
             out[o] = max(out[o], np.float32(0.0))
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _expit(x):
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _log_expit(x):
     return -math.log1p(math.exp(-x)) if x >= 0 else x - math.log1p(math.exp(x))
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _w2(wflat, wmeta, e):
     o, r, c = wmeta[e, 0], wmeta[e, 1], wmeta[e, 2]
     return wflat[o : o + r * c].reshape((r, c))
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _w1(wflat, wmeta, e):
     o, c = wmeta[e, 0], wmeta[e, 2]
     return wflat[o : o + c]
@@ -497,7 +513,7 @@ def _unpack(wflat, wmeta):
             _w1(wflat, wmeta, 12), _w2(wflat, wmeta, 13), _w1(wflat, wmeta, 14))
 
 
-@njit(**_JIT)
+@njit(**_ROW)
 def _forward_row(i, user, items, positions, channel, w, slope, click_a, click_b, scratch,
                  click, cart, purchase, leave):
     """The network on session ``i``'s features (``w``: the arrays of ``_unpack``, in ``FoldedNet`` order)."""
@@ -572,11 +588,12 @@ def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, bu
     click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
     leave = np.empty((n, 3))
     shown = flags[0]
+    item_u32, itemf32, obs32 = item_features.view(np.uint32), itemf.view(np.uint32), obs.view(np.uint32)
     for i in range(n):
         _gather_row(candidates, slots, i, items, shown)
         _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-                      t_interest, item_features, emb, log_price, category, nseg, nch, DNN_A_MIN, LOG_BUDGET_CENTER,
-                      user, itemf)
+                      t_interest, item_u32, emb, log_price, category, nseg, nch, DNN_A_MIN, LOG_BUDGET_CENTER,
+                      user, itemf, itemf32)
         _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
                      click, cart, purchase, leave)
         _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
@@ -585,6 +602,6 @@ def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, bu
                      reward_kind, max_steps, counts, money, ends)
         _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark,
                       candidates)
-        _observe_row(i, obs[i], segment, channel, interest, budget, sensitivity, ints, last_clicked, bought,
-                     candidates, recent, item_features, emb, log_price, category, nseg, nch, max_steps,
+        _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
+                     bought, candidates, recent, item_u32, emb, log_price, category, nseg, nch, max_steps,
                      LOG_BUDGET_CENTER, mark)
