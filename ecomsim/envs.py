@@ -366,8 +366,8 @@ class EcomVectorEnv(VectorEnv):
         out = self.core.step(slots)
         if len(reset_rows):
             self.core.reset(reset_rows, next_keys)
-            for arr in (out.reward, out.revenue):
-                arr[reset_rows] = 0.0
+            for arr in (out.reward, out.revenue, out.clicks, out.carts, out.purchases):
+                arr[reset_rows] = 0
             for arr in (out.left, out.terminated, out.truncated, out.shown, out.clicked, out.carted, out.purchased):
                 arr[reset_rows] = False
             out.items[reset_rows] = -1

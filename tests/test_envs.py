@@ -56,15 +56,24 @@ def test_same_seed_same_trajectory(env_id):
     assert a[0].shape != c[0].shape or not np.array_equal(a[0], c[0])
 
 
-@pytest.mark.parametrize("mode", ["recommend", "slate"])
-def test_single_equals_vector_of_one(mode):
-    kw = dict(REF, mode=mode, slate_size=1 if mode == "recommend" else 3)
+@pytest.mark.parametrize("mode, user_model", [("recommend", "reference"), ("slate", "reference"),
+                                              ("recommend", "dnn"), ("slate", "dnn")])
+def test_single_equals_vector_of_one(mode, user_model):
+    """Observations, rewards, ends and every info entry, the autoreset steps included."""
+    kw = dict(REF, mode=mode, slate_size=1 if mode == "recommend" else 3, user_model=user_model)
     single = EcomEnv(**kw)
     vec = EcomVectorEnv(num_envs=1, **kw)
     rng = np.random.default_rng(0)
-    o1, _ = single.reset(seed=3)
-    o2, _ = vec.reset(seed=3)
-    np.testing.assert_array_equal(o1, o2[0])
+    o1, i1 = single.reset(seed=3)
+    o2, i2 = vec.reset(seed=3)
+
+    def same(o1, i1, o2, i2):
+        np.testing.assert_array_equal(o1, o2[0])
+        assert set(i1) == set(i2)
+        for key in i1:
+            np.testing.assert_array_equal(i1[key], i2[key][0], err_msg=key)
+
+    same(o1, i1, o2, i2)
     episodes = 0
     for _ in range(400):
         if mode == "recommend":
@@ -75,14 +84,14 @@ def test_single_equals_vector_of_one(mode):
             va = a[None]
         o1, r1, t1, tr1, i1 = single.step(a)
         o2, r2, t2, tr2, i2 = vec.step(va)
-        np.testing.assert_array_equal(o1, o2[0])
+        same(o1, i1, o2, i2)
         assert (r1, t1, tr1) == (r2[0], t2[0], tr2[0])
-        np.testing.assert_array_equal(i1["items"], i2["items"][0])
         if t1 or tr1:
             episodes += 1
-            o1, _ = single.reset()
-            o2, *_ = vec.step(va)  # NEXT_STEP autoreset: this action is ignored
-            np.testing.assert_array_equal(o1, o2[0])
+            o1, i1 = single.reset()
+            o2, r2, t2, tr2, i2 = vec.step(va)  # NEXT_STEP autoreset: this action is ignored
+            same(o1, i1, o2, i2)  # the new session's start: nothing shown, clicked or earned
+            assert (r2[0], t2[0], tr2[0]) == (0.0, False, False)
     assert episodes >= 5
 
 
