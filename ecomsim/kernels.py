@@ -566,42 +566,68 @@ def dnn_forward(user, items, positions, channel, wflat, wmeta, slope, click_a, c
                      click, cart, purchase, leave)
 
 
+# A DNN step is ``dnn_pre`` (all sessions), the forward (torch, any device), ``dnn_post``
+# (all sessions); or, for small batches on CPU, ``dnn_step``: the three, session by session,
+# in one call. ``consts``: nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps (int64).
+@njit(**_JIT)
+def dnn_pre(slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
+            t_interest, item_features, emb, log_price, category, consts, items, flags, user, itemf):
+    """The items shown ``(n, k)`` (and ``flags[0]``, shown) and the DNN's user and item features."""
+    item_u32, itemf32 = item_features.view(np.uint32), itemf.view(np.uint32)
+    for i in range(slots.shape[0]):
+        _gather_row(candidates, slots, i, items, flags[0])
+        _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
+                      t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
+                      LOG_BUDGET_CENTER, user, itemf, itemf32)
+
+
+@njit(**_JIT)
+def dnn_post(base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity, ints,
+             revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest, item_features,
+             emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts, items, flags,
+             counts, money, ends, obs):
+    """Outcomes from the forward's probabilities, the new session state, candidates and observations."""
+    item_u32, obs32 = item_features.view(np.uint32), obs.view(np.uint32)
+    k = items.shape[1]
+    for i in range(items.shape[0]):
+        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
+        _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
+        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
+                     consts[5], consts[6], counts, money, ends)
+        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4], mark,
+                      candidates)
+        _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
+                     bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
+                     LOG_BUDGET_CENTER, mark)
+
+
 @njit(**_JIT)
 def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, budget, sensitivity, ints, revenue,
              last_clicked, clicked_emb, bought, recent, pool, tstate, t_interest, item_features, emb, log_price,
              price, quality, category, popular_items, cdf, low, exact, mark, wflat, wmeta, slope, click_a, click_b,
              positions, consts, items, flags, counts, money, ends, obs):
-    """One whole core step of DNN shoppers, session by session, and the next observation.
-
-    The row functions of ``gather``, ``dnn_features``, ``dnn_forward``, ``sample``,
-    ``dnn_update``, ``advance``, ``retrieve`` and ``observe`` in that order, so the
-    result equals those kernels called one after another. ``consts``: nseg, nch,
-    n_pop, n_per, num_items, reward_kind, max_steps (int64).
-    """
+    """``dnn_pre``, the compiled forward and ``dnn_post``, session by session: one call for a whole step."""
     n, k = slots.shape
-    nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps = (consts[0], consts[1], consts[2], consts[3],
-                                                                  consts[4], consts[5], consts[6])
     scratch = forward_scratch(wmeta)
     w = _unpack(wflat, wmeta)
     user = np.empty((n, wmeta[0, 1]), dtype=np.float32)
     itemf = np.empty((n, k, wmeta[5, 1]), dtype=np.float32)
     click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
     leave = np.empty((n, 3))
-    shown = flags[0]
     item_u32, itemf32, obs32 = item_features.view(np.uint32), itemf.view(np.uint32), obs.view(np.uint32)
-    for i in range(n):
-        _gather_row(candidates, slots, i, items, shown)
+    for i in range(n):  # dnn_pre's row, the forward, dnn_post's row
+        _gather_row(candidates, slots, i, items, flags[0])
         _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-                      t_interest, item_u32, emb, log_price, category, nseg, nch, DNN_A_MIN, LOG_BUDGET_CENTER,
-                      user, itemf, itemf32)
+                      t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
+                      LOG_BUDGET_CENTER, user, itemf, itemf32)
         _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
                      click, cart, purchase, leave)
         _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
         _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
         _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
-                     reward_kind, max_steps, counts, money, ends)
-        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark,
+                     consts[5], consts[6], counts, money, ends)
+        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4], mark,
                       candidates)
         _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
-                     bought, candidates, recent, item_u32, emb, log_price, category, nseg, nch, max_steps,
+                     bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
                      LOG_BUDGET_CENTER, mark)

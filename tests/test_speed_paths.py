@@ -192,9 +192,12 @@ def test_dnn_kernel_update_equals_tracker_update() -> None:
     np.testing.assert_allclose(tr.state, want[1], rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("mode", ["recommend", "slate"])
-def test_fused_dnn_step_equals_general_step(mode: str) -> None:
-    """``kernels.dnn_step`` (one call per step) equals the kernel-by-kernel step, bit for bit."""
+@pytest.mark.parametrize("mode, kernel_rows", [("recommend", None), ("slate", None), ("recommend", 0), ("slate", 0)])
+def test_fused_dnn_step_equals_general_step(mode: str, kernel_rows: int | None, monkeypatch) -> None:
+    """The DNN's fused step equals the kernel-by-kernel step, bit for bit: ``kernels.dnn_step`` (compiled
+    forward) and, with ``KERNEL_MAX_ROWS = 0``, ``dnn_pre`` + torch forward + ``dnn_post``."""
+    if kernel_rows is not None:
+        monkeypatch.setattr("ecomsim.behavior.KERNEL_MAX_ROWS", kernel_rows)
     k = 1 if mode == "recommend" else 3
     fused = EcomVectorEnv(num_envs=6, mode=mode, slate_size=k)
     general = EcomVectorEnv(num_envs=6, mode=mode, slate_size=k)
