@@ -23,6 +23,11 @@ duplicates may survive; they are harmless: the same item twice).
 **Randomness.** Every draw comes from the session's own counter-based stream
 (``ecomsim.rng``), keyed from the env's ``np_random``; a fixed number of numbers is
 drawn per step, so sessions never influence each other.
+
+**Execution.** The step runs as compiled loops over the sessions
+(``ecomsim.kernels``): each computes one session's row from that session's state
+only, so sub-env ``i`` of a vector env equals a single env bit for bit. The numpy
+definitions they follow are in ``tests/test_speed_paths.py``.
 """
 
 from __future__ import annotations

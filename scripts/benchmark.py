@@ -8,16 +8,20 @@ Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
 
 1. ``single``: one ``gym.make`` env, DNN shoppers and the reference world;
 2. ``make_vec``: ``gym.make_vec`` at ``--sizes`` sessions;
-3. ``sb3_vec``: the native SB3 VecEnv (``agents.vec_env``) at 64 and 1024;
+3. ``sb3_vec``: the native SB3 VecEnv (``agents.vec_env``) at 64, 1024 and ``--ppo-envs``
+   (with the ``ppo`` rows this splits PPO's time per step between the env and SB3);
 4. ``forward``: the behaviour model's forward alone at the same batch sizes (one
-   row per session, as a core step calls it): the physical limit of a DNN env; the
-   ``make_vec`` DNN rows show their ratio to it;
+   row per session, as a core step calls it), both engines the env can use (the
+   compiled per-session ``kernel`` and ``torch``); the faster one is the physical
+   limit of a DNN env, and the ``make_vec`` DNN rows show their ratio to it;
 5. ``ppo``: SB3 PPO ``learn`` steps/s with the native VecEnv and with ``DummyVecEnv``
    of single envs, same number of envs, the project's PPO defaults;
 6. ``memory``: peak RSS over a ``--long-steps`` vector-env run, sampled along the way.
 
 Threads are set deliberately (``--threads``) for torch and the BLAS; the output
-states them. The default is 1: the targets assume 2 cores, but when other work
+states them. The compiled step kernels (``ecomsim.kernels``) run on one thread. The
+first run on a machine compiles them (numba, cached afterwards); the warm-up of each
+measurement keeps compilation out of the figures. The default is 1: the targets assume 2 cores, but when other work
 shares them (the usual case) a second BLAS or torch thread spins waiting for a busy
 core, and a (300, 8) @ (8, 256) matmul measured 0.05 ms with 1 thread and 12.5 ms
 with 2. Pass ``--threads 2`` on an idle machine. Until the DNN weights ship,
@@ -329,6 +333,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "env_id": ENV_ID,
         "catalog": __import__("ecomsim.config", fromlist=["EnvConfig"]).EnvConfig().catalog,
         "machine": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__,
+                    "numba": __import__("numba").__version__,
                     "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(), "blas_threads": args.threads,
                     "cuda": torch.cuda.get_device_name(0) if cuda else None,
                     "load_avg_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None},
@@ -386,7 +391,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 add("make_vec", s, n, v, note=note)
     if env_rows and "sb3_vec" not in skip:
         for s in shoppers:
-            for n in (64, 1024):
+            for n in sorted({args.ppo_envs, 64, 1024}):  # ppo_envs: the env's share of the PPO rows
                 kw = sh.kwargs(s)
                 add("sb3_vec", s, n, None if kw is None else bench_sb3_vec(kw, n, args.seconds),
                     note="" if kw is not None else sh.dnn_reason)
