@@ -29,8 +29,7 @@ from numba import njit
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 MIX_M1 = np.uint64(0xBF58476D1CE4E5B9)
 MIX_M2 = np.uint64(0x94D049BB133111EB)
-SHIFTS = (np.uint64(30), np.uint64(27), np.uint64(31))
-_S30, _S27, _S31 = SHIFTS
+_S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _S11 = np.uint64(11)
 _TO_UNIT = 1.0 / float(1 << 53)
 

@@ -17,19 +17,6 @@ from __future__ import annotations
 import numpy as np
 
 from ecomsim import kernels
-from ecomsim.kernels import GOLDEN, MIX_M1, MIX_M2, SHIFTS
-
-_S30, _S27, _S31 = SHIFTS
-
-
-def mix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser on a uint64 array (wrapping arithmetic, new array)."""
-    x = x ^ (x >> _S30)
-    x *= MIX_M1
-    x ^= x >> _S27
-    x *= MIX_M2
-    x ^= x >> _S31
-    return x
 
 
 def key_from_generator(gen: np.random.Generator, size: int | None = None) -> np.ndarray:

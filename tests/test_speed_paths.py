@@ -14,7 +14,17 @@ from ecomsim.envs import EcomVectorEnv, build_core
 from ecomsim.observation import LOG_BUDGET_CENTER
 from ecomsim.population import SEGMENTS
 from ecomsim.reference import ReferenceWorld
-from ecomsim.rng import GOLDEN, SessionStreams, mix64
+from ecomsim.kernels import GOLDEN, MIX_M1, MIX_M2
+from ecomsim.rng import SessionStreams
+
+
+def mix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser on a uint64 array, in numpy (wrapping arithmetic)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * MIX_M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * MIX_M2
+    return x ^ (x >> np.uint64(31))
 
 
 def _plain_uniform(keys: np.ndarray, counters: np.ndarray, m: int) -> np.ndarray:
@@ -28,6 +38,9 @@ def test_stream_draws_equal_definition() -> None:
     keys = np.array([11, 2**63 + 5, 7, 0], dtype=np.uint64)
     streams = SessionStreams(4)
     streams.set_keys(np.arange(4), keys)
+    np.testing.assert_array_equal(streams.base, mix64(keys))
+    np.testing.assert_array_equal(streams.next_keys(np.array([2, 0])),
+                                  mix64(keys[[2, 0]] ^ mix64(np.zeros(2, dtype=np.uint64) + GOLDEN)))
     counters = np.zeros(4, dtype=np.uint64)
     rng = np.random.default_rng(0)
     for _ in range(100):
