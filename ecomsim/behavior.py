@@ -51,7 +51,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from scipy.special import expit, log_expit
 from torch import nn
 
 from ecomsim import kernels

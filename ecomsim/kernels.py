@@ -6,17 +6,19 @@ the next one read back. Each kernel here walks the sessions once, row by row, an
 does everything one row needs; so a row's result depends on that row's inputs only
 and sub-env ``i`` of a vector env equals a single env bit for bit, whatever the batch.
 
-The kernels compute the same quantities, with the same float64 operations in the
-same order, as the numpy definitions they replace (``tests/test_speed_paths.py``
-checks them against those definitions): the uniforms are the splitmix64 streams of
+The kernels compute the same quantities, with the same float64 operations, as the
+numpy definitions they replace (``tests/test_speed_paths.py`` checks them against
+those definitions: bit for bit, except sums whose order differs, such as the
+observation's affinity, within one float32 ulp): the uniforms are the splitmix64 streams of
 ``ecomsim.rng``, retrieval is the recipe of ``ecomsim.core``, the observation the
 layout of ``ecomsim.observation``, the DNN features those of
 ``ecomsim.behavior.SessionTracker``, and the DNN forward the network of
 ``ecomsim.behavior.BehaviorNet`` with the input normalisation folded into the first
 layers (float32 like torch; equal to it within float32 rounding).
 
-Compiled once per machine (``cache=True``: numba keeps the machine code next to
-this file, or under ``NUMBA_CACHE_DIR`` where that is not writable).
+Compiled on first use, about 20 s, then cached (``cache=True``: numba keeps the
+machine code next to this file, in ``NUMBA_CACHE_DIR`` when set, or in a per-user
+cache when the package directory is read-only).
 """
 
 from __future__ import annotations
@@ -82,12 +84,12 @@ def _draw_row(base, counter, row, u, i, m):
 
 @njit(**_JIT)
 def draw(base, counter, rows, m, u):
-    """``u[i, :m]`` for the streams ``rows[i]`` (``rows`` None-free: pass ``arange`` for all)."""
+    """``u[i, :m]`` = the next ``m`` uniforms of stream ``rows[i]`` (pass ``arange`` for all streams)."""
     for i in range(rows.shape[0]):
         _draw_row(base, counter, rows[i], u, i, m)
 
 
-# ================================================================ retrieval
+# =============================================================== portraits
 @njit(**_JIT)
 def categorical(u, cdfs, sizes, out):
     """``out[i, c] = min(searchsorted(cdfs[c, :sizes[c]], u[i, c], side="right"), sizes[c] - 1)``."""
@@ -96,6 +98,7 @@ def categorical(u, cdfs, sizes, out):
             out[i, c] = min(np.searchsorted(cdfs[c, : sizes[c]], u[i, c], side="right"), sizes[c] - 1)
 
 
+# ================================================================ retrieval
 @njit(**_ROW)
 def next_stamp(mark):
     """A fresh stamp for the item marker ``mark`` (``num_items + 1`` int64; the last entry holds the counter).
@@ -110,7 +113,7 @@ def next_stamp(mark):
 
 @njit(**_ROW)
 def popular_index(x, cdf, low, exact, buckets):
-    """``searchsorted(cdf, x, side="right")`` via a bucket table (``PopularDraw``): same index, fewer branches."""
+    """``searchsorted(cdf, x, side="right")`` via the bucket table of ``core.popular_buckets``: same index, fewer branches."""
     b = np.int64(x * buckets)
     if exact[b]:
         return low[b]

@@ -133,16 +133,6 @@ def _plain_observe(core) -> np.ndarray:
     )
 
 
-@pytest.mark.parametrize("num_envs, mode", [(1, "recommend"), (37, "recommend"), (5, "slate")])
-def test_observation_equals_plain_definition(num_envs: int, mode: str) -> None:
-    env = EcomVectorEnv(num_envs=num_envs, user_model="reference", mode=mode, slate_size=1 if mode == "recommend" else 3)
-    obs, _ = env.reset(seed=4)
-    rng = np.random.default_rng(0)
-    for _ in range(60):
-        np.testing.assert_array_equal(obs, _plain_observe(env.core))
-        obs, *_ = env.step(env.action_space.sample() if mode == "slate" else rng.integers(0, 20, size=num_envs))
-
-
 @pytest.mark.parametrize("num_envs, mode, user_model", [(1, "recommend", "reference"), (37, "recommend", "reference"),
                                                      (5, "slate", "reference"), (3, "recommend", "dnn")])
 def test_observation_equals_plain_definition(num_envs: int, mode: str, user_model: str) -> None:
