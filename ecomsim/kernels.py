@@ -568,6 +568,41 @@ def dnn_forward(user, items, positions, channel, wflat, wmeta, slope, click_a, c
                      click, cart, purchase, leave)
 
 
+@njit(**_ROW)
+def _pre_row(i, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
+             t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32):
+    """Session ``i`` before the forward: the items shown and their DNN features."""
+    _gather_row(candidates, slots, i, items, flags[0])
+    _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
+                  t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
+                  LOG_BUDGET_CENTER, user, itemf, itemf32)
+
+
+@njit(**_ROW)
+def _post_row(i, streams, probs, portrait, state, catalog, retrieval, consts, outs):
+    """Session ``i`` after the forward: outcomes, state, next candidates and observation.
+
+    Arguments come grouped in tuples (a call site with ~50 arguments cannot be inlined).
+    """
+    base, counter, u = streams
+    click, cart, purchase, leave = probs
+    segment, channel, interest, budget, sensitivity = portrait
+    ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest = state
+    item_u32, emb, log_price, price, quality, category = catalog
+    popular_items, cdf, low, exact, mark = retrieval
+    items, flags, counts, money, ends, obs, obs32 = outs
+    k = items.shape[1]
+    _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
+    _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
+    _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
+                 consts[5], consts[6], counts, money, ends)
+    _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4], mark,
+                  candidates)
+    _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
+                 bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
+                 LOG_BUDGET_CENTER, mark)
+
+
 # A DNN step is ``dnn_pre`` (all sessions), the forward (torch, any device), ``dnn_post``
 # (all sessions); or, for small batches on CPU, ``dnn_step``: the three, session by session,
 # in one call. ``consts``: nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps (int64).
@@ -577,10 +612,8 @@ def dnn_pre(slots, candidates, segment, channel, budget, sensitivity, ints, last
     """The items shown ``(n, k)`` (and ``flags[0]``, shown) and the DNN's user and item features."""
     item_u32, itemf32 = item_features.view(np.uint32), itemf.view(np.uint32)
     for i in range(slots.shape[0]):
-        _gather_row(candidates, slots, i, items, flags[0])
-        _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-                      t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
-                      LOG_BUDGET_CENTER, user, itemf, itemf32)
+        _pre_row(i, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
+                 tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32)
 
 
 @njit(**_JIT)
@@ -589,18 +622,14 @@ def dnn_post(base, counter, u, click, cart, purchase, leave, segment, channel, i
              emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts, items, flags,
              counts, money, ends, obs):
     """Outcomes from the forward's probabilities, the new session state, candidates and observations."""
-    item_u32, obs32 = item_features.view(np.uint32), obs.view(np.uint32)
-    k = items.shape[1]
+    streams, probs = (base, counter, u), (click, cart, purchase, leave)
+    portrait = (segment, channel, interest, budget, sensitivity)
+    state = (ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest)
+    catalog = (item_features.view(np.uint32), emb, log_price, price, quality, category)
+    retrieval = (popular_items, cdf, low, exact, mark)
+    outs = (items, flags, counts, money, ends, obs, obs.view(np.uint32))
     for i in range(items.shape[0]):
-        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
-        _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
-        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
-                     consts[5], consts[6], counts, money, ends)
-        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4], mark,
-                      candidates)
-        _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
-                     bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
-                     LOG_BUDGET_CENTER, mark)
+        _post_row(i, streams, probs, portrait, state, catalog, retrieval, consts, outs)
 
 
 @njit(**_JIT)
@@ -616,20 +645,16 @@ def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, bu
     itemf = np.empty((n, k, wmeta[5, 1]), dtype=np.float32)
     click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
     leave = np.empty((n, 3))
-    item_u32, itemf32, obs32 = item_features.view(np.uint32), itemf.view(np.uint32), obs.view(np.uint32)
-    for i in range(n):  # dnn_pre's row, the forward, dnn_post's row
-        _gather_row(candidates, slots, i, items, flags[0])
-        _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-                      t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
-                      LOG_BUDGET_CENTER, user, itemf, itemf32)
+    streams, probs = (base, counter, u), (click, cart, purchase, leave)
+    portrait = (segment, channel, interest, budget, sensitivity)
+    state = (ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest)
+    catalog = (item_features.view(np.uint32), emb, log_price, price, quality, category)
+    retrieval = (popular_items, cdf, low, exact, mark)
+    outs = (items, flags, counts, money, ends, obs, obs.view(np.uint32))
+    item_u32, itemf32 = catalog[0], itemf.view(np.uint32)
+    for i in range(n):
+        _pre_row(i, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
+                 tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32)
         _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
                      click, cart, purchase, leave)
-        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
-        _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
-        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
-                     consts[5], consts[6], counts, money, ends)
-        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4], mark,
-                      candidates)
-        _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
-                     bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
-                     LOG_BUDGET_CENTER, mark)
+        _post_row(i, streams, probs, portrait, state, catalog, retrieval, consts, outs)
