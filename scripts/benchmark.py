@@ -1,6 +1,6 @@
 """Throughput of ecomsim against its physical limit, measured in one run.
 
-    python scripts/benchmark.py --json                 # everything, CPU (about 10 minutes with the 10M-step memory run)
+    python scripts/benchmark.py --json                 # everything, CPU (about 3 minutes with the 10M-step memory run)
     python scripts/benchmark.py --long-steps 1000000   # shorter memory run
     python scripts/benchmark.py --device cuda          # model forward (and later the core) on the GPU
 
@@ -8,23 +8,26 @@ Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
 
 1. ``single``: one ``gym.make`` env, DNN shoppers and the reference world;
 2. ``make_vec``: ``gym.make_vec`` at ``--sizes`` sessions;
-3. ``sb3_vec``: the native SB3 VecEnv (``agents.vec_env``) at 64, 1024 and ``--ppo-envs``
+3. ``observe``: the observation alone (``core.observe()``) at the large ``--sizes``:
+   the part of a vector step that does not depend on the shopper model;
+4. ``sb3_vec``: the native SB3 VecEnv (``agents.vec_env``) at 64, 1024 and ``--ppo-envs``
    (with the ``ppo`` rows this splits PPO's time per step between the env and SB3);
-4. ``forward``: the behaviour model's forward alone at the same batch sizes (one
+5. ``forward``: the behaviour model's forward alone at the same batch sizes (one
    row per session, as a core step calls it), both engines the env can use (the
    compiled per-session ``kernel`` and ``torch``); the faster one is the physical
    limit of a DNN env, and the ``make_vec`` DNN rows show their ratio to it;
-5. ``ppo``: SB3 PPO ``learn`` steps/s with the native VecEnv and with ``DummyVecEnv``
+6. ``ppo``: SB3 PPO ``learn`` steps/s with the native VecEnv and with ``DummyVecEnv``
    of single envs, same number of envs, the project's PPO defaults;
-6. ``memory``: peak RSS over a ``--long-steps`` vector-env run, sampled along the way.
+7. ``memory``: peak RSS over a ``--long-steps`` vector-env run, sampled along the way.
 
 Threads are set deliberately (``--threads``) for torch and the BLAS; the output
-states them. The compiled step kernels (``ecomsim.kernels``) run on one thread. The
-first run on a machine compiles them (numba, cached afterwards); the warm-up of each
-measurement keeps compilation out of the figures. The default is 1: the targets assume 2 cores, but when other work
+states them. The default is 1: the targets assume 2 cores, but when other work
 shares them (the usual case) a second BLAS or torch thread spins waiting for a busy
 core, and a (300, 8) @ (8, 256) matmul measured 0.05 ms with 1 thread and 12.5 ms
-with 2. Pass ``--threads 2`` on an idle machine. Until the DNN weights ship,
+with 2. Pass ``--threads 2`` on an idle machine. The compiled step kernels
+(``ecomsim.kernels``) run on one thread; the first run on a machine compiles them
+(numba, cached afterwards), and the warm-up of each measurement keeps compilation
+out of the figures. Until the DNN weights ship,
 DNN rows say "unavailable" and why; ``--random-dnn`` measures the DNN path with
 randomly initialised weights of the same architecture instead (speed does not depend
 on the weights' values, only the episode lengths do).
@@ -63,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ppo-steps", type=int, default=16_384, help="timesteps per PPO measurement")
     p.add_argument("--random-dnn", action="store_true",
                    help="when the shipped weights are missing, time the DNN path with random weights")
-    p.add_argument("--skip", default="", help="comma list of sections to skip: single,make_vec,sb3_vec,forward,ppo,memory")
+    p.add_argument("--skip", default="", help="comma list of sections to skip: single,make_vec,observe,sb3_vec,forward,ppo,memory")
     args = p.parse_args(argv)
     if args.threads < 1:
         p.error(f"--threads must be >= 1, got {args.threads}")
@@ -177,6 +180,17 @@ def bench_make_vec(kwargs: dict[str, Any], num_envs: int, seconds: float) -> flo
     env = gym.make_vec(ENV_ID, num_envs=num_envs, **kwargs)
     env.reset(seed=0)
     return step_rate(env.step, num_envs, seconds)
+
+
+def bench_observe(kwargs: dict[str, Any], num_envs: int, seconds: float) -> float:
+    """Observations/s of ``core.observe()`` alone (the 491-float rows a vector step hands out)."""
+    import gymnasium as gym
+
+    env = gym.make_vec(ENV_ID, num_envs=num_envs, **kwargs)
+    env.reset(seed=0)
+    step_rate(env.step, num_envs, seconds / 6)  # sessions with history
+    core = env.unwrapped.core
+    return rate(lambda: (core.observe(), num_envs)[1], seconds)
 
 
 def bench_sb3_vec(kwargs: dict[str, Any], num_envs: int, seconds: float) -> float:
@@ -389,6 +403,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 v = bench_make_vec(kw, n, args.seconds)
                 note = f"{v / forward[n]['limit']:.0%} of forward" if s == "dnn" and n in forward else ""
                 add("make_vec", s, n, v, note=note)
+    if env_rows and "observe" not in skip:
+        kw = sh.kwargs("reference")  # the observation does not depend on the shopper model
+        for n in [n for n in sizes if n >= 1024]:
+            add("observe", "any", n, bench_observe(kw, n, args.seconds), "rows/s",
+                "core.observe() alone: part of every make_vec step")
     if env_rows and "sb3_vec" not in skip:
         for s in shoppers:
             for n in sorted({args.ppo_envs, 64, 1024}):  # ppo_envs: the env's share of the PPO rows
