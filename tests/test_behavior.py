@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -187,8 +188,7 @@ def test_pricier_items_sell_less():
     items = core.candidates[:, :1]
     base = core.shopper.reaction(items, np.zeros(1))
     cat = core.catalog
-    dear = ecomsim.Catalog(item_id=cat.item_id, category=cat.category, price=cat.price * 2.0, quality=cat.quality,
-                           popularity=cat.popularity, embedding=cat.embedding, category_names=cat.category_names)
+    dear = dataclasses.replace(cat, price=cat.price * 2.0)  # a validated copy with doubled prices
     env2 = EcomVectorEnv(num_envs=300, catalog_obj=dear, **DNN)
     env2.reset(seed=0)
     pricier = env2.core.shopper.reaction(items, np.zeros(1))

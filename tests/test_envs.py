@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import gymnasium as gym
@@ -181,8 +182,7 @@ def test_higher_price_lowers_purchase_probability():
     items = core.candidates[:, :1]
     base = core.shopper.reaction(items, np.zeros(1))
     cat = core.catalog
-    dear = ecomsim.Catalog(item_id=cat.item_id, category=cat.category, price=cat.price * 2.0, quality=cat.quality,
-                           popularity=cat.popularity, embedding=cat.embedding, category_names=cat.category_names)
+    dear = dataclasses.replace(cat, price=cat.price * 2.0)  # a validated copy with doubled prices
     env2 = EcomVectorEnv(num_envs=200, catalog_obj=dear, **REF)
     env2.reset(seed=0)
     np.testing.assert_array_equal(env2.core.candidates[:, :1], items)
