@@ -64,7 +64,29 @@ class EcomMetricsCallback(BaseCallback):
             self._flush()
 
 
-class PeriodicEvalCallback(BaseCallback):
+class _EveryNSteps(BaseCallback):
+    """Calls :meth:`_fire` each time ``num_timesteps`` passes a multiple of ``self.every``.
+
+    The first multiple is the one after ``num_timesteps`` at the start of training, so a
+    resumed run keeps the same schedule.
+    """
+
+    every: int
+
+    def _on_training_start(self) -> None:
+        self._next = (self.num_timesteps // self.every + 1) * self.every
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps >= self._next:
+            self._next += self.every
+            self._fire()
+        return True
+
+    def _fire(self) -> None:
+        raise NotImplementedError
+
+
+class PeriodicEvalCallback(_EveryNSteps):
     """Every ``eval_freq`` env steps, score the policy on ``num_sessions`` seeded sessions.
 
     Args:
@@ -81,18 +103,12 @@ class PeriodicEvalCallback(BaseCallback):
         if eval_freq < 1 or num_sessions < 1:
             raise ValueError(f"eval_freq and num_sessions must be >= 1, got {eval_freq} and {num_sessions}")
         self.make_env, self.eval_freq, self.num_sessions, self.seed = make_env, eval_freq, num_sessions, seed
+        self.every = eval_freq
         self.history: list[dict[str, Any]] = list(history or [])
         self._env = None
-        self._next = None
 
-    def _on_training_start(self) -> None:
-        self._next = (self.num_timesteps // self.eval_freq + 1) * self.eval_freq
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.eval_freq
-            self.run_eval()
-        return True
+    def _fire(self) -> None:
+        self.run_eval()
 
     def _on_training_end(self) -> None:
         if not self.history or self.history[-1]["timesteps"] < self.num_timesteps:
@@ -134,7 +150,7 @@ def load_state(out_dir: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text())
 
 
-class CheckpointCallback(BaseCallback):
+class CheckpointCallback(_EveryNSteps):
     """Save ``checkpoint.zip`` + ``state.json`` every ``save_freq`` env steps.
 
     ``state`` is a callable returning extra JSON for ``state.json`` (e.g. the eval history).
@@ -145,13 +161,7 @@ class CheckpointCallback(BaseCallback):
         if save_freq < 1:
             raise ValueError(f"save_freq must be >= 1 env step, got {save_freq}")
         self.out_dir, self.save_freq, self.state = Path(out_dir), save_freq, state
-        self._next = None
+        self.every = save_freq
 
-    def _on_training_start(self) -> None:
-        self._next = (self.num_timesteps // self.save_freq + 1) * self.save_freq
-
-    def _on_step(self) -> bool:
-        if self.num_timesteps >= self._next:
-            self._next += self.save_freq
-            save_checkpoint(self.model, self.out_dir, self.state() if self.state else None)
-        return True
+    def _fire(self) -> None:
+        save_checkpoint(self.model, self.out_dir, self.state() if self.state else None)
