@@ -407,10 +407,7 @@ class BehaviorModel(ShopperModel):
     def reaction(self, items: np.ndarray, positions: np.ndarray, rows: np.ndarray | None = None) -> Reaction:
         user, item = self.features(items, rows)
         ch = self.core.portraits.channel if rows is None else self.core.portraits.channel[rows]
-        if self._folded is not None and item.shape[0] * item.shape[1] <= KERNEL_MAX_ROWS:  # predict, minus checks
-            click, cart, buy, leave = self._folded.run(user, item, np.asarray(positions, dtype=np.float64), ch)
-        else:
-            click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch)
+        click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch)
         return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
 
     def update(self, items, shown, clicked, carted, purchased) -> None:
