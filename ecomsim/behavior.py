@@ -416,7 +416,7 @@ class BehaviorModel(ShopperModel):
         kernels.dnn_update(np.ascontiguousarray(items, dtype=np.int64), flags, self.core.recent, tr._quality,
                            self.core._emb64, tr.interest, tr.state, A_MIN, DECAY, DRIFT)
 
-    def _fused_step(self, slots, items, flags, counts, money, ends) -> np.ndarray:
+    def _fused_step(self, slots, items, flags, counts, money, ends, skip) -> np.ndarray:
         """:attr:`ShopperModel.fused_step`: ``kernels.dnn_step`` (small batches on CPU), else ``kernels.dnn_pre``,
         the forward of :meth:`predict` and ``kernels.dnn_post`` (the same row functions around the forward)."""
         c, tr = self.core, self.tracker
@@ -424,7 +424,7 @@ class BehaviorModel(ShopperModel):
         obs = np.empty((c.num_envs, c.obs_dim), dtype=np.float32)
         if self._folded is not None and items.size <= KERNEL_MAX_ROWS:
             kernels.dnn_step(
-                slots, c.candidates, st.base, st.counter, c._u, pt.segment, pt.channel, pt.interest, pt.budget,
+                skip, slots, c.candidates, st.base, st.counter, c._u, pt.segment, pt.channel, pt.interest, pt.budget,
                 pt.price_sensitivity, c._ints, c.revenue, c.last_clicked, c.clicked_emb, c.bought, c.recent, c.pool,
                 tr.state, tr.interest, c.item_features, c._emb64, tr._log_price, c.catalog.price, tr._quality,
                 c._category, c._popular_items, c._popular_cdf, c._popular_low, c._popular_exact, c._mark,
@@ -434,12 +434,12 @@ class BehaviorModel(ShopperModel):
         n, k = items.shape
         user = np.empty((n, len(tr.user_names)), dtype=np.float32)
         itemf = np.empty((n, k, len(tr.item_names)), dtype=np.float32)
-        kernels.dnn_pre(slots, c.candidates, pt.segment, pt.channel, pt.budget, pt.price_sensitivity, c._ints,
+        kernels.dnn_pre(skip, slots, c.candidates, pt.segment, pt.channel, pt.budget, pt.price_sensitivity, c._ints,
                         c.last_clicked, c.bought, c.recent, tr.state, tr.interest, c.item_features, c._emb64,
                         tr._log_price, c._category, self._consts, items, flags, user, itemf)
         click, cart, buy, leave = self.predict(user, itemf, c._positions.astype(np.float32), pt.channel)
         kernels.dnn_post(
-            st.base, st.counter, c._u, click, cart, buy, leave, pt.segment, pt.channel, pt.interest, pt.budget,
+            skip, st.base, st.counter, c._u, click, cart, buy, leave, pt.segment, pt.channel, pt.interest, pt.budget,
             pt.price_sensitivity, c._ints, c.revenue, c.last_clicked, c.clicked_emb, c.bought, c.recent,
             c.candidates, c.pool, tr.state, tr.interest, c.item_features, c._emb64, tr._log_price, c.catalog.price,
             tr._quality, c._category, c._popular_items, c._popular_cdf, c._popular_low, c._popular_exact, c._mark,

@@ -125,6 +125,7 @@ class SimulationCore:
         self.clicked_emb = np.zeros((n, catalog.embed_dim))  # mean embedding of clicked items
         self.candidates = np.zeros((n, m), dtype=np.int64)
         self._rows = np.arange(n)
+        self._no_skip = np.zeros(n, dtype=bool)
         self._positions = np.arange(k, dtype=np.float64)
         self._draws_per_step = 3 * k + 1 + 2 * m + 2
         self._u = np.empty((n, self._draws_per_step))  # the step's uniforms (internal; rewritten every step)
@@ -299,7 +300,12 @@ class SimulationCore:
             raise ValueError(f"actions must be candidate indexes in [0, {m - 1}], got {arr[bad].ravel()[:5].tolist()}")
         return arr.reshape(n, k).astype(np.int64, copy=False)
 
-    def step(self, slots: np.ndarray) -> StepOutcome:
+    @property
+    def can_skip(self) -> bool:
+        """Whether :meth:`step` takes ``skip`` (the shopper model has a ``fused_step``)."""
+        return self.shopper.fused_step is not None
+
+    def step(self, slots: np.ndarray, skip: np.ndarray | None = None) -> StepOutcome:
         """Show the candidates at ``slots`` ``(N, k)`` int64 to every session and sample the outcomes.
 
         Compiled passes over the sessions (``ecomsim.kernels``) around the shopper model:
@@ -308,6 +314,10 @@ class SimulationCore:
         ``retrieve`` the next candidates from the same uniforms. A model with a
         ``fused_step`` (the DNN on CPU, small batches) does all of it, and the next
         observation, in one compiled call with the same row functions.
+
+        ``skip`` ((N,) bool, only when :attr:`can_skip`): sessions just started by
+        :meth:`reset` (a vector env's NEXT_STEP autoreset) that this step leaves as they
+        are (nothing shown, zero outcomes, no draws) and only observes.
         """
         n, k = self.num_envs, self.slate_size
         # the outcome arrays are handed out (infos): fresh ones every step
@@ -317,8 +327,12 @@ class SimulationCore:
         counts = np.empty((3, n), dtype=np.int64)  # clicks, carts, purchases
         money = np.empty((2, n))  # revenue, reward
         fused = self.shopper.fused_step
-        self._next_obs = None if fused is None else fused(slots, items, flags, counts, money, ends)
-        if self._next_obs is None:
+        if fused is not None:
+            self._next_obs = fused(slots, items, flags, counts, money, ends, self._no_skip if skip is None else skip)
+        elif skip is not None:
+            raise ValueError(f"step(skip=...) needs a shopper model with a fused step; {self.shopper.name!r} has none")
+        else:
+            self._next_obs = None
             kernels.gather(self.candidates, slots, items, flags[0])
             r = self.shopper.reaction(items, self._positions)
             st = self.streams
@@ -378,7 +392,8 @@ class SimulationCore:
 
 
 def popular_buckets(cdf: np.ndarray, buckets: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """Bucket table of ``kernels.popular_index``: ``searchsorted(cdf, u, side="right")`` in O(1) for most ``u``.
+    """Bucket table of the popular draw (``kernels._retrieve_row``): ``searchsorted(cdf, u, side="right")`` in
+    O(1) for most ``u``.
 
     Why: a binary search per draw costs ~80 ns of branch misses. The unit interval is
     cut into ``buckets`` (a power of two, so ``floor(u * buckets)`` is exact); each

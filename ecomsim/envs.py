@@ -360,11 +360,18 @@ class EcomVectorEnv(VectorEnv):
         slots = self.core.check_actions(actions)
         reset_rows = np.flatnonzero(self._autoreset)
         # NEXT_STEP autoreset: sessions that ended last step start anew and their action is
-        # ignored. Their next keys are taken before the batched step (which steps every row,
-        # one call) so each sub-env's stream matches a single env's reset() exactly.
-        next_keys = self.core.streams.next_keys(reset_rows) if len(reset_rows) else None
-        out = self.core.step(slots)
-        if len(reset_rows):
+        # ignored. Their new keys derive from the ended streams exactly as in a single env's
+        # reset(). A core that can skip rows restarts them first and the step only observes
+        # them; otherwise the step (one call for every row) runs on their old sessions, and
+        # they restart after it with keys taken before it and their outcomes zeroed.
+        if not len(reset_rows):
+            out = self.core.step(slots)
+        elif self.core.can_skip:
+            self.core.reset(reset_rows)
+            out = self.core.step(slots, skip=self._autoreset)
+        else:
+            next_keys = self.core.streams.next_keys(reset_rows)
+            out = self.core.step(slots)
             self.core.reset(reset_rows, next_keys)
             for arr in (out.reward, out.revenue, out.clicks, out.carts, out.purchases):
                 arr[reset_rows] = 0

@@ -112,22 +112,6 @@ def next_stamp(mark):
 
 
 @njit(**_ROW)
-def popular_index(x, cdf, low, exact, buckets):
-    """``searchsorted(cdf, x, side="right")`` via the bucket table of ``core.popular_buckets``: same index, fewer branches."""
-    b = np.int64(x * buckets)
-    if exact[b]:
-        return low[b]
-    lo, hi = 0, cdf.shape[0]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if cdf[mid] <= x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@njit(**_ROW)
 def _retrieve_row(u, i, off, pool, row, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out):
     """Candidates of one session into ``out[row]`` from ``u[i, off : off + 2 M + 2]`` (recipe in ``ecomsim.core``)."""
     m = out.shape[1]
@@ -135,7 +119,14 @@ def _retrieve_row(u, i, off, pool, row, popular_items, cdf, low, exact, n_pop, n
     stamp = next_stamp(mark)
     for j in range(m):
         if j < n_pop:
-            item = popular_items[min(popular_index(u[i, off + j], cdf, low, exact, low.shape[0]), last)]
+            # searchsorted(cdf, x, side="right") through the bucket table of ``core.popular_buckets``;
+            # written out here: as an inlined function (either form tried) the whole pass ran ~2.5x slower
+            x = u[i, off + j]
+            b = np.int64(x * low.shape[0])
+            if exact[b]:
+                item = popular_items[min(low[b], last)]
+            else:
+                item = popular_items[min(np.searchsorted(cdf, x, side="right"), last)]
         elif j < n_pop + n_per:
             p = pool.shape[1]
             start = np.int64(u[i, off + m] * p)
@@ -569,75 +560,76 @@ def dnn_forward(user, items, positions, channel, wflat, wmeta, slope, click_a, c
 
 
 @njit(**_ROW)
-def _pre_row(i, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-             t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32):
-    """Session ``i`` before the forward: the items shown and their DNN features."""
-    _gather_row(candidates, slots, i, items, flags[0])
-    _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-                  t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
-                  LOG_BUDGET_CENTER, user, itemf, itemf32)
-
-
-@njit(**_ROW)
-def _post_row(i, streams, probs, portrait, state, catalog, retrieval, consts, outs):
-    """Session ``i`` after the forward: outcomes, state, next candidates and observation.
-
-    Arguments come grouped in tuples (a call site with ~50 arguments cannot be inlined).
-    """
-    base, counter, u = streams
-    click, cart, purchase, leave = probs
-    segment, channel, interest, budget, sensitivity = portrait
-    ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest = state
-    item_u32, emb, log_price, price, quality, category = catalog
-    popular_items, cdf, low, exact, mark = retrieval
-    items, flags, counts, money, ends, obs, obs32 = outs
-    k = items.shape[1]
-    _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
-    _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
-    _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
-                 consts[5], consts[6], counts, money, ends)
-    _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4], mark,
-                  candidates)
-    _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
-                 bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
-                 LOG_BUDGET_CENTER, mark)
+def _pre_row(i, skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
+             tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32):
+    """Session ``i`` before the forward: the items shown and their DNN features (none shown, zero features,
+    when ``skip[i]``)."""
+    if skip[i]:  # one exit: an inlined function that returns early compiles to slower code
+        items[i, :] = -1
+        flags[:, i, :] = False
+        user[i, :] = 0.0
+        itemf[i, :, :] = 0.0
+    else:
+        _gather_row(candidates, slots, i, items, flags[0])
+        _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
+                      tstate, t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
+                      LOG_BUDGET_CENTER, user, itemf, itemf32)
 
 
 # A DNN step is ``dnn_pre`` (all sessions), the forward (torch, any device), ``dnn_post``
-# (all sessions); or, for small batches on CPU, ``dnn_step``: the three, session by session,
-# in one call. ``consts``: nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps (int64).
+# (all sessions); or, for small batches on CPU, ``dnn_step``: the three in one call.
+# ``consts``: nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps (int64).
+# ``skip`` (n,) bool: sessions restarted just before the step (NEXT_STEP autoreset): not
+# stepped (no draws, no state change; nothing shown, zero counts, money and ends), only observed.
 @njit(**_JIT)
-def dnn_pre(slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-            t_interest, item_features, emb, log_price, category, consts, items, flags, user, itemf):
+def dnn_pre(skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
+            tstate, t_interest, item_features, emb, log_price, category, consts, items, flags, user, itemf):
     """The items shown ``(n, k)`` (and ``flags[0]``, shown) and the DNN's user and item features."""
     item_u32, itemf32 = item_features.view(np.uint32), itemf.view(np.uint32)
     for i in range(slots.shape[0]):
-        _pre_row(i, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
-                 tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32)
+        _pre_row(i, skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought,
+                 recent, tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf,
+                 itemf32)
 
 
 @njit(**_JIT)
-def dnn_post(base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity, ints,
+def dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity, ints,
              revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest, item_features,
              emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts, items, flags,
              counts, money, ends, obs):
-    """Outcomes from the forward's probabilities, the new session state, candidates and observations."""
-    streams, probs = (base, counter, u), (click, cart, purchase, leave)
-    portrait = (segment, channel, interest, budget, sensitivity)
-    state = (ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest)
-    catalog = (item_features.view(np.uint32), emb, log_price, price, quality, category)
-    retrieval = (popular_items, cdf, low, exact, mark)
-    outs = (items, flags, counts, money, ends, obs, obs.view(np.uint32))
-    for i in range(items.shape[0]):
-        _post_row(i, streams, probs, portrait, state, catalog, retrieval, consts, outs)
+    """Outcomes from the forward's probabilities, the new session state, candidates and observations.
+
+    Three passes over the sessions (outcomes and state, retrieval, observation): each row
+    still depends on its own session only, and three short loops run faster than one
+    long one (measured 2.8 against 3.7 ms at 4096 sessions).
+    """
+    n, k = items.shape
+    for i in range(n):
+        if skip[i]:
+            counts[:, i], money[:, i], ends[:, i] = 0, 0.0, False
+            continue
+        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
+        _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
+        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
+                     consts[5], consts[6], counts, money, ends)
+    for i in range(n):
+        if skip[i]:
+            continue
+        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4],
+                      mark, candidates)
+    item_u32, obs32 = item_features.view(np.uint32), obs.view(np.uint32)
+    for i in range(n):
+        _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
+                     bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
+                     LOG_BUDGET_CENTER, mark)
 
 
 @njit(**_JIT)
-def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, budget, sensitivity, ints, revenue,
+def dnn_step(skip, slots, candidates, base, counter, u, segment, channel, interest, budget, sensitivity, ints, revenue,
              last_clicked, clicked_emb, bought, recent, pool, tstate, t_interest, item_features, emb, log_price,
              price, quality, category, popular_items, cdf, low, exact, mark, wflat, wmeta, slope, click_a, click_b,
              positions, consts, items, flags, counts, money, ends, obs):
-    """``dnn_pre``, the compiled forward and ``dnn_post``, session by session: one call for a whole step."""
+    """``dnn_pre`` and the compiled forward session by session, then ``dnn_post``: one call for a whole step."""
     n, k = slots.shape
     scratch = forward_scratch(wmeta)
     w = _unpack(wflat, wmeta)
@@ -645,16 +637,15 @@ def dnn_step(slots, candidates, base, counter, u, segment, channel, interest, bu
     itemf = np.empty((n, k, wmeta[5, 1]), dtype=np.float32)
     click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
     leave = np.empty((n, 3))
-    streams, probs = (base, counter, u), (click, cart, purchase, leave)
-    portrait = (segment, channel, interest, budget, sensitivity)
-    state = (ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest)
-    catalog = (item_features.view(np.uint32), emb, log_price, price, quality, category)
-    retrieval = (popular_items, cdf, low, exact, mark)
-    outs = (items, flags, counts, money, ends, obs, obs.view(np.uint32))
-    item_u32, itemf32 = catalog[0], itemf.view(np.uint32)
+    item_u32, itemf32 = item_features.view(np.uint32), itemf.view(np.uint32)
     for i in range(n):
-        _pre_row(i, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
-                 tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32)
-        _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
-                     click, cart, purchase, leave)
-        _post_row(i, streams, probs, portrait, state, catalog, retrieval, consts, outs)
+        _pre_row(i, skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought,
+                 recent, tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf,
+                 itemf32)
+        if not skip[i]:
+            _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
+                         click, cart, purchase, leave)
+    dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity, ints,
+             revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest, item_features,
+             emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts, items, flags,
+             counts, money, ends, obs)

@@ -55,10 +55,11 @@ class ShopperModel(ABC):
     #: short name used in configs and reports
     name: str = "shopper"
 
-    #: Optional whole-step shortcut: ``fused_step(slots, items, flags, counts, money, ends)``
+    #: Optional whole-step shortcut: ``fused_step(slots, items, flags, counts, money, ends, skip)``
     #: does everything ``SimulationCore.step`` does (same results), writes the outcome
-    #: blocks and returns the next observation ``(N, obs_dim)``; or returns None, having
-    #: changed nothing, when it does not apply (then the core runs the general step).
+    #: blocks and returns the next observation ``(N, obs_dim)``. It leaves the sessions
+    #: ``skip`` ((N,) bool) unstepped (nothing shown, zero outcomes, no draws) and only
+    #: observes them: a vector env restarts its autoreset sessions first and skips them.
     fused_step = None
 
     def bind(self, core: "SimulationCore") -> None:

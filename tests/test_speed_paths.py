@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from numba import njit
 
 from ecomsim import kernels
 from ecomsim.behavior import SessionTracker
@@ -86,15 +85,21 @@ def test_retrieval_equals_definition(kwargs) -> None:
     np.testing.assert_array_equal(core.candidates[rows], _plain_retrieve(core, u[:3], rows))
 
 
-@njit
 def _popular_all(u, cdf, low, exact):
-    out = np.empty(u.shape[0], dtype=np.int64)
-    for i in range(u.shape[0]):
-        out[i] = kernels.popular_index(u[i], cdf, low, exact, low.shape[0])
-    return out
+    """The popular draw of ``kernels.retrieve`` for each ``u`` (one popular candidate per row)."""
+    n = len(u)
+    draws = np.zeros((n, 4))  # 2 M + 2 uniforms for M = 1 candidate
+    draws[:, 0] = u
+    out = np.empty((n, 1), dtype=np.int64)
+    mark = np.zeros(len(cdf) + 2, dtype=np.int64)
+    kernels.retrieve(draws, 0, np.arange(n), np.zeros((n, 1), dtype=np.int64), np.arange(len(cdf) + 1), cdf, low,
+                     exact, 1, 0, len(cdf), mark, out)
+    return out[:, 0]
 
 
 def test_popular_buckets_equal_searchsorted() -> None:
+    """The popular draw (through the bucket table) equals ``searchsorted``, at and next to every cdf value and
+    bucket edge."""
     rng = np.random.default_rng(3)
     for size in (1, 7, 100, 5000):
         cdf = np.cumsum(rng.random(size) ** 3)
@@ -104,6 +109,7 @@ def test_popular_buckets_equal_searchsorted() -> None:
         u = np.concatenate([rng.random(20_000), cdf[:-1], np.nextafter(cdf[:-1], 0.0), edges,
                             np.nextafter(edges[1:], 0.0), [0.0, 1.0 - 2.0**-53]])
         np.testing.assert_array_equal(_popular_all(u, cdf, low, exact), np.searchsorted(cdf, u, side="right"))
+        assert not exact.all() or size == 1  # both branches of the draw are exercised
 
 
 def _plain_observe(core) -> np.ndarray:
