@@ -594,10 +594,10 @@ def dnn_pre(skip, slots, candidates, segment, channel, budget, sensitivity, ints
 
 
 @njit(**_JIT)
-def dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity, ints,
-             revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest, item_features,
-             emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts, items, flags,
-             counts, money, ends, obs):
+def dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity,
+             ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest,
+             item_features, emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts,
+             items, flags, counts, money, ends, obs):
     """Outcomes from the forward's probabilities, the new session state, candidates and observations.
 
     Three passes over the sessions (outcomes and state, retrieval, observation): each row
@@ -646,7 +646,7 @@ def dnn_step(skip, slots, candidates, base, counter, u, segment, channel, intere
         if not skip[i]:
             _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
                          click, cart, purchase, leave)
-    dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity, ints,
-             revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest, item_features,
-             emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts, items, flags,
-             counts, money, ends, obs)
+    dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity,
+             ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest,
+             item_features, emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts,
+             items, flags, counts, money, ends, obs)

@@ -229,6 +229,47 @@ def test_fused_dnn_step_equals_general_step(mode: str, kernel_rows: int | None, 
     assert ended > 10  # autoresets were exercised
 
 
+@pytest.mark.parametrize("kernel_rows", [None, 0])
+def test_skipped_sessions_are_only_observed(kernel_rows: int | None, monkeypatch) -> None:
+    """``core.step(skip=...)``: skipped sessions keep their state and streams, show nothing and get zero
+    outcomes; the others step exactly as without ``skip``; every session is observed."""
+    if kernel_rows is not None:
+        monkeypatch.setattr("ecomsim.behavior.KERNEL_MAX_ROWS", kernel_rows)
+    envs = [EcomVectorEnv(num_envs=8, mode="slate", slate_size=3) for _ in range(2)]
+    for env in envs:
+        env.reset(seed=5)
+    skip = np.zeros(8, dtype=bool)
+    skip[[1, 4, 5]] = True
+    core, plain = envs[0].core, envs[1].core
+    names = ("step_count", "clicks", "impressions", "revenue", "candidates", "recent", "bought", "clicked_emb")
+    before = {name: getattr(core, name).copy() for name in names}
+    counter = core.streams.counter.copy()
+    slots = np.tile(np.arange(3), (8, 1))
+    out = core.step(slots, skip=skip)
+    want = plain.step(slots)
+    for name in names:
+        np.testing.assert_array_equal(getattr(core, name)[skip], before[name][skip])
+        np.testing.assert_array_equal(getattr(core, name)[~skip], getattr(plain, name)[~skip])
+    np.testing.assert_array_equal(core.streams.counter[skip], counter[skip])
+    np.testing.assert_array_equal(core.streams.counter[~skip], plain.streams.counter[~skip])
+    assert (out.items[skip] == -1).all() and not out.shown[skip].any()
+    for arr in (out.clicks, out.carts, out.purchases, out.revenue, out.reward, out.left, out.terminated):
+        assert not arr[skip].any()
+    for field in ("items", "clicked", "purchased", "reward", "terminated"):
+        np.testing.assert_array_equal(getattr(out, field)[~skip], getattr(want, field)[~skip])
+    obs = core.observe()
+    np.testing.assert_array_equal(obs, core.observe(np.arange(8)))  # skipped rows observed as they are
+    np.testing.assert_array_equal(obs[~skip], plain.observe()[~skip])
+
+
+def test_skip_needs_a_fused_step() -> None:
+    env = EcomVectorEnv(num_envs=4, user_model="reference")
+    env.reset(seed=0)
+    assert not env.core.can_skip
+    with pytest.raises(ValueError, match="skip.*fused step.*'reference'"):
+        env.core.step(np.zeros((4, 1), dtype=np.int64), skip=np.zeros(4, dtype=bool))
+
+
 def test_observe_rows_equals_rows_of_observe() -> None:
     env = EcomVectorEnv(num_envs=50, user_model="reference", mode="slate", slate_size=3)
     env.reset(seed=1)
