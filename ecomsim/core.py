@@ -312,8 +312,8 @@ class SimulationCore:
         ``gather`` the shown items, the model's ``reaction``, ``sample`` the funnel from
         the step's uniforms, the model's ``update``, ``advance`` the counters, and
         ``retrieve`` the next candidates from the same uniforms. A model with a
-        ``fused_step`` (the DNN on CPU, small batches) does all of it, and the next
-        observation, in one compiled call with the same row functions.
+        ``fused_step`` (the DNN) does all of it, and the next observation, with the same
+        row functions around its forward.
 
         ``skip`` ((N,) bool, only when :attr:`can_skip`): sessions just started by
         :meth:`reset` (a vector env's NEXT_STEP autoreset) that this step leaves as they

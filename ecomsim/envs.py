@@ -181,38 +181,24 @@ def _info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray
             "revenue": out.revenue,
             "left": out.left,
         }
-    info["session_impressions"] = core.impressions.copy()
-    info["session_clicks"] = core.clicks.copy()
-    info["session_carts"] = core.carts.copy()
-    info["session_purchases"] = core.purchases.copy()
-    info["session_revenue"] = core.revenue.copy()
-    info["session_length"] = core.step_count.copy()
+    totals = (core.impressions, core.clicks, core.carts, core.purchases, core.revenue, core.step_count)
+    info.update((key, arr.copy()) for key, arr in zip(SESSION_KEYS, totals))
     return info
 
 
 def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
-    """``_info`` of a one-session core, row 0, built directly (it runs every step of a single env)."""
-    c = core
+    """``_info`` of a one-session core, row 0 (a step's built directly: it runs every step of a single env)."""
     if out is None:
-        k = c.slate_size
-        info: dict[str, Any] = {
-            "items": np.full(k, -1, dtype=np.int64), "clicked": np.zeros(k, dtype=bool),
-            "carted": np.zeros(k, dtype=bool), "purchased": np.zeros(k, dtype=bool), "clicks": np.int64(0),
-            "carts": np.int64(0), "purchases": np.int64(0), "revenue": np.float64(0.0), "left": np.False_,
-        }
-    else:
-        info = {
-            "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
-            "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
-            "revenue": out.revenue[0], "left": out.left[0],
-        }
-    info["session_impressions"] = c.impressions[0]
-    info["session_clicks"] = c.clicks[0]
-    info["session_carts"] = c.carts[0]
-    info["session_purchases"] = c.purchases[0]
-    info["session_revenue"] = c.revenue[0]
-    info["session_length"] = c.step_count[0]
-    return info
+        return {key: value[0] for key, value in _info(core, None).items()}
+    # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
+    return {
+        "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
+        "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
+        "revenue": out.revenue[0], "left": out.left[0],
+        "session_impressions": core.impressions[0], "session_clicks": core.clicks[0],
+        "session_carts": core.carts[0], "session_purchases": core.purchases[0],
+        "session_revenue": core.revenue[0], "session_length": core.step_count[0],
+    }
 
 
 class EcomEnv(gym.Env):
