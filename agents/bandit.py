@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.baselines import Policy, top_k
-from ecomsim.core import SimulationCore
+from ecomsim.sim.core import SimulationCore
 
 TARGETS = ("purchase", "cart", "click")
 

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from ecomsim.core import SimulationCore
+from ecomsim.sim.core import SimulationCore
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:

@@ -16,10 +16,9 @@ from typing import Any, Callable
 import numpy as np
 
 from agents.baselines import Policy
-from ecomsim.config import suggest
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.metrics import Estimate, SessionRecorder
-from ecomsim.registration import ENV_IDS
+from ecomsim.registration import env_kwargs
 
 
 @dataclass
@@ -101,17 +100,8 @@ def evaluate(
     return EvalResult(name, recorder.num_sessions, recorder.metrics(), recorder.funnel())
 
 
-def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
-    """``EnvConfig`` keyword arguments of a registered id, with ``overrides`` (``None`` values dropped)."""
-    if env_id not in ENV_IDS:
-        raise ValueError(f"env_id must be one of {list(ENV_IDS)}, got {env_id!r}.{suggest(env_id, list(ENV_IDS))}")
-    kwargs = dict(ENV_IDS[env_id])
-    kwargs.update({k: v for k, v in overrides.items() if v is not None})
-    return kwargs
-
-
 def make_eval_env(options: dict[str, Any], num_envs: int = 256) -> EcomVectorEnv:
-    """A vector env for scoring (``options`` are ``EnvConfig`` fields, e.g. from :func:`env_kwargs`)."""
+    """A vector env for scoring (``options`` are ``EnvConfig`` fields, e.g. from :func:`ecomsim.registration.env_kwargs`)."""
     return EcomVectorEnv(num_envs=num_envs, **options)
 
 

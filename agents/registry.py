@@ -7,7 +7,7 @@ from typing import Callable
 from agents.bandit import LinUCBPolicy
 from agents.baselines import BASELINES, Policy
 from agents.evaluation import SB3Policy
-from ecomsim.config import suggest
+from ecomsim.errors import suggest
 
 POLICY_NAMES = tuple(BASELINES) + ("bandit",)
 MODEL_KINDS = ("ppo", "dqn")

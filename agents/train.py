@@ -21,7 +21,8 @@ from stable_baselines3.common.callbacks import CallbackList
 
 from agents.callbacks import CHECKPOINT, CheckpointCallback, EcomMetricsCallback, PeriodicEvalCallback, load_state, save_checkpoint
 from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS
-from agents.evaluation import env_kwargs, make_eval_env
+from agents.evaluation import make_eval_env
+from ecomsim.registration import env_kwargs
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
 from agents.vec_env import EcomSB3VecEnv
 

@@ -17,9 +17,9 @@ sessions with one core call and speaks SB3's dialect:
 Sub-env ``i`` seeded with ``s + i`` follows exactly the trajectory of a single
 ``EcomEnv`` reset with ``seed=s + i`` and then reset without a seed at every
 session end (``DummyVecEnv`` of single envs): every session has its own random
-stream (``ecomsim.rng``) and a finished row is reset right after the step that
+stream (``ecomsim.sim.streams``) and a finished row is reset right after the step that
 ended it, so its next stream key is derived from the same counter as in the
-single env. ``tests/test_vec_env.py`` proves it step by step.
+single env. ``tests/agents/test_vec_env.py`` proves it step by step.
 """
 
 from __future__ import annotations
@@ -32,12 +32,12 @@ import numpy as np
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from agents.evaluation import env_kwargs
 from ecomsim.catalog import Catalog
 from ecomsim.config import EnvConfig
-from ecomsim.envs import _info, _spaces, build_core
-from ecomsim.rng import keys_from_seeds
-from ecomsim.shopper import ShopperModel
+from ecomsim.envs import build_core, env_spaces, step_info
+from ecomsim.registration import env_kwargs
+from ecomsim.sim.streams import keys_from_seeds
+from ecomsim.shoppers.base import ShopperModel
 
 # per-session arrays of the core that get_attr / set_attr address per sub-env
 _SESSION_ARRAYS = ("step_count", "clicks", "carts", "purchases", "impressions", "revenue", "candidates")
@@ -60,7 +60,7 @@ class EcomSB3VecEnv(VecEnv):
         self.config = EnvConfig.from_kwargs(env_kwargs(env_id, **kwargs))
         self.render_mode = None
         self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj)
-        action_space, observation_space = _spaces(self.core)
+        action_space, observation_space = env_spaces(self.core)
         self.single_action_space = action_space
         super().__init__(num_envs, observation_space, action_space)
         self._all = np.arange(num_envs)
@@ -86,7 +86,7 @@ class EcomSB3VecEnv(VecEnv):
         self._started = True
         self.core.reset(self._all, keys)
         self._ep_return[:] = 0.0
-        info = _info(self.core, None)
+        info = step_info(self.core, None)
         self.reset_infos = _split_info(info, self.num_envs)
         self._reset_seeds()
         self._reset_options()
@@ -106,7 +106,7 @@ class EcomSB3VecEnv(VecEnv):
         out = self.core.step(slots)
         reward = out.reward.astype(np.float32)
         dones = out.terminated | out.truncated
-        infos = _split_info(_info(self.core, out), self.num_envs)
+        infos = _split_info(step_info(self.core, out), self.num_envs)
         obs = self.core.observe()
         self._ep_return += out.reward
         done_rows = np.flatnonzero(dones)

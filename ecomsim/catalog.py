@@ -289,7 +289,7 @@ def load_catalog(spec: str) -> Catalog:
     if path.suffix == ".npz" or path.exists():
         return Catalog.load(path)
     names = sorted(p.name.removesuffix("_catalog.npz") for p in shipped.parent.glob("*_catalog.npz"))
-    from ecomsim.config import suggest
+    from ecomsim.errors import suggest
 
     raise ValueError(
         f"catalog must be a shipped name {names or ['reference']} or a path to a .npz catalog, got {spec!r}."

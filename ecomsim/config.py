@@ -8,35 +8,16 @@ the field, the value and the valid range. Nothing is clipped silently.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from ecomsim.errors import check_choice, check_range, suggest
 
 REWARDS = ("purchase", "revenue", "click")
 MODES = ("recommend", "slate")
 USER_MODELS = ("reference", "dnn")
 CHANNELS = ("app", "web", "social")
-
-
-def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
-    """Return a ' Did you mean ...?' hint for a misspelt name, or ''."""
-    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
-
-
-def check_choice(field: str, value: Any, valid: tuple[str, ...]) -> None:
-    if value not in valid:
-        raise ValueError(f"{field} must be one of {list(valid)}, got {value!r}.{suggest(str(value), valid)}")
-
-
-def check_range(field: str, value: Any, low: float, high: float, *, integer: bool = False) -> None:
-    kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type:
-        raise TypeError(f"{field} must be {kind} in [{low}, {high}], got {value!r} ({type(value).__name__})")
-    if not low <= value <= high:
-        raise ValueError(f"{field} must be in [{low}, {high}], got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -78,7 +59,7 @@ class EnvConfig:
             or one of ``app``, ``web``, ``social`` to fix it.
         popular_share, personal_share: shares of the candidate list retrieved from
             the popularity ranking and from the shopper's noisy affinity; the rest
-            is uniform random (see ``ecomsim.core`` for the retrieval recipe).
+            is uniform random (see ``ecomsim.sim.core`` for the retrieval recipe).
         retrieval_noise: std of the noise on the affinity used by retrieval.
         device: ``"cpu"`` (numpy core); other values are reserved for torch cores.
     """

@@ -2,7 +2,7 @@
 
 ## Description
 An online shop recommends products to a shopper. Each step the shop retrieves
-``num_candidates`` candidates (see ``ecomsim.core``); the agent shows one of them
+``num_candidates`` candidates (see ``ecomsim.sim.core``); the agent shows one of them
 (``ecomsim/Recommend-v0``) or a slate of ``slate_size`` (``ecomsim/Slate-v0``), and
 the shopper clicks, adds to cart, buys, or leaves, as the shopper model says
 (``user_model``: the parametric reference world or the learned DNN).
@@ -74,9 +74,9 @@ from ecomsim.catalog_source import (
     load_catalog_source,
 )
 from ecomsim.config import EnvConfig
-from ecomsim.core import SimulationCore, StepOutcome
-from ecomsim.rng import key_from_generator, keys_from_seeds
-from ecomsim.shopper import ShopperModel
+from ecomsim.sim.core import SimulationCore, StepOutcome
+from ecomsim.sim.streams import key_from_generator, keys_from_seeds
+from ecomsim.shoppers.base import ShopperModel
 
 SESSION_KEYS = (
     "session_impressions",
@@ -91,10 +91,10 @@ SESSION_KEYS = (
 def make_shopper(config: EnvConfig, catalog: Catalog) -> ShopperModel:
     """The shopper model named by ``config.user_model``."""
     if config.user_model == "reference":
-        from ecomsim.reference import ReferenceWorld
+        from ecomsim.shoppers.reference import ReferenceWorld
 
         return ReferenceWorld()
-    from ecomsim.behavior import load_behavior_model  # the learned DNN; imported lazily (torch)
+    from ecomsim.shoppers.behavior import load_behavior_model  # the learned DNN; imported lazily (torch)
 
     return load_behavior_model(device=config.device)
 
@@ -144,7 +144,7 @@ def _gan_catalogs(config: EnvConfig, catalog_obj: Catalog | None, source: Catalo
     return gan, gan.draw(CONSTRUCTION_SEED)
 
 
-def _spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
+def env_spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
     low, high = core.observation_bounds()
     obs_space = spaces.Box(low=low, high=high, dtype=np.float32)
     if core.config.mode == "recommend":
@@ -154,7 +154,7 @@ def _spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
     return act_space, obs_space
 
 
-def _info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray]:
+def step_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray]:
     """Batched info dict: raw outcome of the step plus session totals."""
     n, k = core.num_envs, core.slate_size
     if out is None:
@@ -187,9 +187,9 @@ def _info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray
 
 
 def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
-    """``_info`` of a one-session core, row 0 (a step's built directly: it runs every step of a single env)."""
+    """``step_info`` of a one-session core, row 0 (a step's built directly: it runs every step of a single env)."""
     if out is None:
-        return {key: value[0] for key, value in _info(core, None).items()}
+        return {key: value[0] for key, value in step_info(core, None).items()}
     # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
     return {
         "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
@@ -222,7 +222,7 @@ class EcomEnv(gym.Env):
         self.render_mode = render_mode
         self._gan, catalog_obj = _gan_catalogs(self.config, catalog_obj, catalog_source)
         self.core = build_core(self.config, 1, catalog_obj, shopper_obj)
-        self.action_space, self.observation_space = _spaces(self.core)
+        self.action_space, self.observation_space = env_spaces(self.core)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
         self._slot = np.zeros((1, 1), dtype=np.int64)
@@ -295,7 +295,7 @@ class EcomVectorEnv(VectorEnv):
         self.num_envs = num_envs
         self._gan, catalog_obj = _gan_catalogs(self.config, catalog_obj, catalog_source)
         self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj)
-        self.single_action_space, self.single_observation_space = _spaces(self.core)
+        self.single_action_space, self.single_observation_space = env_spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self._autoreset = np.zeros(num_envs, dtype=bool)
@@ -324,7 +324,7 @@ class EcomVectorEnv(VectorEnv):
         self._started = True
         self.core.reset(self._all, keys)
         self._autoreset[:] = False
-        return self.core.observe(), _info(self.core, None)
+        return self.core.observe(), step_info(self.core, None)
 
     @property
     def catalog_seed(self) -> int | None:
@@ -365,4 +365,4 @@ class EcomVectorEnv(VectorEnv):
                 arr[reset_rows] = False
             out.items[reset_rows] = -1
         self._autoreset = out.terminated | out.truncated
-        return self.core.observe(), out.reward, out.terminated, out.truncated, _info(self.core, out)
+        return self.core.observe(), out.reward, out.terminated, out.truncated, step_info(self.core, out)

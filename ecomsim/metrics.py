@@ -102,7 +102,7 @@ def session_metrics(
 
 
 def metrics_from_logs(logs) -> dict[str, Estimate]:
-    """The four metrics from a log DataFrame (one row per impression; see ``ecomsim.logs``).
+    """The four metrics from a log DataFrame (one row per impression; see ``ecomsim.data.logs``).
 
     Needs columns ``session``, ``step``, ``clicked``, ``purchased``, ``price``.
     """

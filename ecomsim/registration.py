@@ -5,7 +5,11 @@ Called on ``import ecomsim`` and exposed as the ``gymnasium.envs`` entry point.
 
 from __future__ import annotations
 
+from typing import Any
+
 import gymnasium as gym
+
+from ecomsim.errors import suggest
 
 ENV_IDS = {
     "ecomsim/Recommend-v0": {"mode": "recommend", "slate_size": 1},
@@ -25,3 +29,12 @@ def register_envs() -> None:
             kwargs=dict(kwargs),
             disable_env_checker=False,
         )
+
+
+def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """``EnvConfig`` keyword arguments of a registered id, with ``overrides`` (``None`` values dropped)."""
+    if env_id not in ENV_IDS:
+        raise ValueError(f"env_id must be one of {list(ENV_IDS)}, got {env_id!r}.{suggest(env_id, list(ENV_IDS))}")
+    kwargs = dict(ENV_IDS[env_id])
+    kwargs.update({k: v for k, v in overrides.items() if v is not None})
+    return kwargs

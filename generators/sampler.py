@@ -18,7 +18,7 @@ import torch
 
 from ecomsim.cards import read_card, sha256_file
 from ecomsim.catalog import Catalog
-from ecomsim.config import suggest
+from ecomsim.errors import suggest
 from generators.data import table_to_catalog
 from generators.model import Generator, activate
 from generators.transform import TableTransformer

@@ -25,10 +25,10 @@ import torch
 
 from agents.baselines import BASELINES
 from agents.evaluation import evaluate
-from ecomsim.behavior import load_behavior_model, load_net, shipped_weights_path
-from ecomsim.behavior_train import TrainConfig, auc, heldout_metrics, predict_steps, train_behavior
+from ecomsim.shoppers.behavior import load_behavior_model, load_net, shipped_weights_path
+from ecomsim.shoppers.training import TrainConfig, auc, heldout_metrics, predict_steps, train_behavior
 from ecomsim.envs import EcomVectorEnv
-from ecomsim.logs import log_reference_world, merge_logs
+from ecomsim.data.logs import log_reference_world, merge_logs
 
 REPORT_SEED = 12345  # the held-out logs' seed; training used seeds 0 and 1
 POLICIES = ("random", "popularity", "click_greedy", "greedy")
@@ -83,7 +83,7 @@ def obd_report(seed: int = 0, folds: int = 5) -> dict:
     """
     from sklearn.linear_model import LogisticRegression
 
-    from ecomsim.loaders import load_obd
+    from ecomsim.data.loaders import load_obd
 
     try:
         data = load_obd("random", "all")

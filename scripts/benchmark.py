@@ -25,7 +25,7 @@ states them. The default is 1: the targets assume 2 cores, but when other work
 shares them (the usual case) a second BLAS or torch thread spins waiting for a busy
 core, and a (300, 8) @ (8, 256) matmul measured 0.05 ms with 1 thread and 12.5 ms
 with 2. Pass ``--threads 2`` on an idle machine. The compiled step kernels
-(``ecomsim.kernels``) run on one thread; the first run on a machine compiles them
+(``ecomsim.sim.kernels``) run on one thread; the first run on a machine compiles them
 (numba, cached afterwards), and the warm-up of each measurement keeps compilation
 out of the figures. Until the DNN weights ship,
 DNN rows say "unavailable" and why; ``--random-dnn`` measures the DNN path with
@@ -84,7 +84,7 @@ class Shoppers:
         self.dnn_note = "shipped weights"
         self._dnn_net = None
         try:
-            from ecomsim.behavior import load_behavior_model
+            from ecomsim.shoppers.behavior import load_behavior_model
 
             load_behavior_model()
             self.dnn: dict[str, Any] | None = {"user_model": "dnn"}
@@ -97,10 +97,10 @@ class Shoppers:
     def _prepare_random_dnn(self) -> None:
         import torch
 
-        from ecomsim.behavior import BehaviorNet, SessionTracker
+        from ecomsim.shoppers.behavior import BehaviorNet, SessionTracker
         from ecomsim.config import CHANNELS, EnvConfig
         from ecomsim.envs import build_core
-        from ecomsim.reference import ReferenceWorld
+        from ecomsim.shoppers.reference import ReferenceWorld
 
         tracker = SessionTracker(build_core(EnvConfig(), 1, shopper=ReferenceWorld()))
         gen_state = torch.random.get_rng_state()
@@ -113,7 +113,7 @@ class Shoppers:
         self.dnn_reason = ""
 
     def _random_model(self, device: str = "cpu"):
-        from ecomsim.behavior import BehaviorModel
+        from ecomsim.shoppers.behavior import BehaviorModel
 
         return BehaviorModel(self._dnn_net, self._schema, device=device)
 
@@ -133,7 +133,7 @@ class Shoppers:
         """A behaviour model on ``device`` (for the forward-only rows)."""
         if self._dnn_net is not None:
             return self._random_model(device)
-        from ecomsim.behavior import load_behavior_model
+        from ecomsim.shoppers.behavior import load_behavior_model
 
         return load_behavior_model(device=device)
 

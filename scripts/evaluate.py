@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from agents.evaluation import EvalResult, score  # noqa: E402
 from agents.registry import policy_factory  # noqa: E402
 from agents.report import distinct_worlds  # noqa: E402
-from agents.evaluation import env_kwargs  # noqa: E402
+from ecomsim.registration import env_kwargs  # noqa: E402
 from ecomsim.metrics import METRIC_NAMES  # noqa: E402
 
 

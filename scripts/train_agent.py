@@ -37,7 +37,7 @@ from agents.evaluation import SB3Policy, score  # noqa: E402
 from agents.registry import policy_factory  # noqa: E402
 from agents.report import plot_run, score_table, write_results  # noqa: E402
 from agents.train import TrainConfig, train  # noqa: E402
-from agents.evaluation import env_kwargs  # noqa: E402
+from ecomsim.registration import env_kwargs  # noqa: E402
 
 BASELINES = ("random", "popularity", "greedy", "bandit")
 

@@ -17,11 +17,11 @@ from dataclasses import dataclass, fields
 
 import torch
 
-from ecomsim.behavior import FEATURE_VERSION, SessionTracker, save_weights
-from ecomsim.behavior_train import TrainConfig, heldout_metrics, train_behavior
+from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, save_weights
+from ecomsim.shoppers.training import TrainConfig, heldout_metrics, train_behavior
 from ecomsim.config import CHANNELS, EnvConfig
 from ecomsim.envs import build_core
-from ecomsim.logs import log_reference_world, merge_logs
+from ecomsim.data.logs import log_reference_world, merge_logs
 
 
 @dataclass

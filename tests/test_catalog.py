@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from ecomsim.catalog import Catalog, load_catalog, make_reference_catalog
-from ecomsim.population import ShopperPopulation
-from ecomsim.rng import SessionStreams
+from ecomsim.shoppers.population import ShopperPopulation
+from ecomsim.sim.streams import SessionStreams
 
 
 def small(**over):

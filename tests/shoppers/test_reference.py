@@ -11,7 +11,7 @@ from agents.baselines import BASELINES, PopularityPolicy
 from agents.evaluation import evaluate
 from ecomsim.envs import EcomVectorEnv
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _experiment_module():

@@ -14,18 +14,18 @@ import pytest
 import torch
 
 import ecomsim
-from ecomsim.behavior import (
+from ecomsim.shoppers.behavior import (
     BehaviorModel,
     FoldedNet,
     load_behavior_model,
     load_net,
     shipped_weights_path,
 )
-from ecomsim.behavior_train import TrainConfig, ece, heldout_metrics, train_behavior
+from ecomsim.shoppers.training import TrainConfig, ece, heldout_metrics, train_behavior
 from ecomsim.envs import EcomEnv, EcomVectorEnv
-from ecomsim.logs import log_reference_world, merge_logs
+from ecomsim.data.logs import log_reference_world, merge_logs
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DNN = {"user_model": "dnn"}
 
 

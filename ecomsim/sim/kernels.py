@@ -7,13 +7,13 @@ does everything one row needs; so a row's result depends on that row's inputs on
 and sub-env ``i`` of a vector env equals a single env bit for bit, whatever the batch.
 
 The kernels compute the same quantities, with the same float64 operations, as the
-numpy definitions they replace (``tests/test_speed_paths.py`` checks them against
+numpy definitions they replace (``tests/sim/test_kernels.py`` checks them against
 those definitions: bit for bit, except sums whose order differs, such as the
 observation's affinity, within one float32 ulp): the uniforms are the splitmix64 streams of
-``ecomsim.rng``, retrieval is the recipe of ``ecomsim.core``, the observation the
-layout of ``ecomsim.observation``, the DNN features those of
-``ecomsim.behavior.SessionTracker``, and the DNN forward the network of
-``ecomsim.behavior.BehaviorNet`` with the input normalisation folded into the first
+``ecomsim.sim.streams``, retrieval is the recipe of ``ecomsim.sim.core``, the observation the
+layout of ``ecomsim.sim.observation``, the DNN features those of
+``ecomsim.shoppers.behavior.SessionTracker``, and the DNN forward the network of
+``ecomsim.shoppers.behavior.BehaviorNet`` with the input normalisation folded into the first
 layers (float32 like torch; equal to it within float32 rounding).
 
 Compiled on first use, about 20 s, then cached (``cache=True``: numba keeps the
@@ -37,7 +37,7 @@ _TO_UNIT = 1.0 / float(1 << 53)
 
 REWARD_KINDS = ("purchase", "revenue", "click")  # reward_kind codes of ``advance``
 LOG_BUDGET_CENTER = float(np.log(150.0))  # budget feature: log(budget / 150)
-# the DNN tracker's constants (meaning in ``ecomsim.behavior``, which re-exports them)
+# the DNN tracker's constants (meaning in ``ecomsim.shoppers.behavior``, which re-exports them)
 DNN_A_MIN = 0.3  # affinity below which an item counts as irrelevant
 DNN_DECAY = 0.8  # per-step decay of the irrelevance / repeat averages
 DNN_DRIFT = 0.2  # share of the way the session interest moves to clicked items
@@ -113,7 +113,7 @@ def next_stamp(mark):
 
 @njit(**_ROW)
 def _retrieve_row(u, i, off, pool, row, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out):
-    """Candidates of one session into ``out[row]`` from ``u[i, off : off + 2 M + 2]`` (recipe in ``ecomsim.core``)."""
+    """Candidates of one session into ``out[row]`` from ``u[i, off : off + 2 M + 2]`` (recipe in ``ecomsim.sim.core``)."""
     m = out.shape[1]
     last = popular_items.shape[0] - 1
     stamp = next_stamp(mark)
@@ -322,7 +322,7 @@ def _observe_row(r, o, o32, segment, channel, interest, budget, sensitivity, int
 @njit(**_JIT)
 def observe(rows, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates, recent,
             item_features, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark, out):
-    """Observations of sessions ``rows`` into ``out`` ``(len(rows), obs_dim)`` (layout in ``ecomsim.observation``)."""
+    """Observations of sessions ``rows`` into ``out`` ``(len(rows), obs_dim)`` (layout in ``ecomsim.sim.observation``)."""
     item_u32 = item_features.view(np.uint32)
     out32 = out.view(np.uint32)
     for i in range(rows.shape[0]):

@@ -21,13 +21,13 @@ A duplicate inside one list is replaced once by a uniformly random item (rare
 duplicates may survive; they are harmless: the same item twice).
 
 **Randomness.** Every draw comes from the session's own counter-based stream
-(``ecomsim.rng``), keyed from the env's ``np_random``; a fixed number of numbers is
+(``ecomsim.sim.streams``), keyed from the env's ``np_random``; a fixed number of numbers is
 drawn per step, so sessions never influence each other.
 
 **Execution.** The step runs as compiled loops over the sessions
-(``ecomsim.kernels``): each computes one session's row from that session's state
+(``ecomsim.sim.kernels``): each computes one session's row from that session's state
 only, so sub-env ``i`` of a vector env equals a single env bit for bit. The numpy
-definitions they follow are in ``tests/test_speed_paths.py``.
+definitions they follow are in ``tests/sim/test_kernels.py``.
 """
 
 from __future__ import annotations
@@ -36,13 +36,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecomsim import kernels
+from ecomsim.sim import kernels
 from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.observation import observe
-from ecomsim.population import SEGMENTS, Portraits, ShopperPopulation
-from ecomsim.rng import SessionStreams
-from ecomsim.shopper import Reaction, ShopperModel
+from ecomsim.sim.observation import observe
+from ecomsim.shoppers.population import SEGMENTS, Portraits, ShopperPopulation
+from ecomsim.sim.streams import SessionStreams
+from ecomsim.shoppers.base import Reaction, ShopperModel
 
 HISTORY = 10  # steps of shown items remembered for repeat counts
 POPULAR_POOL = 100  # popular candidates come from this many most popular items
@@ -308,7 +308,7 @@ class SimulationCore:
     def step(self, slots: np.ndarray, skip: np.ndarray | None = None) -> StepOutcome:
         """Show the candidates at ``slots`` ``(N, k)`` int64 to every session and sample the outcomes.
 
-        Compiled passes over the sessions (``ecomsim.kernels``) around the shopper model:
+        Compiled passes over the sessions (``ecomsim.sim.kernels``) around the shopper model:
         ``gather`` the shown items, the model's ``reaction``, ``sample`` the funnel from
         the step's uniforms, the model's ``update``, ``advance`` the counters, and
         ``retrieve`` the next candidates from the same uniforms. A model with a
@@ -383,7 +383,7 @@ class SimulationCore:
         """``(num_envs, obs_dim)`` float32 observations (layout in the ``*_feature_names`` lists).
 
         ``rows`` selects sessions (``observe(rows) == observe()[rows]``). Built by
-        :func:`ecomsim.observation.observe` (or already by a fused step: handed out once).
+        :func:`ecomsim.sim.observation.observe` (or already by a fused step: handed out once).
         """
         if rows is None and self._next_obs is not None:
             obs, self._next_obs = self._next_obs, None

@@ -5,16 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecomsim import kernels
-from ecomsim.behavior import SessionTracker
+from ecomsim.sim import kernels
+from ecomsim.shoppers.behavior import SessionTracker
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.core import popular_buckets
+from ecomsim.sim.core import popular_buckets
 from ecomsim.envs import EcomVectorEnv, build_core
-from ecomsim.observation import LOG_BUDGET_CENTER
-from ecomsim.population import SEGMENTS
-from ecomsim.reference import ReferenceWorld
-from ecomsim.kernels import GOLDEN, MIX_M1, MIX_M2
-from ecomsim.rng import SessionStreams
+from ecomsim.sim.observation import LOG_BUDGET_CENTER
+from ecomsim.shoppers.population import SEGMENTS
+from ecomsim.shoppers.reference import ReferenceWorld
+from ecomsim.sim.kernels import GOLDEN, MIX_M1, MIX_M2
+from ecomsim.sim.streams import SessionStreams
 
 
 def mix64(x: np.ndarray) -> np.ndarray:
@@ -52,7 +52,7 @@ def test_stream_draws_equal_definition() -> None:
 
 
 def _plain_retrieve(core, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The retrieval recipe of ``ecomsim.core`` in numpy, as first written."""
+    """The retrieval recipe of ``ecomsim.sim.core`` in numpy, as first written."""
     m, n_pop, n_per = core.num_candidates, core.n_popular, core.n_personal
     num_items = core.catalog.num_items
     out = np.empty((len(idx), m), dtype=np.int64)
@@ -206,7 +206,7 @@ def test_fused_dnn_step_equals_general_step(mode: str, kernel_rows: int | None, 
     """The DNN's fused step equals the kernel-by-kernel step, bit for bit: ``kernels.dnn_step`` (compiled
     forward) and, with ``KERNEL_MAX_ROWS = 0``, ``dnn_pre`` + torch forward + ``dnn_post``."""
     if kernel_rows is not None:
-        monkeypatch.setattr("ecomsim.behavior.KERNEL_MAX_ROWS", kernel_rows)
+        monkeypatch.setattr("ecomsim.shoppers.behavior.KERNEL_MAX_ROWS", kernel_rows)
     k = 1 if mode == "recommend" else 3
     fused = EcomVectorEnv(num_envs=6, mode=mode, slate_size=k)
     general = EcomVectorEnv(num_envs=6, mode=mode, slate_size=k)
@@ -234,7 +234,7 @@ def test_skipped_sessions_are_only_observed(kernel_rows: int | None, monkeypatch
     """``core.step(skip=...)``: skipped sessions keep their state and streams, show nothing and get zero
     outcomes; the others step exactly as without ``skip``; every session is observed."""
     if kernel_rows is not None:
-        monkeypatch.setattr("ecomsim.behavior.KERNEL_MAX_ROWS", kernel_rows)
+        monkeypatch.setattr("ecomsim.shoppers.behavior.KERNEL_MAX_ROWS", kernel_rows)
     envs = [EcomVectorEnv(num_envs=8, mode="slate", slate_size=3) for _ in range(2)]
     for env in envs:
         env.reset(seed=5)

@@ -28,8 +28,8 @@ import numpy as np
 
 from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS
-from ecomsim import kernels
-from ecomsim.rng import SessionStreams, categorical_cdf
+from ecomsim.sim import kernels
+from ecomsim.sim.streams import SessionStreams, categorical_cdf
 
 SEGMENTS = ("bargain_hunter", "quality_seeker", "window_shopper", "mission_buyer")
 

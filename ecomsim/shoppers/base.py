@@ -1,10 +1,10 @@
 """The shopper-model interface: how simulated shoppers react to what they are shown.
 
-The batched core (``ecomsim.core``) owns the observable session state (portraits,
+The batched core (``ecomsim.sim.core``) owns the observable session state (portraits,
 counts, history) and samples outcomes; a :class:`ShopperModel` turns that state and
 the shown items into probabilities, in one vectorised call for all sessions, and may
 keep latent state of its own (the reference world's patience, fatigue and drifting
-interests). Two implementations: :class:`ecomsim.reference.ReferenceWorld` and the
+interests). Two implementations: :class:`ecomsim.shoppers.reference.ReferenceWorld` and the
 learned DNN behaviour model.
 
 Outcome levels for leaving: ``0`` nothing clicked this step, ``1`` a click but no
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from ecomsim.core import SimulationCore
+    from ecomsim.sim.core import SimulationCore
 
 NUM_LEAVE_LEVELS = 3
 

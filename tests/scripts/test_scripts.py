@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--timesteps", "512", "--num-envs", "8", "--sessions", "40", "--eval-sessions", "16", "--eval-every", "256",
         "--checkpoint-every", "256", "--no-progress", "--user-model", "reference",
         "--hyperparams", '{"n_steps": 16, "batch_size": 64}']

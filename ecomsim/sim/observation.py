@@ -5,8 +5,8 @@ channel one-hot, interest, log budget, price sensitivity), session state, then
 ``num_candidates`` blocks of candidate features (static item features, then
 ``seen``, ``affinity``, ``log_price_over_budget``, ``category_bought``).
 
-The values are computed by ``ecomsim.kernels.observe`` row by row (float64, then
-stored as float32) from their definitions (``tests/test_speed_paths.py`` holds the
+The values are computed by ``ecomsim.sim.kernels.observe`` row by row (float64, then
+stored as float32) from their definitions (``tests/sim/test_kernels.py`` holds the
 plain numpy definition and checks the kernel against it). A fresh array per call (not
 a reused buffer) because callers keep observations (replay buffers, trajectories)
 without copying them.
@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ecomsim import kernels
+from ecomsim.sim import kernels
 from ecomsim.config import CHANNELS
-from ecomsim.population import SEGMENTS
+from ecomsim.shoppers.population import SEGMENTS
 
 if TYPE_CHECKING:
-    from ecomsim.core import SimulationCore
+    from ecomsim.sim.core import SimulationCore
 
 LOG_BUDGET_CENTER = kernels.LOG_BUDGET_CENTER  # budget feature: log(budget / 150)
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ecomsim import loaders
-from ecomsim.logs import LOG_COLUMNS, LoggingPolicy, log_reference_world, merge_logs, time_split, validate_logs
-from ecomsim.loaders import clean_events, load_obd, obd_files, read_event_csv, read_events
+from ecomsim.data import loaders
+from ecomsim.data.logs import LOG_COLUMNS, LoggingPolicy, log_reference_world, merge_logs, time_split, validate_logs
+from ecomsim.data.loaders import clean_events, load_obd, obd_files, read_event_csv, read_events
 
 
 def _has_obp() -> bool:

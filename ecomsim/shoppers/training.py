@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecomsim.behavior import HEADS, BehaviorNet
+from ecomsim.shoppers.behavior import HEADS, BehaviorNet
 from ecomsim.config import CHANNELS
-from ecomsim.logs import StepData
+from ecomsim.data.logs import StepData
 
 TAGS = {
     "train_loss": "behavior/train_loss",

@@ -2,7 +2,7 @@ r"""The reference world: a documented parametric model of shoppers.
 
 It is the ground truth of ecomsim: it produces training logs when a user has none,
 and it is the yardstick for the sim-to-real gap. For a session ``n`` (portrait from
-``ecomsim.population``) shown item ``i`` at slot ``k`` on channel ``c``:
+``ecomsim.shoppers.population``) shown item ``i`` at slot ``k`` on channel ``c``:
 
 **Latent state** (per session, initialised from the portrait): interest ``u`` (unit
 vector over the embedding space), patience ``p``, fatigue ``f`` (starts at 0),
@@ -53,7 +53,7 @@ click-chasing is therefore not optimal (see the README experiment,
 **Calibration** (``python scripts/reference_report.py``, popularity policy,
 defaults): ``b0`` sets the click rate; ``g0`` the add-to-cart rate (6-8% of
 sessions); ``d0`` cart abandonment (~70%, Baymard); ``l0``/``l_pat`` the session
-depth (KuaiSim ~14 steps); channel offsets in ``ecomsim.population`` give web >
+depth (KuaiSim ~14 steps); channel offsets in ``ecomsim.shoppers.population`` give web >
 app > social conversion and order value (VWO / Kibo figures in CALIBRATION.md).
 """
 
@@ -63,7 +63,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecomsim.shopper import NUM_LEAVE_LEVELS, Reaction, ShopperModel
+from ecomsim.shoppers.base import NUM_LEAVE_LEVELS, Reaction, ShopperModel
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ Three pieces, one concept (a shopper model you can ship as data):
   ``click_quality``  += quality of each clicked item
   ================== ===========================================================
 
-  Their constants match the reference world's time scales (``ecomsim.reference``),
+  Their constants match the reference world's time scales (``ecomsim.shoppers.reference``),
   so a network trained on its logs can track its latent fatigue, intent and
   drifting interest; only the initial patience stays hidden.
 * :class:`BehaviorNet`: a shopper encoder (portrait + session -> vector), joined
@@ -27,9 +27,9 @@ Three pieces, one concept (a shopper model you can ship as data):
   ``P(examine slot k) = (1 + k) ** -softplus(s_c)`` as in position-based click
   models, so it extrapolates to any slot. Platt scaling per head is stored with
   the weights.
-* :class:`BehaviorModel`: the :class:`~ecomsim.shopper.ShopperModel` the env uses:
+* :class:`BehaviorModel`: the :class:`~ecomsim.shoppers.base.ShopperModel` the env uses:
   one batched forward per core step. Its features and aggregates are computed by
-  compiled kernels (``ecomsim.kernels``) from the same definitions as the
+  compiled kernels (``ecomsim.sim.kernels``) from the same definitions as the
   tracker's numpy methods, which build the training data; the forward is the
   compiled per-session one for small batches (several times faster than torch at
   batch 1) and torch under ``inference_mode`` above ``KERNEL_MAX_ROWS`` rows.
@@ -53,15 +53,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecomsim import kernels
+from ecomsim.sim import kernels
 from ecomsim.cards import read_card
 from ecomsim.config import CHANNELS
-from ecomsim.observation import LOG_BUDGET_CENTER
-from ecomsim.population import SEGMENTS
-from ecomsim.shopper import NUM_LEAVE_LEVELS, Reaction, ShopperModel
+from ecomsim.sim.observation import LOG_BUDGET_CENTER
+from ecomsim.shoppers.population import SEGMENTS
+from ecomsim.shoppers.base import NUM_LEAVE_LEVELS, Reaction, ShopperModel
 
 if TYPE_CHECKING:
-    from ecomsim.core import SimulationCore
+    from ecomsim.sim.core import SimulationCore
 
 FEATURE_VERSION = "ecomsim-behavior-features-v1"
 WEIGHTS_FORMAT = "ecomsim-behavior-v1"
@@ -277,7 +277,7 @@ class BehaviorNet(nn.Module):
 
 
 class FoldedNet:
-    """The network's weights for ``ecomsim.kernels.dnn_forward``: float32, normalisation and Platt scaling folded in.
+    """The network's weights for ``ecomsim.sim.kernels.dnn_forward``: float32, normalisation and Platt scaling folded in.
 
     The input normalisation is folded into the first layers and the Platt scaling of
     the cart, purchase and leave heads into their last layers; the compiled forward

@@ -18,7 +18,7 @@ from agents.registry import policy_factory
 from agents.train import TrainConfig, load_model, resolve_device, train
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.envs import EcomVectorEnv
-from ecomsim.shopper import Reaction, ShopperModel
+from ecomsim.shoppers.base import Reaction, ShopperModel
 
 torch.set_num_threads(1)
 

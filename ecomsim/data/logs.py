@@ -23,7 +23,7 @@ propensity  float64 in (0, 1]/NaN   logging policy's probability of this item at
 =========== ======================= ================================================
 
 Sources: :func:`log_reference_world` (here), the Open Bandit Dataset and generic
-event CSVs (``ecomsim.loaders``). Splits are by time (:func:`time_split`).
+event CSVs (``ecomsim.data.loaders``). Splits are by time (:func:`time_split`).
 
 **The logging policy** (:class:`LoggingPolicy`) must visit the states the
 evaluated policies visit, or the learned simulator is only right off their path:
@@ -160,7 +160,7 @@ class LoggingPolicy:
 class StepData:
     """Per-step arrays of logged sessions shown ``k`` items each (``S`` steps), for training.
 
-    ``user`` ``(S, U)`` and ``items`` ``(S, k, F)`` are the :class:`~ecomsim.behavior.SessionTracker`
+    ``user`` ``(S, U)`` and ``items`` ``(S, k, F)`` are the :class:`~ecomsim.shoppers.behavior.SessionTracker`
     features; ``ref_*`` are the reference world's own probabilities on the same rows
     (for the Bayes-optimal AUC; NaN when the source is not the reference world).
     """
@@ -249,10 +249,10 @@ def log_reference_world(
         batch: sessions stepped together.
         first_session: id of the first session (to log several runs without clashes).
     """
-    from ecomsim.behavior import SessionTracker
-    from ecomsim.core import SimulationCore
-    from ecomsim.reference import ReferenceWorld
-    from ecomsim.rng import key_from_generator
+    from ecomsim.shoppers.behavior import SessionTracker
+    from ecomsim.sim.core import SimulationCore
+    from ecomsim.shoppers.reference import ReferenceWorld
+    from ecomsim.sim.streams import key_from_generator
 
     if not isinstance(num_sessions, int) or num_sessions < 1:
         raise ValueError(f"num_sessions must be a positive integer, got {num_sessions!r}")
@@ -361,7 +361,7 @@ def log_reference_world(
         "propensity": cat["propensity"].ravel(),
     })
     description = {
-        "source": "reference world (ecomsim.reference defaults)",
+        "source": "reference world (ecomsim.shoppers.reference defaults)",
         "num_sessions": num_sessions,
         "seed": seed,
         "slate_size": slate_size,

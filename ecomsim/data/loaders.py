@@ -1,4 +1,4 @@
-"""Loaders of real interaction logs into the tidy schema of ``ecomsim.logs``, with cleaning.
+"""Loaders of real interaction logs into the tidy schema of ``ecomsim.data.logs``, with cleaning.
 
 * :func:`load_obd`: the Open Bandit Dataset sample (ZOZOTOWN fashion e-commerce,
   uniform-random logging policy, 3 positions, clicks only) that ships inside the
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecomsim.logs import LOG_CHANNELS, StepData, validate_logs
+from ecomsim.data.logs import LOG_CHANNELS, StepData, validate_logs
 
 OBD_INSTALL_HINT = "install the optional extra with `pip install --no-deps obp==0.4.1` (data only, no heavy dependencies)"
 OBD_POLICIES = ("random", "bts")
@@ -75,7 +75,7 @@ class ObdData:
     item_names: list[str]
 
     def steps(self, mask: np.ndarray | None = None) -> dict[int, StepData]:
-        """Step arrays for :func:`ecomsim.behavior_train.train_behavior`, one group per position."""
+        """Step arrays for :func:`ecomsim.shoppers.training.train_behavior`, one group per position."""
         mask = np.ones(len(self.click), dtype=bool) if mask is None else mask
         out = {}
         for pos in np.unique(self.position):

@@ -6,7 +6,7 @@ equal ``N`` single envs (nor SB3's ``DummyVecEnv``) step by step. Instead each
 session ``i`` owns a 64-bit key and a counter; its ``j``-th number is
 ``splitmix64(mix64(key_i) + (counter_i + j) * GOLDEN)`` (the key is hashed first so
 that structured keys, e.g. consecutive integers, still give unrelated streams). That is a pure function of the
-session's own key, drawn for the whole batch by one compiled loop (``ecomsim.kernels``).
+session's own key, drawn for the whole batch by one compiled loop (``ecomsim.sim.kernels``).
 
 Keys come from the env's ``np_random`` (so ``reset(seed=...)`` reproduces a run
 bit for bit); a reset without a seed derives the next key from the previous one.
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecomsim import kernels
+from ecomsim.sim import kernels
 
 
 def key_from_generator(gen: np.random.Generator, size: int | None = None) -> np.ndarray:
@@ -43,7 +43,7 @@ class SessionStreams:
         base: ``(num_envs,)`` uint64 ``mix64(key)``, the stream's starting state.
         counter: ``(num_envs,)`` uint64 numbers drawn so far in each stream.
 
-    The draws themselves run in ``ecomsim.kernels.draw`` (one compiled loop; the core's
+    The draws themselves run in ``ecomsim.sim.kernels.draw`` (one compiled loop; the core's
     step kernels draw from ``base`` and ``counter`` the same way).
     """
 

@@ -26,7 +26,7 @@ from generators.data import (
 from generators.sampler import CatalogGAN, allocate, shipped_generator_card
 from generators.transform import TableTransformer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,32 @@
+"""Errors for users' mistakes: did-you-mean hints and the range / choice checks every option goes through.
+
+Every message names the field, the value received and what is valid, so a user can
+fix the call without reading the source.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+
+def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
+    """Return a ' Did you mean ...?' hint for a misspelt name, or ''."""
+    close = difflib.get_close_matches(name, list(valid), n=1, cutoff=0.6)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
+def check_choice(field: str, value: Any, valid: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming ``field`` unless ``value`` is one of ``valid``."""
+    if value not in valid:
+        raise ValueError(f"{field} must be one of {list(valid)}, got {value!r}.{suggest(str(value), valid)}")
+
+
+def check_range(field: str, value: Any, low: float, high: float, *, integer: bool = False) -> None:
+    """Raise ``TypeError`` / ``ValueError`` naming ``field`` unless ``low <= value <= high`` (an int when ``integer``)."""
+    kind = "an integer" if integer else "a number"
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        raise TypeError(f"{field} must be {kind} in [{low}, {high}], got {value!r} ({type(value).__name__})")
+    if not low <= value <= high:
+        raise ValueError(f"{field} must be in [{low}, {high}], got {value!r}")
