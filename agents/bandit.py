@@ -48,8 +48,8 @@ class LinUCBPolicy(Policy):
 
     def reset(self, core: SimulationCore, rng: np.random.Generator) -> None:
         super().reset(core, rng)
-        self.context_dim = len(core.portrait_feature_names) + len(core.session_feature_names)
-        self.item_dim = len(core.candidate_feature_names)
+        self.context_dim = core.layout.context_dim
+        self.item_dim = len(core.layout.candidate_names)
         d = self.item_dim + 1
         if self.A is None or self.A.shape != (d, d):  # keeps what it learned across runs on the same layout
             self.A = self.ridge * np.eye(d)

@@ -1,7 +1,7 @@
 """SB3 policies that score every candidate with one shared network.
 
 The observation is ``[context (C), candidate_1 (F), ..., candidate_M (F)]`` (see
-``ecomsim.envs``). A flat MLP must learn the same "how good is this item for this
+``ecomsim.sim.observation``). A flat MLP must learn the same "how good is this item for this
 shopper" function ``M`` times over, once per input slot; here one small network
 scores ``(context, candidate_j)`` for every ``j`` (weights shared, so the policy is
 equivariant to the candidate order) and the action logits / Q-values are those
@@ -31,11 +31,8 @@ from torch import nn
 
 
 def obs_layout(core) -> dict[str, int]:
-    """``policy_kwargs`` entries describing an env core's observation layout."""
-    return {
-        "context_dim": len(core.portrait_feature_names) + len(core.session_feature_names),
-        "num_candidates": core.num_candidates,
-    }
+    """``policy_kwargs`` entries describing an env core's observation layout (``core.layout``)."""
+    return {"context_dim": core.layout.context_dim, "num_candidates": core.num_candidates}
 
 
 class CandidateEncoder(BaseFeaturesExtractor):

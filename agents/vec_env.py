@@ -39,7 +39,7 @@ from ecomsim.registration import env_kwargs
 from ecomsim.sim.streams import keys_from_seeds
 from ecomsim.shoppers.base import ShopperModel
 
-# per-session arrays of the core that get_attr / set_attr address per sub-env
+# per-session arrays of the core (its ``session`` block) that get_attr / set_attr address per sub-env
 _SESSION_ARRAYS = ("step_count", "clicks", "carts", "purchases", "impressions", "revenue", "candidates")
 
 
@@ -107,12 +107,12 @@ class EcomSB3VecEnv(VecEnv):
         reward = out.reward.astype(np.float32)
         dones = out.terminated | out.truncated
         infos = _split_info(step_info(self.core, out), self.num_envs)
-        obs = self.core.observe()
+        obs = out.obs
         self._ep_return += out.reward
         done_rows = np.flatnonzero(dones)
         if len(done_rows):
             now = round(time.time() - self._t0, 6)
-            lengths = self.core.step_count
+            lengths = self.core.session.step_count
             for i in done_rows.tolist():
                 infos[i]["terminal_observation"] = obs[i].copy()
                 infos[i]["TimeLimit.truncated"] = bool(out.truncated[i])
@@ -146,7 +146,7 @@ class EcomSB3VecEnv(VecEnv):
         """Per-session core arrays (``step_count``, ``clicks``, ...) per sub-env; else the shared attribute or config field."""
         idx = self._check_indices(indices)
         if attr_name in _SESSION_ARRAYS:
-            arr = getattr(self.core, attr_name)
+            arr = getattr(self.core.session, attr_name)
             return [arr[i].copy() if isinstance(arr[i], np.ndarray) else arr[i].item() for i in idx]
         if attr_name == "render_mode":
             return [self.render_mode] * len(idx)
@@ -165,7 +165,7 @@ class EcomSB3VecEnv(VecEnv):
         """Set a per-session core array for some sub-envs; shared attributes only for all of them at once."""
         idx = self._check_indices(indices)
         if attr_name in _SESSION_ARRAYS:
-            getattr(self.core, attr_name)[idx] = value
+            getattr(self.core.session, attr_name)[idx] = value
             return
         if hasattr(self.config, attr_name):
             raise AttributeError(
@@ -182,7 +182,7 @@ class EcomSB3VecEnv(VecEnv):
         if method_name == "get_wrapper_attr":
             return self.get_attr(method_args[0], idx)
         if method_name == "render":
-            c = self.core
+            c = self.core.session
             return [
                 f"step {int(c.step_count[i])}: clicks {int(c.clicks[i])}, carts {int(c.carts[i])}, "
                 f"purchases {int(c.purchases[i])}, revenue {float(c.revenue[i]):.2f}"

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import importlib
+import math
+from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
@@ -32,9 +34,45 @@ DEFAULT_GAN_ITEMS = 2000
 CONSTRUCTION_SEED = 0
 
 
+@dataclass(frozen=True)
+class CatalogSupport:
+    """What every catalog a source can draw satisfies (the observation bounds of ``catalog="gan"`` envs).
+
+    Attributes:
+        log_price: ``(low, high)`` of the log prices, log currency units.
+        log_popularity_ratio: at most ``log(popularity_i / popularity_j)`` for any two items.
+    """
+
+    log_price: tuple[float, float]
+    log_popularity_ratio: float
+
+    def within_band(self, price_band: Sequence[float]) -> "CatalogSupport":
+        """The support of draws kept inside ``price_band = [low, high]`` (currency units)."""
+        lo, hi = self.log_price
+        band_lo = math.log(price_band[0]) if price_band[0] > 0 else -math.inf
+        return CatalogSupport((max(lo, band_lo), min(hi, math.log(price_band[1]))), self.log_popularity_ratio)
+
+
+#: what ``Catalog``'s validation alone guarantees (positive finite prices; positive popularities summing
+#: to 1, so each in [5e-324, 1]): the bounds of a source that does not state its support
+ANY_CATALOG = CatalogSupport((math.log(5e-324), math.log(1.7976931348623157e308)), -math.log(5e-324))
+
+
+def source_support(source: "CatalogSource", price_band: Sequence[float] | None) -> CatalogSupport:
+    """The support of what ``source`` draws under ``price_band``: its ``support()`` when it has one, else
+    :data:`ANY_CATALOG` (honest, but wide)."""
+    support = source.support() if callable(getattr(source, "support", None)) else ANY_CATALOG
+    return support if price_band is None else support.within_band(price_band)
+
+
 @runtime_checkable
 class CatalogSource(Protocol):
-    """Anything that draws catalogs reproducibly from a seed (``generators.CatalogGAN`` is one)."""
+    """Anything that draws catalogs reproducibly from a seed (``generators.CatalogGAN`` is one).
+
+    A source may also have ``support() -> CatalogSupport`` (what any catalog it draws
+    satisfies): ``catalog="gan"`` envs then get tight observation bounds (else
+    :data:`ANY_CATALOG`'s); a drawn catalog outside them is an error at reset.
+    """
 
     category_names: tuple[str, ...]
 

@@ -15,14 +15,11 @@ the shopper clicks, adds to cart, buys, or leaves, as the shopper model says
   waste a slot but are legal.
 
 ## Observation Space
-A flat ``float32`` Box of ``obs_dim`` features, in order (names in
-``env.unwrapped.core.*_feature_names``): the portrait (segment and channel one-hot,
-profile interest vector, log budget, price sensitivity), the session state (step
-fraction, counts of clicks / carts / purchases squashed as ``x / (1 + x)``, steps
-since last click, last step clicked, categories bought), then per candidate: category
-one-hot, standardised log price, quality, relative popularity, embedding, shown
-before in this session, affinity with the profile, log(price / budget), category
-already bought.
+A flat ``float32`` Box of ``obs_dim`` features with finite bounds: the portrait, the
+session state, then one block per candidate. Every feature's name, bounds and
+definition, in order, are in one table, ``ecomsim.sim.observation.FEATURES``; for an env,
+``env.unwrapped.core.layout`` has the names (``portrait_names``, ``session_names``,
+``candidate_names``) and the ``Box``.
 
 ## Rewards
 ``reward="purchase"`` (default): items bought this step; ``"revenue"``: currency
@@ -69,9 +66,11 @@ from ecomsim.catalog import Catalog, load_catalog
 from ecomsim.catalog_source import (
     CONSTRUCTION_SEED,
     CatalogSource,
+    CatalogSupport,
     draw_catalog,
     draw_catalog_seed,
     load_catalog_source,
+    source_support,
 )
 from ecomsim.config import EnvConfig
 from ecomsim.sim.core import SimulationCore, StepOutcome
@@ -88,7 +87,7 @@ SESSION_KEYS = (
 )
 
 
-def make_shopper(config: EnvConfig, catalog: Catalog) -> ShopperModel:
+def make_shopper(config: EnvConfig) -> ShopperModel:
     """The shopper model named by ``config.user_model``."""
     if config.user_model == "reference":
         from ecomsim.shoppers.reference import ReferenceWorld
@@ -99,7 +98,10 @@ def make_shopper(config: EnvConfig, catalog: Catalog) -> ShopperModel:
     return load_behavior_model(device=config.device)
 
 
-def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None, shopper: ShopperModel | None = None) -> SimulationCore:
+def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None, shopper: ShopperModel | None = None,
+               catalog_support: CatalogSupport | None = None) -> SimulationCore:
+    """The core of an env: ``catalog`` (else ``config.catalog``) and ``shopper`` (else ``config.user_model``);
+    ``catalog_support``: what catalogs ``set_catalog`` may bring later (``catalog="gan"``)."""
     if catalog is None:
         catalog = load_catalog(config.catalog)
         if config.num_items is not None:
@@ -109,8 +111,8 @@ def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None,
                 )
             catalog = catalog.subset(slice(0, config.num_items))
     if shopper is None:
-        shopper = make_shopper(config, catalog)
-    return SimulationCore(config, catalog, shopper, num_envs)
+        shopper = make_shopper(config)
+    return SimulationCore(config, catalog, shopper, num_envs, catalog_support)
 
 
 class _GanCatalogs:
@@ -118,7 +120,10 @@ class _GanCatalogs:
 
     def __init__(self, config: EnvConfig, source: CatalogSource | None) -> None:
         self.config = config
-        self.source = source if source is not None else load_catalog_source(config.catalog_generator, config.device)
+        if source is None:
+            source = load_catalog_source(config.catalog_generator, config.device)
+        self.source = source
+        self.support = source_support(source, config.price_band)
         self.episodes = 0  # unseeded resets since the last draw
         self.seed = CONSTRUCTION_SEED
 
@@ -136,17 +141,18 @@ class _GanCatalogs:
         return True
 
 
-def _gan_catalogs(config: EnvConfig, catalog_obj: Catalog | None, source: CatalogSource | None):
-    """``(catalog draws or None, the catalog to build the core on)``."""
+def _gan_core(config: EnvConfig, num_envs: int, catalog_obj: Catalog | None, shopper_obj: ShopperModel | None,
+              source: CatalogSource | None) -> tuple[_GanCatalogs | None, SimulationCore]:
+    """``(catalog draws or None, the env's core)``."""
     if config.catalog != "gan" or catalog_obj is not None:
-        return None, catalog_obj
+        return None, build_core(config, num_envs, catalog_obj, shopper_obj)
     gan = _GanCatalogs(config, source)
-    return gan, gan.draw(CONSTRUCTION_SEED)
+    return gan, build_core(config, num_envs, gan.draw(CONSTRUCTION_SEED), shopper_obj, gan.support)
 
 
 def env_spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
-    low, high = core.observation_bounds()
-    obs_space = spaces.Box(low=low, high=high, dtype=np.float32)
+    """``(action space, observation space)`` of one session of ``core``."""
+    obs_space = core.layout.space()
     if core.config.mode == "recommend":
         act_space: spaces.Space = spaces.Discrete(core.num_candidates)
     else:
@@ -181,7 +187,8 @@ def step_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.nda
             "revenue": out.revenue,
             "left": out.left,
         }
-    totals = (core.impressions, core.clicks, core.carts, core.purchases, core.revenue, core.step_count)
+    s = core.session
+    totals = (s.impressions, s.clicks, s.carts, s.purchases, s.revenue, s.step_count)
     info.update((key, arr.copy()) for key, arr in zip(SESSION_KEYS, totals))
     return info
 
@@ -191,13 +198,14 @@ def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
     if out is None:
         return {key: value[0] for key, value in step_info(core, None).items()}
     # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
+    s = core.session
     return {
         "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
         "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
         "revenue": out.revenue[0], "left": out.left[0],
-        "session_impressions": core.impressions[0], "session_clicks": core.clicks[0],
-        "session_carts": core.carts[0], "session_purchases": core.purchases[0],
-        "session_revenue": core.revenue[0], "session_length": core.step_count[0],
+        "session_impressions": s.impressions[0], "session_clicks": s.clicks[0],
+        "session_carts": s.carts[0], "session_purchases": s.purchases[0],
+        "session_revenue": s.revenue[0], "session_length": s.step_count[0],
     }
 
 
@@ -220,8 +228,7 @@ class EcomEnv(gym.Env):
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
         self.render_mode = render_mode
-        self._gan, catalog_obj = _gan_catalogs(self.config, catalog_obj, catalog_source)
-        self.core = build_core(self.config, 1, catalog_obj, shopper_obj)
+        self._gan, self.core = _gan_core(self.config, 1, catalog_obj, shopper_obj, catalog_source)
         self.action_space, self.observation_space = env_spaces(self.core)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
@@ -267,15 +274,15 @@ class EcomEnv(gym.Env):
         terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
         self._needs_reset = terminated or truncated
         self._last_info = info
-        return self.core.observe()[0], float(out.reward[0]), terminated, truncated, info
+        return out.obs[0], float(out.reward[0]), terminated, truncated, info
 
     def render(self):
         if self.render_mode != "ansi":
             return None
-        c = self.core
+        s = self.core.session
         return (
-            f"step {int(c.step_count[0])}: clicks {int(c.clicks[0])}, carts {int(c.carts[0])}, "
-            f"purchases {int(c.purchases[0])}, revenue {float(c.revenue[0]):.2f}, last shown {self._last_info.get('items')}"
+            f"step {int(s.step_count[0])}: clicks {int(s.clicks[0])}, carts {int(s.carts[0])}, "
+            f"purchases {int(s.purchases[0])}, revenue {float(s.revenue[0]):.2f}, last shown {self._last_info.get('items')}"
         )
 
 
@@ -293,8 +300,7 @@ class EcomVectorEnv(VectorEnv):
                  **kwargs: Any) -> None:
         self.config = EnvConfig.from_kwargs(kwargs)
         self.num_envs = num_envs
-        self._gan, catalog_obj = _gan_catalogs(self.config, catalog_obj, catalog_source)
-        self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj)
+        self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source)
         self.single_action_space, self.single_observation_space = env_spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -344,25 +350,11 @@ class EcomVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("call reset() before step()")
         slots = self.core.check_actions(actions)
+        # NEXT_STEP autoreset: sessions that ended last step start anew (new keys derived from
+        # the ended streams, exactly as a single env's reset()) and the step skips them: their
+        # action is ignored, they show nothing and earn nothing, and are only observed.
         reset_rows = np.flatnonzero(self._autoreset)
-        # NEXT_STEP autoreset: sessions that ended last step start anew and their action is
-        # ignored. Their new keys derive from the ended streams exactly as in a single env's
-        # reset(). A core that can skip rows restarts them first and the step only observes
-        # them; otherwise the step (one call for every row) runs on their old sessions, and
-        # they restart after it with keys taken before it and their outcomes zeroed.
-        if not len(reset_rows):
-            out = self.core.step(slots)
-        elif self.core.can_skip:
-            self.core.reset(reset_rows)
-            out = self.core.step(slots, skip=self._autoreset)
-        else:
-            next_keys = self.core.streams.next_keys(reset_rows)
-            out = self.core.step(slots)
-            self.core.reset(reset_rows, next_keys)
-            for arr in (out.reward, out.revenue, out.clicks, out.carts, out.purchases):
-                arr[reset_rows] = 0
-            for arr in (out.left, out.terminated, out.truncated, out.shown, out.clicked, out.carted, out.purchased):
-                arr[reset_rows] = False
-            out.items[reset_rows] = -1
+        self.core.reset(reset_rows)
+        out = self.core.step(slots, skip=self._autoreset if len(reset_rows) else None)
         self._autoreset = out.terminated | out.truncated
-        return self.core.observe(), out.reward, out.terminated, out.truncated, step_info(self.core, out)
+        return out.obs, out.reward, out.terminated, out.truncated, step_info(self.core, out)

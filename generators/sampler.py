@@ -18,6 +18,7 @@ import torch
 
 from ecomsim.cards import read_card, sha256_file
 from ecomsim.catalog import Catalog
+from ecomsim.catalog_source import CatalogSupport
 from ecomsim.errors import suggest
 from generators.data import table_to_catalog
 from generators.model import Generator, activate
@@ -163,6 +164,25 @@ class CatalogGAN:
                 "category_mix": None if category_mix is None else dict(category_mix),
                 "price_band": None if price_band is None else list(price_band)}
         return table_to_catalog(table, self.category_names, meta)
+
+    def support(self) -> CatalogSupport:
+        """What every catalog this generator draws satisfies (``ecomsim`` bounds ``catalog="gan"`` observations by it).
+
+        ``tanh`` keeps a mode column's ``alpha`` in [-1, 1], so :meth:`TableTransformer.decode` puts the mapped
+        value within ``(+-4 std_k + mean_k) * cat_std_c + cat_mean_c`` over modes ``k`` and categories ``c``
+        (the same operations, and each is monotone); prices are then rounded to cents, at least 0.01.
+        """
+        span = {}
+        for c in self.transformer.columns:
+            if c.kind == "constant":
+                span[c.name] = (c.means[0], c.means[0])
+            elif c.name in ("price", "rel_popularity"):
+                ends = [(a * 4.0 * sd + mu) * cs + cm for a in (-1.0, 1.0) for mu, sd in zip(c.means, c.stds)
+                        for cm, cs in zip(c.cat_means, c.cat_stds)]
+                span[c.name] = (min(ends), max(ends))
+        price = np.maximum(np.round(np.exp(np.array(span["price"])), 2), 0.01)
+        lo, hi = span["rel_popularity"]
+        return CatalogSupport((float(np.log(price[0])), float(np.log(price[1]))), hi - lo)
 
     # ------------------------------------------------------------------ files
     def save(self, directory: str | Path, name: str = DEFAULT_NAME) -> Path:

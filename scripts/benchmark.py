@@ -97,12 +97,13 @@ class Shoppers:
     def _prepare_random_dnn(self) -> None:
         import torch
 
-        from ecomsim.shoppers.behavior import BehaviorNet, SessionTracker
+        from ecomsim.shoppers.behavior import SessionTracker
+        from ecomsim.shoppers.network import BehaviorNet
         from ecomsim.config import CHANNELS, EnvConfig
         from ecomsim.envs import build_core
         from ecomsim.shoppers.reference import ReferenceWorld
 
-        tracker = SessionTracker(build_core(EnvConfig(), 1, shopper=ReferenceWorld()))
+        tracker = SessionTracker(build_core(EnvConfig(), 1, shopper=ReferenceWorld()).state)
         gen_state = torch.random.get_rng_state()
         torch.manual_seed(0)
         self._dnn_net = BehaviorNet(len(tracker.user_names), len(tracker.item_names), len(CHANNELS), 64)

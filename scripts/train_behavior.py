@@ -69,7 +69,7 @@ def main() -> None:
         print(f"epoch {h['epoch']:2d} train {h['train_loss']:.4f} val {h['val_loss']:.4f} ({h['epoch_seconds']:.0f}s)", flush=True)
     metrics = heldout_metrics(net, test.steps)
 
-    tracker = SessionTracker(build_core(EnvConfig(user_model="reference", catalog="reference"), 1))
+    tracker = SessionTracker(build_core(EnvConfig(user_model="reference", catalog="reference"), 1).state)
     card = {
         "hidden": args.hidden,
         "feature_schema": {"version": FEATURE_VERSION, "user": tracker.user_names, "item": tracker.item_names,

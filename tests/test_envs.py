@@ -19,13 +19,22 @@ REF = {"user_model": "reference"}
 
 
 @pytest.mark.parametrize("env_id", IDS)
-@pytest.mark.parametrize("kwargs", [{}, REF], ids=["default", "reference"])
-def test_checkers(env_id, kwargs):
-    env = gym.make(env_id, **kwargs)
+@pytest.mark.parametrize("kwargs", [{}, REF, {"catalog": "gan", "num_items": 400}, dict(REF, catalog="gan")],
+                         ids=["dnn", "reference", "dnn-gan", "reference-gan"])
+def test_checkers_pass_without_a_warning(env_id, kwargs):
+    """Gymnasium's and SB3's checkers (SB3's extra warnings on) on every id: any warning fails the test."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # unbounded feature bounds are intended; errors still raise
+        warnings.simplefilter("error")
+        env = gym.make(env_id, **kwargs)  # the passive checker too: observations inside the Box
         gym_check_env(env.unwrapped, skip_render_check=True)
-        sb3_check_env(gym.make(env_id, **kwargs), warn=False)
+        sb3_check_env(gym.make(env_id, **kwargs), warn=True)
+        env.reset(seed=0)
+        for _ in range(30):
+            _, _, term, trunc, _ = env.step(env.action_space.sample())
+            if term or trunc:
+                env.reset()
+    space = env.observation_space
+    assert np.isfinite(space.low).all() and np.isfinite(space.high).all() and (space.low < space.high).all()
 
 
 def rollout(env, seed, steps=50, action_seed=123):
@@ -117,7 +126,7 @@ def test_make_vec_is_native_batched():
     env = gym.make_vec("ecomsim/Recommend-v0", num_envs=8, **REF)
     assert isinstance(env.unwrapped, EcomVectorEnv)
     obs, info = env.reset(seed=0)
-    assert obs.shape == (8, env.unwrapped.core.obs_dim)
+    assert obs.shape == (8, env.unwrapped.core.layout.obs_dim)
     assert info["session_length"].shape == (8,)
 
 
@@ -217,7 +226,7 @@ def test_satisfied_need_stops_category():
     core = env.core
     items = core.candidates[:, :1]
     before = core.shopper.reaction(items, np.zeros(1)).click
-    core.bought[np.arange(50), core.catalog.category[items[:, 0]]] = True
+    core.session.bought[np.arange(50), core.catalog.category[items[:, 0]]] = True
     after = core.shopper.reaction(items, np.zeros(1)).click
     assert (after < 0.25 * before).all()
 

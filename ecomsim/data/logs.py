@@ -275,7 +275,7 @@ def log_reference_world(
     b = min(batch, num_sessions)
     shopper = _Tapped()
     core = SimulationCore(cfg, catalog, shopper, b)
-    tracker = SessionTracker(core)
+    tracker = SessionTracker(core.state)
     kinds = [k for k, _ in policy.mix]
     mix = np.array([s for _, s in policy.mix], dtype=np.float64)
     mix /= mix.sum()

@@ -1,11 +1,24 @@
 """The shopper-model interface: how simulated shoppers react to what they are shown.
 
-The batched core (``ecomsim.sim.core``) owns the observable session state (portraits,
-counts, history) and samples outcomes; a :class:`ShopperModel` turns that state and
-the shown items into probabilities, in one vectorised call for all sessions, and may
-keep latent state of its own (the reference world's patience, fatigue and drifting
-interests). Two implementations: :class:`ecomsim.shoppers.reference.ReferenceWorld` and the
-learned DNN behaviour model.
+Who owns what:
+
+* **The core** (``ecomsim.sim.core``) owns the state, every block of the table in
+  ``ecomsim.sim.state`` (session counts and history, portraits, random streams, item
+  and retrieval tables), and the step: it shows the chosen items, samples the outcomes
+  from the model's probabilities with each session's own stream, advances the session
+  state and retrieves the next candidates.
+* **A shopper model** is bound to a core's :class:`~ecomsim.sim.state.SimState`
+  (:meth:`ShopperModel.bind`, again after every catalog swap). It may read every block;
+  it writes only its own latent state (the reference world's patience, fatigue and
+  drifting interest; the DNN's ``tracker`` block). It turns the state and the shown
+  items into probabilities (:meth:`~ShopperModel.reaction`, pure, one vectorised call for
+  all sessions) and advances its latent state after the outcomes (:meth:`~ShopperModel.update`).
+* **A fused step** (optional, :data:`FusedStep`) is a model's whole-step shortcut: the
+  core's step kernels around the model's own forward, in as few compiled calls as it
+  can. The model owns it; the core calls it instead of its general path when the model
+  has one. It writes the state only through the core's kernels (the same row functions
+  as the general path, so the results are the same bit for bit), fills the step's
+  ``outcome`` block, and returns the next observation.
 
 Outcome levels for leaving: ``0`` nothing clicked this step, ``1`` a click but no
 purchase, ``2`` a purchase. The model gives the probability of leaving after the
@@ -17,12 +30,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 
 if TYPE_CHECKING:
-    from ecomsim.sim.core import SimulationCore
+    from ecomsim.sim.state import SimState
 
 NUM_LEAVE_LEVELS = 3
 
@@ -49,22 +62,28 @@ class Reaction:
         return self.click * self.cart * self.purchase
 
 
+#: ``fused_step(slots, skip, outcome) -> obs``: the whole core step for every session. ``slots``
+#: ``(N, k)`` int64 candidate indexes; ``skip`` ``(N,)`` bool sessions left as they are (just
+#: restarted by a NEXT_STEP autoreset: nothing shown, zero outcomes, no draws) and only observed;
+#: ``outcome``: the step's ``outcome`` bundle (``ecomsim.sim.state.OUTCOME``: items, flags, counts,
+#: money, ends; fresh uninitialised arrays) to fill. Returns the next observation ``(N, obs_dim)``
+#: float32 of every session (a fresh array).
+FusedStep = Callable[[np.ndarray, np.ndarray, tuple], np.ndarray]
+
+
 class ShopperModel(ABC):
-    """A batched model of shopper behaviour, bound to one core."""
+    """A batched model of shopper behaviour, bound to one core's state (see the module docstring)."""
 
     #: short name used in configs and reports
     name: str = "shopper"
 
-    #: Optional whole-step shortcut: ``fused_step(slots, items, flags, counts, money, ends, skip)``
-    #: does everything ``SimulationCore.step`` does (same results), writes the outcome
-    #: blocks and returns the next observation ``(N, obs_dim)``. It leaves the sessions
-    #: ``skip`` ((N,) bool) unstepped (nothing shown, zero outcomes, no draws) and only
-    #: observes them: a vector env restarts its autoreset sessions first and skips them.
-    fused_step = None
+    #: the model's fused step (see :data:`FusedStep`), or ``None``: the core's general path
+    fused_step: Optional[FusedStep] = None
 
-    def bind(self, core: "SimulationCore") -> None:
-        """Attach to a core (allocate latent state for ``core.num_envs`` sessions)."""
-        self.core = core
+    def bind(self, state: "SimState") -> None:
+        """Attach to a core's state (allocate latent state for ``state.num_envs`` sessions); called again
+        after the core swaps its catalog (every session is then reset)."""
+        self.state = state
 
     def reset_sessions(self, idx: np.ndarray) -> None:
         """Initialise latent state of sessions ``idx`` after the core drew their portraits."""
@@ -83,8 +102,10 @@ class ShopperModel(ABC):
         clicked: np.ndarray,
         carted: np.ndarray,
         purchased: np.ndarray,
+        rows: np.ndarray | None = None,
     ) -> None:
-        """Advance latent state after the core sampled outcomes (all ``(N, k)``).
+        """Advance latent state after the core sampled outcomes (all ``(n, k)``, for the sessions ``rows``;
+        every session when None). The core leaves out the sessions a step skips.
 
         Called before the core updates its own session counters.
         """

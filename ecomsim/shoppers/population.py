@@ -1,19 +1,11 @@
 """Shopper population: the portrait of each simulated shopper, drawn per session.
 
 A portrait is what a shop knows or could know about a shopper when the session
-starts. Arrays are batch-first, one row per session:
-
-================== ================ ==============================================
-field              shape            meaning
-================== ================ ==============================================
-segment            (N,) int64       index into ``SEGMENTS``
-channel            (N,) int64       0 app, 1 web, 2 social (``CHANNELS``)
-interest           (N, d) float64   latent interests over the item embedding space (unit norm)
-price_sensitivity  (N,) float64     > 0; scales how price above budget hurts
-budget             (N,) float64     comfortable spend per item, currency units
-patience           (N,) float64     initial patience, in "steps of tolerance"
-intent             (N,) float64     initial purchase intent (logit offset)
-================== ================ ==============================================
+starts: :class:`~ecomsim.sim.state.Portraits`, the ``portrait`` block of the state table
+(segment, channel, interest, price sensitivity, budget, patience, intent; shapes and
+units there). :meth:`ShopperPopulation.sample` draws them from the session streams;
+:meth:`ShopperPopulation.support` says what it can draw (the observation's bounds come
+from it, and portraits given to a reset are checked against it).
 
 Segments and channels follow CALIBRATION.md: web converts best and spends most
 (AOV $127 vs app $93), app has ~55% of traffic and converts 30% less, social
@@ -22,14 +14,13 @@ converts least (0.74%) and spends least ($82).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS
 from ecomsim.sim import kernels
-from ecomsim.sim.streams import SessionStreams, categorical_cdf
+from ecomsim.sim.state import Portraits
+from ecomsim.sim.streams import NORMAL_BOUND, SessionStreams, categorical_cdf
 
 SEGMENTS = ("bargain_hunter", "quality_seeker", "window_shopper", "mission_buyer")
 
@@ -51,39 +42,6 @@ INTEREST_SECOND = 0.35
 INTEREST_NOISE = 0.35
 
 
-@dataclass
-class Portraits:
-    """Portraits of ``N`` shoppers (see module docstring for the fields)."""
-
-    segment: np.ndarray
-    channel: np.ndarray
-    interest: np.ndarray
-    price_sensitivity: np.ndarray
-    budget: np.ndarray
-    patience: np.ndarray
-    intent: np.ndarray
-
-    @classmethod
-    def empty(cls, num_envs: int, embed_dim: int) -> "Portraits":
-        return cls(
-            segment=np.zeros(num_envs, dtype=np.int64),
-            channel=np.zeros(num_envs, dtype=np.int64),
-            interest=np.zeros((num_envs, embed_dim)),
-            price_sensitivity=np.ones(num_envs),
-            budget=np.ones(num_envs),
-            patience=np.ones(num_envs),
-            intent=np.zeros(num_envs),
-        )
-
-    def assign(self, idx: np.ndarray, other: "Portraits") -> None:
-        """Write ``other`` (``len(idx)`` rows) into rows ``idx``."""
-        for name in self.__dataclass_fields__:
-            getattr(self, name)[idx] = getattr(other, name)
-
-    def take(self, idx: np.ndarray) -> "Portraits":
-        return Portraits(**{name: getattr(self, name)[idx] for name in self.__dataclass_fields__})
-
-
 class ShopperPopulation:
     """Draws portraits from the session streams, over a catalog's embedding space.
 
@@ -92,19 +50,15 @@ class ShopperPopulation:
         channel: ``None`` to draw channels from ``CHANNEL_SHARE``, else a fixed channel name.
     """
 
-    #: uniforms used per portrait: segment, channel, 2 categories, 3 lognormal noises
-    #: (6 uniforms via Box-Muller) and the interest noise (2 * d).
     def __init__(self, catalog: Catalog, channel: str | None = None) -> None:
         self.embed_dim = catalog.embed_dim
-        self.num_categories = catalog.num_categories
         cent = np.zeros((catalog.num_categories, catalog.embed_dim))
         np.add.at(cent, catalog.category, catalog.embedding.astype(np.float64))
         norms = np.linalg.norm(cent, axis=1, keepdims=True)
         self.centroids = np.divide(cent, norms, out=np.zeros_like(cent), where=norms > 0)
         counts = np.bincount(catalog.category, minlength=catalog.num_categories).astype(np.float64)
-        self.category_share = counts / counts.sum()
         # the four categorical draws of a portrait (segment, channel, two categories) in one kernel call
-        cdfs = [categorical_cdf(SEGMENT_SHARE), categorical_cdf(CHANNEL_SHARE)] + [categorical_cdf(self.category_share)] * 2
+        cdfs = [categorical_cdf(SEGMENT_SHARE), categorical_cdf(CHANNEL_SHARE)] + [categorical_cdf(counts / counts.sum())] * 2
         self._sizes = np.array([len(c) for c in cdfs], dtype=np.int64)
         self._cdfs = np.zeros((4, self._sizes.max()))
         for row, cdf in enumerate(cdfs):
@@ -112,7 +66,8 @@ class ShopperPopulation:
         self.channel = None if channel is None else CHANNELS.index(channel)
 
     def sample(self, streams: SessionStreams, idx: np.ndarray) -> Portraits:
-        """Draw ``len(idx)`` portraits from the streams ``idx``."""
+        """Draw ``len(idx)`` portraits from the streams ``idx``: per portrait 4 uniforms (segment, channel, two
+        categories), then ``3 + d`` normals (budget, sensitivity and patience noise, interest noise)."""
         n = len(idx)
         d = self.embed_dim
         u = streams.uniform(4, idx)
@@ -137,3 +92,39 @@ class ShopperPopulation:
             patience=patience,
             intent=intent,
         )
+
+    def support(self) -> dict[str, tuple[float, float]]:
+        """``(low, high)`` of each float field of every portrait :meth:`sample` can draw (``interest``: per
+        component), the same operations on the extreme normals ``+-NORMAL_BOUND``."""
+        seg = np.arange(len(SEGMENTS))
+        ch = np.arange(len(CHANNELS)) if self.channel is None else np.array([self.channel])
+        s, c = np.repeat(seg, len(ch)), np.tile(ch, len(seg))
+        z = np.array([-NORMAL_BOUND, NORMAL_BOUND])
+        budget = SEGMENT_BUDGET[s][:, None] * CHANNEL_BUDGET[c][:, None] * np.exp(0.45 * z)
+        sensitivity = SEGMENT_PRICE_SENSITIVITY[s][:, None] * np.exp(0.25 * z)
+        patience = SEGMENT_PATIENCE[s][:, None] * CHANNEL_PATIENCE[c][:, None] * np.exp(0.3 * z)
+        intent = SEGMENT_INTENT[s] + CHANNEL_INTENT[c]
+        span = lambda a: (float(a.min()), float(a.max()))  # noqa: E731
+        return {"interest": (-1.0, 1.0), "price_sensitivity": span(sensitivity), "budget": span(budget),
+                "patience": span(patience), "intent": span(intent)}
+
+    def check(self, portraits: Portraits) -> None:
+        """Raise ``ValueError`` naming the field, session and value of a portrait this population cannot draw."""
+        n = len(portraits.segment)
+        for name, size in (("segment", len(SEGMENTS)), ("channel", len(CHANNELS))):
+            a = getattr(portraits, name)
+            allowed = np.arange(size) if name == "segment" or self.channel is None else np.array([self.channel])
+            bad = ~np.isin(a, allowed)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(f"portraits.{name}[{i}] must be one of {allowed.tolist()}, got {int(a[i])}")
+        if portraits.interest.shape != (n, self.embed_dim):
+            raise ValueError(f"portraits.interest must have shape ({n}, embed_dim={self.embed_dim}), "
+                             f"got {portraits.interest.shape}")
+        for name, (lo, hi) in self.support().items():
+            a = getattr(portraits, name)
+            bad = ~((a >= lo) & (a <= hi))
+            if bad.any():
+                i = tuple(int(v) for v in np.argwhere(bad)[0])
+                raise ValueError(f"portraits.{name}{list(i)} must be in [{lo:.6g}, {hi:.6g}] (what the population "
+                                 f"draws; the observation bounds assume it), got {float(a[i])!r}")

@@ -64,6 +64,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ecomsim.shoppers.base import NUM_LEAVE_LEVELS, Reaction, ShopperModel
+from ecomsim.sim.state import SimState
 
 
 @dataclass(frozen=True)
@@ -115,27 +116,26 @@ class ReferenceWorld(ShopperModel):
     def __init__(self, params: ReferenceParams | None = None) -> None:
         self.params = params or ReferenceParams()
 
-    def bind(self, core) -> None:
-        super().bind(core)
-        n, d = core.num_envs, core.catalog.embed_dim
+    def bind(self, state: SimState) -> None:
+        super().bind(state)
+        n, d = state.num_envs, state.catalog.embed_dim
         self.interest = np.zeros((n, d))
         self.patience = np.zeros(n)
         self.fatigue = np.zeros(n)
         self.intent = np.zeros(n)
-        cat = core.catalog
-        self._emb = core._emb64
+        cat, table = state.catalog, state.item_table
+        self._emb = table.emb
         self._rel_pop = np.log(cat.popularity * cat.num_items)
-        self._log_price = np.log(cat.price)
+        self._log_price = table.log_price
         self._price_z = (self._log_price - self._log_price.mean()) / (self._log_price.std() or 1.0)
-        self._price = cat.price
-        self._quality = cat.quality
-        self._category = cat.category
+        self._price = table.price
+        self._quality = table.quality
         self._eta = np.asarray(self.params.eta)
         self._b_ch = np.asarray(self.params.b_ch)
         self._l_o = np.asarray(self.params.l_o)
 
     def reset_sessions(self, idx: np.ndarray) -> None:
-        pt = self.core.portraits
+        pt = self.state.portraits
         self.interest[idx] = pt.interest[idx]
         self.patience[idx] = pt.patience[idx]
         self.fatigue[idx] = 0.0
@@ -160,12 +160,12 @@ class ReferenceWorld(ShopperModel):
 
     def reaction(self, items: np.ndarray, positions: np.ndarray, rows: np.ndarray | None = None) -> Reaction:
         p = self.params
-        core = self.core
+        st = self.state
         aff = self.affinity(items, rows)
-        rep = core.repeat_counts(items, rows)
-        sat = core.category_bought(items, rows)
-        ch = core.portraits.channel if rows is None else core.portraits.channel[rows]
-        pt = core.portraits
+        rep = st.repeat_counts(items, rows)
+        sat = st.category_bought(items, rows)
+        ch = st.portraits.channel if rows is None else st.portraits.channel[rows]
+        pt = st.portraits
         budget = pt.budget if rows is None else pt.budget[rows]
         sens = pt.price_sensitivity if rows is None else pt.price_sensitivity[rows]
         fat = self.fatigue if rows is None else self.fatigue[rows]
@@ -198,21 +198,24 @@ class ReferenceWorld(ShopperModel):
         assert leave.shape[1] == NUM_LEAVE_LEVELS
         return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
 
-    def update(self, items, shown, clicked, carted, purchased) -> None:
+    def update(self, items, shown, clicked, carted, purchased, rows=None) -> None:
         p = self.params
-        aff = self.affinity(items)
-        rep = self.core.repeat_counts(items)
-        self.patience, self.fatigue = self._item_costs(aff, rep, shown, None)
+        sel = slice(None) if rows is None else rows
+        aff = self.affinity(items, rows)
+        rep = self.state.repeat_counts(items, rows)
+        patience, fatigue = self._item_costs(aff, rep, shown, rows)
         q = self._quality[items]
         nclick = clicked.sum(axis=1)
         any_click = nclick > 0
-        self.patience += p.k_click * ((2.0 * q - 0.4) * clicked).sum(axis=1)
-        self.fatigue = np.where(any_click, 0.5 * self.fatigue, self.fatigue)
-        self.intent += p.w_click * (q * clicked).sum(axis=1)
-        self.intent -= p.w_after_buy * purchased.sum(axis=1)
+        patience += p.k_click * ((2.0 * q - 0.4) * clicked).sum(axis=1)
+        self.patience[sel] = patience
+        self.fatigue[sel] = np.where(any_click, 0.5 * fatigue, fatigue)
+        intent = self.intent[sel] + p.w_click * (q * clicked).sum(axis=1)
+        self.intent[sel] = intent - p.w_after_buy * purchased.sum(axis=1)
         if any_click.any():
-            rows = np.flatnonzero(any_click)
-            e = (self._emb[items[rows]] * clicked[rows, :, None]).sum(axis=1) / nclick[rows, None]
-            u = self.interest[rows]
+            local = np.flatnonzero(any_click)
+            e = (self._emb[items[local]] * clicked[local, :, None]).sum(axis=1) / nclick[local, None]
+            at = local if rows is None else np.asarray(rows)[local]
+            u = self.interest[at]
             u = u + p.rho * (e - u)
-            self.interest[rows] = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)
+            self.interest[at] = u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-9)

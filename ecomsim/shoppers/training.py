@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecomsim.shoppers.behavior import HEADS, BehaviorNet
+from ecomsim.shoppers.network import HEADS, BehaviorNet
 from ecomsim.config import CHANNELS
 from ecomsim.data.logs import StepData
 

@@ -10,11 +10,31 @@ The kernels compute the same quantities, with the same float64 operations, as th
 numpy definitions they replace (``tests/sim/test_kernels.py`` checks them against
 those definitions: bit for bit, except sums whose order differs, such as the
 observation's affinity, within one float32 ulp): the uniforms are the splitmix64 streams of
-``ecomsim.sim.streams``, retrieval is the recipe of ``ecomsim.sim.core``, the observation the
+``ecomsim.sim.streams``, retrieval is the recipe of ``ecomsim.sim.retrieval``, the observation the
 layout of ``ecomsim.sim.observation``, the DNN features those of
 ``ecomsim.shoppers.behavior.SessionTracker``, and the DNN forward the network of
-``ecomsim.shoppers.behavior.BehaviorNet`` with the input normalisation folded into the first
+``ecomsim.shoppers.network.BehaviorNet`` with the input normalisation folded into the first
 layers (float32 like torch; equal to it within float32 rounding).
+
+**State bundles.** A kernel called from Python takes the state as the bundles of
+``ecomsim.sim.state`` (``session``, ``portrait``, ``rng``, ``item_table``, ``retrieval``,
+``tracker``, ``outcome``, ``consts``: plain tuples of arrays, declared there with shapes
+and units) and unpacks them into named locals on its first lines; the row functions take
+those locals. Plain tuples because numba's dispatch types them almost as fast as flat
+arguments (measured with numba 0.68 on this machine: a call with 40 mixed arrays took
+1.9 us flat, 2.4 us as four tuples, 4.6 us as four ``NamedTuple``s), while a jitclass
+instance, though quick to dispatch (0.3 us), is a fresh type in every process, so
+``cache=True`` never hits and every start would recompile all kernels.
+
+**One file.** Numba's cache (``cache=True``) keys a compiled function on its own source
+file only: the row functions are inlined into the kernels, and an edit to a row function
+in *another* file would leave the kernels' cached machine code stale (numba's "Notes on
+Caching" list this as a known limitation; checked with numba 0.68: a kernel inlining a
+function from a second file kept returning the old result after that file changed). In
+one file any edit invalidates every kernel's cache. That is why this module is the one
+exception to the ~400-line limit, and why its constants (row indices of the stacked
+state fields, the DNN tracker's constants) are defined here rather than imported: a
+global read by a kernel is frozen into its cached code.
 
 Compiled on first use, about 20 s, then cached (``cache=True``: numba keeps the
 machine code next to this file, in ``NUMBA_CACHE_DIR`` when set, or in a per-user
@@ -35,7 +55,6 @@ _S30, _S27, _S31 = np.uint64(30), np.uint64(27), np.uint64(31)
 _S11 = np.uint64(11)
 _TO_UNIT = 1.0 / float(1 << 53)
 
-REWARD_KINDS = ("purchase", "revenue", "click")  # reward_kind codes of ``advance``
 LOG_BUDGET_CENTER = float(np.log(150.0))  # budget feature: log(budget / 150)
 # the DNN tracker's constants (meaning in ``ecomsim.shoppers.behavior``, which re-exports them)
 DNN_A_MIN = 0.3  # affinity below which an item counts as irrelevant
@@ -113,13 +132,13 @@ def next_stamp(mark):
 
 @njit(**_ROW)
 def _retrieve_row(u, i, off, pool, row, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out):
-    """Candidates of one session into ``out[row]`` from ``u[i, off : off + 2 M + 2]`` (recipe in ``ecomsim.sim.core``)."""
+    """Candidates of one session into ``out[row]`` from ``u[i, off : off + 2 M + 2]`` (recipe in ``ecomsim.sim.retrieval``)."""
     m = out.shape[1]
     last = popular_items.shape[0] - 1
     stamp = next_stamp(mark)
     for j in range(m):
         if j < n_pop:
-            # searchsorted(cdf, x, side="right") through the bucket table of ``core.popular_buckets``;
+            # searchsorted(cdf, x, side="right") through the bucket table of ``retrieval.popular_buckets``;
             # written out here: as an inlined function (with one exit or two) the pass compiled to
             # markedly slower code
             x = u[i, off + j]
@@ -144,20 +163,22 @@ def _retrieve_row(u, i, off, pool, row, popular_items, cdf, low, exact, n_pop, n
 
 
 @njit(**_JIT)
-def retrieve(u, off, rows, pool, popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out):
-    """Candidates of sessions ``rows[i]`` into ``out[rows[i]]`` from ``u[i, off:]``."""
+def retrieve(u, off, rows, session, retrieval, consts):
+    """Candidates of sessions ``rows[i]`` into ``candidates[rows[i]]`` from ``u[i, off:]``."""
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
+    num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
     for i in range(rows.shape[0]):
-        _retrieve_row(u, i, off, pool, rows[i], popular_items, cdf, low, exact, n_pop, n_per, num_items, mark, out)
+        _retrieve_row(u, i, off, pool, rows[i], popular_items, popular_cdf, popular_low, popular_exact, n_popular,
+                      n_personal, num_items, mark, candidates)
 
 
 # ===================================================================== step
-# Per-session state blocks (rows of one array: one kernel argument each):
-#   ints (6, n) int64: step_count, clicks, carts, purchases, impressions, no_click_run
-#   flags (4, n, k) bool: shown, clicked, carted, purchased
-#   ends (3, n) bool: left, terminated, truncated
-#   counts (3, n) int64: this step's clicks, carts, purchases
-#   money (2, n) float64: this step's revenue, reward
-#   tstate (4, n) float64: the DNN tracker's click_quality, irr_sum, irr_ewma, rep_ewma
+# Rows of the stacked state fields (``ecomsim.sim.state``; tests/sim/test_state.py ties them):
+# session counters (6, n): step_count, clicks, carts, purchases, impressions, no_click_run; the
+# outcome's flags (4, n, k): shown, clicked, carted, purchased; ends (3, n): left, terminated,
+# truncated; counts (3, n): clicks, carts, purchases; money (2, n): revenue, reward; the DNN
+# tracker's aggregates (4, n): click_quality, irr_sum, irr_ewma, rep_ewma.
 STEP, CLICKS, CARTS, PURCHASES, IMPRESSIONS, NO_CLICK_RUN = range(6)
 
 
@@ -174,11 +195,24 @@ def _gather_row(candidates, slots, i, items, shown):
         shown[i, j] = first
 
 
+@njit(**_ROW)
+def _gather_or_skip(i, skip, candidates, slots, items, flags):
+    """Row ``i``'s items shown and ``flags[0]``; nothing shown when ``skip[i]``."""
+    if skip[i]:  # one exit: an inlined function that returns early compiles to slower code
+        items[i, :] = -1
+        flags[:, i, :] = False
+    else:
+        _gather_row(candidates, slots, i, items, flags[0])
+
+
 @njit(**_JIT)
-def gather(candidates, slots, items, shown):
-    """Items shown ``(n, k)``; a candidate picked twice in a slate is shown in its first slot only."""
+def gather(skip, slots, session, outcome):
+    """Items shown ``(n, k)`` and ``flags[0]`` (shown); a candidate picked twice in a slate is shown in its first
+    slot only; sessions ``skip`` show nothing."""
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    items, flags, counts, money, ends = outcome
     for i in range(slots.shape[0]):
-        _gather_row(candidates, slots, i, items, shown)
+        _gather_or_skip(i, skip, candidates, slots, items, flags)
 
 
 @njit(**_ROW)
@@ -199,15 +233,23 @@ def _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends):
 
 
 @njit(**_JIT)
-def sample(base, counter, u, click, cart, purchase, leave, flags, ends):
-    """Draw a step's uniforms (``u`` is ``(n, draws)``) and sample the funnel of every session."""
+def sample(skip, probs, session, rng, outcome):
+    """Draw a step's uniforms and sample the funnel of every session but ``skip`` (no draws, nothing sampled)."""
+    click, cart, purchase, leave = probs
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    key, base, counter = rng
+    items, flags, counts, money, ends = outcome
     for i in range(flags.shape[1]):
-        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
+        if skip[i]:
+            flags[1:, i, :] = False
+            ends[0, i] = False
+        else:
+            _sample_row(base, counter, uniforms, i, click, cart, purchase, leave, flags, ends)
 
 
 @njit(**_ROW)
-def _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
-                 reward_kind, max_steps, counts, money, ends):
+def _advance_row(i, items, flags, price, ints, revenue, last_clicked, bought, category, recent, reward_kind, max_steps,
+                 counts, money, ends):
     k = items.shape[1]
     nclick = 0
     ncart = 0
@@ -231,14 +273,6 @@ def _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clic
     money[0, i] = rev
     last_clicked[i] = nclick > 0
     ints[NO_CLICK_RUN, i] = 0 if nclick > 0 else ints[NO_CLICK_RUN, i] + 1
-    if nclick > 0:
-        denom = float(max(ints[CLICKS, i], 1))
-        for q in range(emb.shape[1]):
-            e = 0.0
-            for j in range(k):
-                term = emb[items[i, j], q] * flags[1, i, j]
-                e = term if j == 0 else e + term
-            clicked_emb[i, q] += (e - nclick * clicked_emb[i, q]) / denom
     for j in range(k):
         if flags[3, i, j]:
             bought[i, category[items[i, j]]] = True
@@ -246,7 +280,7 @@ def _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clic
         recent[i, q] = recent[i, q - k]
     for j in range(k):
         recent[i, j] = items[i, j] if flags[0, i, j] else -1
-    if reward_kind == 0:
+    if reward_kind == 0:  # the index of ``EnvConfig.reward`` in ``config.REWARDS``: purchase, revenue, click
         money[1, i] = float(nbuy)
     elif reward_kind == 1:
         money[1, i] = rev
@@ -258,12 +292,25 @@ def _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clic
 
 
 @njit(**_JIT)
-def advance(items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
-            reward_kind, max_steps, counts, money, ends):
-    """The core's session counters after a step, and the step's counts, revenue, reward and ends."""
-    for i in range(items.shape[0]):
-        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought,
-                     recent, reward_kind, max_steps, counts, money, ends)
+def advance(skip, session, item_table, retrieval, consts, outcome):
+    """The session state after a step (the step's counts, revenue, reward and ends), then the next candidates
+    from the step's uniforms; sessions ``skip`` are left as they are, with zero outcomes."""
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    price, log_price, quality, category, emb, features = item_table
+    popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
+    num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
+    items, flags, counts, money, ends = outcome
+    n, k = items.shape
+    for i in range(n):
+        if skip[i]:
+            counts[:, i], money[:, i], ends[:, i] = 0, 0.0, False
+        else:
+            _advance_row(i, items, flags, price, counters, revenue, last_clicked, bought, category, recent,
+                         reward_kind, max_steps, counts, money, ends)
+    for i in range(n):
+        if not skip[i]:
+            _retrieve_row(uniforms, i, 3 * k + 1, pool, i, popular_items, popular_cdf, popular_low, popular_exact,
+                          n_popular, n_personal, num_items, mark, candidates)
 
 
 # ============================================================== observation
@@ -320,15 +367,19 @@ def _observe_row(r, o, o32, segment, channel, interest, budget, sensitivity, int
 
 
 @njit(**_JIT)
-def observe(rows, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates, recent,
-            item_features, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark, out):
+def observe(rows, session, portrait, item_table, retrieval, consts, out):
     """Observations of sessions ``rows`` into ``out`` ``(len(rows), obs_dim)`` (layout in ``ecomsim.sim.observation``)."""
-    item_u32 = item_features.view(np.uint32)
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
+    price, log_price, quality, category, emb, features = item_table
+    popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
+    num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
+    item_u32 = features.view(np.uint32)
     out32 = out.view(np.uint32)
     for i in range(rows.shape[0]):
-        _observe_row(rows[i], out[i], out32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
-                     bought, candidates, recent, item_u32, emb, log_price, category, nseg, nch, max_steps,
-                     log_budget_center, mark)
+        _observe_row(rows[i], out[i], out32[i], segment, channel, interest, budget, price_sensitivity, counters,
+                     last_clicked, bought, candidates, recent, item_u32, emb, log_price, category, num_segments,
+                     num_channels, max_steps, LOG_BUDGET_CENTER, mark)
 
 
 # ====================================================== DNN shopper model
@@ -401,19 +452,24 @@ def _features_row(i, r, items, segment, channel, budget, sensitivity, ints, last
 
 
 @njit(**_JIT)
-def dnn_features(rows, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent, tstate,
-                 interest, item_features, emb, log_price, category, nseg, nch, a_min, log_budget_center,
-                 user_out, item_out):
-    """The DNN's user ``(n, U)`` and item ``(n, k, I)`` features (definitions in ``SessionTracker``)."""
-    item_u32, item_out32 = item_features.view(np.uint32), item_out.view(np.uint32)
+def dnn_features(rows, items, session, portrait, item_table, tracker, consts, user_out, item_out):
+    """The DNN's user ``(n, U)`` and item ``(n, k, I)`` features of showing ``items`` ``(n, k)`` to sessions
+    ``rows`` (definitions in ``SessionTracker``)."""
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
+    price, log_price, quality, category, emb, features = item_table
+    session_interest, aggregates = tracker
+    num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
+    item_u32, item_out32 = features.view(np.uint32), item_out.view(np.uint32)
     for i in range(items.shape[0]):
-        _features_row(i, rows[i], items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
-                      tstate, interest, item_u32, emb, log_price, category, nseg, nch, a_min,
-                      log_budget_center, user_out, item_out, item_out32)
+        _features_row(i, rows[i], items, segment, channel, budget, price_sensitivity, counters, last_clicked, bought,
+                      recent, aggregates, session_interest, item_u32, emb, log_price, category, num_segments,
+                      num_channels, DNN_A_MIN, LOG_BUDGET_CENTER, user_out, item_out, item_out32)
 
 
 @njit(**_ROW)
-def _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift):
+def _dnn_update_row(i, r, items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift):
+    """Session ``r``'s tracker after showing ``items[i]`` with outcome ``flags[:, i]``."""
     k = items.shape[1]
     d = emb.shape[1]
     nshown = 0
@@ -425,18 +481,18 @@ def _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_m
         it = items[i, j]
         if flags[0, i, j]:
             nshown += 1
-            irr_tot += max(0.0, a_min - _affinity(emb, it, interest, i))
-            rep_tot += _repeats(recent, i, it)
+            irr_tot += max(0.0, a_min - _affinity(emb, it, interest, r))
+            rep_tot += _repeats(recent, r, it)
         if flags[1, i, j]:
             nclick += 1
             cq += quality[it]
     ns = float(max(nshown, 1))
     mean_irr = irr_tot / ns
     relief = 0.5 if nclick > 0 else 1.0
-    tstate[0, i] += cq
-    tstate[1, i] += mean_irr
-    tstate[2, i] = (decay * tstate[2, i] + mean_irr) * relief
-    tstate[3, i] = (decay * tstate[3, i] + rep_tot / ns) * relief
+    tstate[0, r] += cq
+    tstate[1, r] += mean_irr
+    tstate[2, r] = (decay * tstate[2, r] + mean_irr) * relief
+    tstate[3, r] = (decay * tstate[3, r] + rep_tot / ns) * relief
     if nclick > 0:
         norm = 0.0
         for q in range(d):
@@ -444,21 +500,26 @@ def _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_m
             for j in range(k):
                 if flags[1, i, j]:
                     e += emb[items[i, j], q]
-            norm += (interest[i, q] + drift * (e / nclick - interest[i, q])) ** 2
+            norm += (interest[r, q] + drift * (e / nclick - interest[r, q])) ** 2
         norm = max(math.sqrt(norm), 1e-9)
         for q in range(d):
             e = 0.0
             for j in range(k):
                 if flags[1, i, j]:
                     e += emb[items[i, j], q]
-            interest[i, q] = (interest[i, q] + drift * (e / nclick - interest[i, q])) / norm
+            interest[r, q] = (interest[r, q] + drift * (e / nclick - interest[r, q])) / norm
 
 
 @njit(**_JIT)
-def dnn_update(items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift):
-    """The tracker's aggregates after a step (call before ``advance``: repeats count the history before it)."""
+def dnn_update(rows, items, flags, session, item_table, tracker):
+    """The tracker of sessions ``rows`` after showing them ``items`` ``(n, k)`` with outcome ``flags`` ``(2, n, k)``
+    (shown, clicked); call before ``advance``: repeats count the history before the step."""
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    price, log_price, quality, category, emb, features = item_table
+    session_interest, aggregates = tracker
     for i in range(items.shape[0]):
-        _dnn_update_row(i, items, flags, recent, quality, emb, interest, tstate, a_min, decay, drift)
+        _dnn_update_row(i, rows[i], items, flags, recent, quality, emb, session_interest, aggregates, DNN_A_MIN,
+                        DNN_DECAY, DNN_DRIFT)
 
 
 @njit(**_ROW)
@@ -551,8 +612,11 @@ def forward_scratch(wmeta):
 
 
 @njit(**_JIT)
-def dnn_forward(user, items, positions, channel, wflat, wmeta, slope, click_a, click_b, click, cart, purchase, leave):
-    """The behaviour network on feature arrays, one session at a time (weights packed by ``FoldedNet``)."""
+def dnn_forward(user, items, positions, channel, weights, probs):
+    """The behaviour network on feature arrays, one session at a time, into ``probs`` (click, cart, purchase
+    ``(n, k)``, leave ``(n, 3)``); ``weights``: ``FoldedNet.weights``."""
+    wflat, wmeta, slope, click_a, click_b = weights
+    click, cart, purchase, leave = probs
     scratch = forward_scratch(wmeta)
     w = _unpack(wflat, wmeta)
     for i in range(items.shape[0]):
@@ -562,7 +626,8 @@ def dnn_forward(user, items, positions, channel, wflat, wmeta, slope, click_a, c
 
 @njit(**_ROW)
 def _pre_row(i, skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
-             tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf, itemf32):
+             tstate, session_interest, item_u32, emb, log_price, category, nseg, nch, items, flags, user, itemf,
+             itemf32):
     """Session ``i`` before the forward: the items shown and their DNN features (none shown, zero features,
     when ``skip[i]``)."""
     if skip[i]:  # one exit: an inlined function that returns early compiles to slower code
@@ -573,64 +638,80 @@ def _pre_row(i, skip, slots, candidates, segment, channel, budget, sensitivity, 
     else:
         _gather_row(candidates, slots, i, items, flags[0])
         _features_row(i, i, items, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
-                      tstate, t_interest, item_u32, emb, log_price, category, consts[0], consts[1], DNN_A_MIN,
+                      tstate, session_interest, item_u32, emb, log_price, category, nseg, nch, DNN_A_MIN,
                       LOG_BUDGET_CENTER, user, itemf, itemf32)
 
 
 # A DNN step is ``dnn_pre`` (all sessions), the forward (torch, any device), ``dnn_post``
 # (all sessions); or, for small batches on CPU, ``dnn_step``: the three in one call.
-# ``consts``: nseg, nch, n_pop, n_per, num_items, reward_kind, max_steps (int64).
 # ``skip`` (n,) bool: sessions restarted just before the step (NEXT_STEP autoreset): not
 # stepped (no draws, no state change; nothing shown, zero counts, money and ends), only observed.
 @njit(**_JIT)
-def dnn_pre(skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought, recent,
-            tstate, t_interest, item_features, emb, log_price, category, consts, items, flags, user, itemf):
+def dnn_pre(skip, slots, session, portrait, item_table, tracker, consts, outcome, user, itemf):
     """The items shown ``(n, k)`` (and ``flags[0]``, shown) and the DNN's user and item features."""
-    item_u32, itemf32 = item_features.view(np.uint32), itemf.view(np.uint32)
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
+    price, log_price, quality, category, emb, features = item_table
+    session_interest, aggregates = tracker
+    num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
+    items, flags, counts, money, ends = outcome
+    item_u32, itemf32 = features.view(np.uint32), itemf.view(np.uint32)
     for i in range(slots.shape[0]):
-        _pre_row(i, skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought,
-                 recent, tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf,
-                 itemf32)
+        _pre_row(i, skip, slots, candidates, segment, channel, budget, price_sensitivity, counters, last_clicked,
+                 bought, recent, aggregates, session_interest, item_u32, emb, log_price, category, num_segments,
+                 num_channels, items, flags, user, itemf, itemf32)
 
 
 @njit(**_JIT)
-def dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity,
-             ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest,
-             item_features, emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts,
-             items, flags, counts, money, ends, obs):
+def dnn_post(skip, probs, session, portrait, rng, item_table, retrieval, tracker, consts, outcome, obs):
     """Outcomes from the forward's probabilities, the new session state, candidates and observations.
 
     Three passes over the sessions (outcomes and state, retrieval, observation): each row
     still depends on its own session only, and three short loops compile to faster code
     than one long one.
     """
+    click, cart, purchase, leave = probs
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
+    key, base, counter = rng
+    price, log_price, quality, category, emb, features = item_table
+    popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
+    session_interest, aggregates = tracker
+    num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
+    items, flags, counts, money, ends = outcome
     n, k = items.shape
     for i in range(n):
         if skip[i]:
             counts[:, i], money[:, i], ends[:, i] = 0, 0.0, False
             continue
-        _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends)
-        _dnn_update_row(i, items, flags, recent, quality, emb, t_interest, tstate, DNN_A_MIN, DNN_DECAY, DNN_DRIFT)
-        _advance_row(i, items, flags, price, category, emb, ints, revenue, last_clicked, clicked_emb, bought, recent,
-                     consts[5], consts[6], counts, money, ends)
+        _sample_row(base, counter, uniforms, i, click, cart, purchase, leave, flags, ends)
+        _dnn_update_row(i, i, items, flags, recent, quality, emb, session_interest, aggregates, DNN_A_MIN, DNN_DECAY,
+                        DNN_DRIFT)
+        _advance_row(i, items, flags, price, counters, revenue, last_clicked, bought, category, recent, reward_kind,
+                     max_steps, counts, money, ends)
     for i in range(n):
         if skip[i]:
             continue
-        _retrieve_row(u, i, 3 * k + 1, pool, i, popular_items, cdf, low, exact, consts[2], consts[3], consts[4],
-                      mark, candidates)
-    item_u32, obs32 = item_features.view(np.uint32), obs.view(np.uint32)
+        _retrieve_row(uniforms, i, 3 * k + 1, pool, i, popular_items, popular_cdf, popular_low, popular_exact,
+                      n_popular, n_personal, num_items, mark, candidates)
+    item_u32, obs32 = features.view(np.uint32), obs.view(np.uint32)
     for i in range(n):
-        _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, sensitivity, ints, last_clicked,
-                     bought, candidates, recent, item_u32, emb, log_price, category, consts[0], consts[1], consts[6],
-                     LOG_BUDGET_CENTER, mark)
+        _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, price_sensitivity, counters,
+                     last_clicked, bought, candidates, recent, item_u32, emb, log_price, category, num_segments,
+                     num_channels, max_steps, LOG_BUDGET_CENTER, mark)
 
 
 @njit(**_JIT)
-def dnn_step(skip, slots, candidates, base, counter, u, segment, channel, interest, budget, sensitivity, ints, revenue,
-             last_clicked, clicked_emb, bought, recent, pool, tstate, t_interest, item_features, emb, log_price,
-             price, quality, category, popular_items, cdf, low, exact, mark, wflat, wmeta, slope, click_a, click_b,
-             positions, consts, items, flags, counts, money, ends, obs):
+def dnn_step(skip, slots, session, portrait, rng, item_table, retrieval, tracker, weights, positions, consts,
+             outcome, obs):
     """``dnn_pre`` and the compiled forward session by session, then ``dnn_post``: one call for a whole step."""
+    counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
+    segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
+    price, log_price, quality, category, emb, features = item_table
+    session_interest, aggregates = tracker
+    wflat, wmeta, slope, click_a, click_b = weights
+    num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
+    items, flags, counts, money, ends = outcome
     n, k = slots.shape
     scratch = forward_scratch(wmeta)
     w = _unpack(wflat, wmeta)
@@ -638,15 +719,13 @@ def dnn_step(skip, slots, candidates, base, counter, u, segment, channel, intere
     itemf = np.empty((n, k, wmeta[5, 1]), dtype=np.float32)
     click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
     leave = np.empty((n, 3))
-    item_u32, itemf32 = item_features.view(np.uint32), itemf.view(np.uint32)
+    item_u32, itemf32 = features.view(np.uint32), itemf.view(np.uint32)
     for i in range(n):
-        _pre_row(i, skip, slots, candidates, segment, channel, budget, sensitivity, ints, last_clicked, bought,
-                 recent, tstate, t_interest, item_u32, emb, log_price, category, consts, items, flags, user, itemf,
-                 itemf32)
+        _pre_row(i, skip, slots, candidates, segment, channel, budget, price_sensitivity, counters, last_clicked,
+                 bought, recent, aggregates, session_interest, item_u32, emb, log_price, category, num_segments,
+                 num_channels, items, flags, user, itemf, itemf32)
         if not skip[i]:
             _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
                          click, cart, purchase, leave)
-    dnn_post(skip, base, counter, u, click, cart, purchase, leave, segment, channel, interest, budget, sensitivity,
-             ints, revenue, last_clicked, clicked_emb, bought, recent, candidates, pool, tstate, t_interest,
-             item_features, emb, log_price, price, quality, category, popular_items, cdf, low, exact, mark, consts,
-             items, flags, counts, money, ends, obs)
+    dnn_post(skip, (click, cart, purchase, leave), session, portrait, rng, item_table, retrieval, tracker, consts,
+             outcome, obs)

@@ -14,9 +14,16 @@ bit for bit); a reset without a seed derives the next key from the previous one.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ecomsim.sim import kernels
+from ecomsim.sim.state import RNG
+
+#: ``|z| <= NORMAL_BOUND`` for every draw of :meth:`SessionStreams.normal`: its uniforms are at most
+#: ``1 - 2**-53``, so ``sqrt(-2 log(1 - u))`` is at most this (the population's supports derive from it)
+NORMAL_BOUND = math.sqrt(-2.0 * math.log1p(-(1.0 - 2.0**-53)))
 
 
 def key_from_generator(gen: np.random.Generator, size: int | None = None) -> np.ndarray:
@@ -39,18 +46,17 @@ class SessionStreams:
     """Per-session random streams for ``num_envs`` sessions.
 
     Attributes:
-        key: ``(num_envs,)`` uint64 stream keys.
-        base: ``(num_envs,)`` uint64 ``mix64(key)``, the stream's starting state.
-        counter: ``(num_envs,)`` uint64 numbers drawn so far in each stream.
+        rng: the ``rng`` block of ``ecomsim.sim.state``: ``key`` (stream keys), ``base``
+            (``mix64(key)``, the starting state) and ``counter`` (numbers drawn so far),
+            each ``(num_envs,)`` uint64; ``key``, ``base``, ``counter`` name the same arrays.
 
     The draws themselves run in ``ecomsim.sim.kernels.draw`` (one compiled loop; the core's
     step kernels draw from ``base`` and ``counter`` the same way).
     """
 
     def __init__(self, num_envs: int) -> None:
-        self.key = np.zeros(num_envs, dtype=np.uint64)
-        self.base = np.zeros(num_envs, dtype=np.uint64)
-        self.counter = np.zeros(num_envs, dtype=np.uint64)
+        self.rng = RNG.allocate({"num_envs": num_envs})
+        self.key, self.base, self.counter = self.rng.bundle
         self._all = np.arange(num_envs, dtype=np.int64)
 
     def set_keys(self, idx: np.ndarray, keys: np.ndarray) -> None:

@@ -14,13 +14,8 @@ import pytest
 import torch
 
 import ecomsim
-from ecomsim.shoppers.behavior import (
-    BehaviorModel,
-    FoldedNet,
-    load_behavior_model,
-    load_net,
-    shipped_weights_path,
-)
+from ecomsim.shoppers.behavior import BehaviorModel, load_behavior_model, load_net, shipped_weights_path
+from ecomsim.shoppers.network import FoldedNet
 from ecomsim.shoppers.training import TrainConfig, ece, heldout_metrics, train_behavior
 from ecomsim.envs import EcomEnv, EcomVectorEnv
 from ecomsim.data.logs import log_reference_world, merge_logs

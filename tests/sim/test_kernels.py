@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecomsim.sim import kernels
-from ecomsim.shoppers.behavior import SessionTracker
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.sim.core import popular_buckets
 from ecomsim.envs import EcomVectorEnv, build_core
-from ecomsim.sim.observation import LOG_BUDGET_CENTER
+from ecomsim.shoppers.behavior import SessionTracker
 from ecomsim.shoppers.population import SEGMENTS
 from ecomsim.shoppers.reference import ReferenceWorld
-from ecomsim.sim.kernels import GOLDEN, MIX_M1, MIX_M2
+from ecomsim.sim import kernels, retrieval
+from ecomsim.sim.kernels import GOLDEN, LOG_BUDGET_CENTER, MIX_M1, MIX_M2
+from ecomsim.sim.retrieval import popular_buckets
+from ecomsim.sim.state import RETRIEVAL, SESSION, Block
 from ecomsim.sim.streams import SessionStreams
 
 
@@ -52,18 +52,19 @@ def test_stream_draws_equal_definition() -> None:
 
 
 def _plain_retrieve(core, u: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """The retrieval recipe of ``ecomsim.sim.core`` in numpy, as first written."""
+    """The retrieval recipe of ``ecomsim.sim.retrieval`` in numpy, as first written."""
     m, n_pop, n_per = core.num_candidates, core.n_popular, core.n_personal
     num_items = core.catalog.num_items
+    tables, pool = core.state.retrieval, core.session.pool
     out = np.empty((len(idx), m), dtype=np.int64)
-    pop = np.searchsorted(core._popular_cdf, u[:, :n_pop], side="right")
-    out[:, :n_pop] = core._popular_items[np.minimum(pop, len(core._popular_cdf) - 1)]
+    pop = np.searchsorted(tables.popular_cdf, u[:, :n_pop], side="right")
+    out[:, :n_pop] = tables.popular_items[np.minimum(pop, len(tables.popular_cdf) - 1)]
     if n_per:
-        p = core.personal_pool
+        p = pool.shape[1]
         start = (u[:, m] * p).astype(np.int64)
         stride = 1 + (u[:, m + 1] * (p - 1)).astype(np.int64)
         slot = (start[:, None] + stride[:, None] * np.arange(n_per)) % p
-        out[:, n_pop : n_pop + n_per] = core.pool[idx[:, None], slot]
+        out[:, n_pop : n_pop + n_per] = pool[idx[:, None], slot]
     out[:, n_pop + n_per :] = (u[:, n_pop + n_per : m] * num_items).astype(np.int64)
     dup = np.array([[out[r, j] in out[r, :j] for j in range(m)] for r in range(len(idx))])
     repl = (u[:, m + 2 : 2 * m + 2] * num_items).astype(np.int64)
@@ -78,23 +79,27 @@ def test_retrieval_equals_definition(kwargs) -> None:
     u = np.random.default_rng(1).random((64, 2 * m + 2))
     u[::3, m - 4 : m] = u[::3, m - 5 : m - 1]  # force duplicates among the random items
     want = _plain_retrieve(core, u, np.arange(64))
-    core._retrieve(u, 0, np.arange(64))
+    retrieval.retrieve(core.state, u, 0, np.arange(64))
     np.testing.assert_array_equal(core.candidates, want)
     rows = np.array([5, 2, 40])  # a subset, in any order, reads u row by row
-    core._retrieve(u[:3], 0, rows)
+    retrieval.retrieve(core.state, u[:3], 0, rows)
     np.testing.assert_array_equal(core.candidates[rows], _plain_retrieve(core, u[:3], rows))
 
 
 def _popular_all(u, cdf, low, exact):
     """The popular draw of ``kernels.retrieve`` for each ``u`` (one popular candidate per row)."""
-    n = len(u)
+    n, items = len(u), len(cdf) + 1
     draws = np.zeros((n, 4))  # 2 M + 2 uniforms for M = 1 candidate
     draws[:, 0] = u
-    out = np.empty((n, 1), dtype=np.int64)
-    mark = np.zeros(len(cdf) + 2, dtype=np.int64)
-    kernels.retrieve(draws, 0, np.arange(n), np.zeros((n, 1), dtype=np.int64), np.arange(len(cdf) + 1), cdf, low,
-                     exact, 1, 0, len(cdf), mark, out)
-    return out[:, 0]
+    session = SESSION.allocate({"num_envs": n, "num_categories": 1, "history": 1, "num_candidates": 1,
+                                "pool_size": 1, "draws": 4})
+    tables = Block(RETRIEVAL, {"popular_items": np.arange(items), "popular_cdf": cdf, "popular_low": low,
+                               "popular_exact": exact, "anchors": np.zeros((1, 1)),
+                               "anchor_pools": np.zeros((1, 1), dtype=np.int64),
+                               "mark": np.zeros(items + 1, dtype=np.int64)})
+    consts = (len(SEGMENTS), len(CHANNELS), 1, 0, len(cdf), 0, 50)  # one popular candidate from len(cdf) items
+    kernels.retrieve(draws, 0, np.arange(n), session.bundle, tables.bundle, consts)
+    return session.candidates[:, 0]
 
 
 def test_popular_buckets_equal_searchsorted() -> None:
@@ -113,30 +118,44 @@ def test_popular_buckets_equal_searchsorted() -> None:
 
 
 def _plain_observe(core) -> np.ndarray:
-    """The observation by its definition (temporaries and concatenation), as first written."""
-    n = core.num_envs
-    pt = core.portraits
-    seg = np.eye(len(SEGMENTS), dtype=np.float32)[pt.segment]
-    ch = np.eye(len(CHANNELS), dtype=np.float32)[pt.channel]
-    log_budget = np.log(pt.budget) - LOG_BUDGET_CENTER
-    steps = core.step_count.astype(np.float32)
-    session = np.column_stack(
-        [steps / core.config.max_steps, core.clicks / (1.0 + core.clicks), core.carts / (1.0 + core.carts),
-         core.purchases / (1.0 + core.purchases), core.no_click_run / (1.0 + core.no_click_run),
-         core.last_clicked, core.bought]
-    ).astype(np.float32)
-    cand = core.candidates
-    static = core.item_features[cand]
-    seen = (core.repeat_counts(cand) > 0).astype(np.float32)
-    aff = np.clip(np.einsum("nmd,nd->nm", core._emb64[cand], pt.interest), -1.0, 1.0)
-    ratio = core._log_price[cand] - np.log(pt.budget)[:, None]
-    dyn = np.stack([seen, aff, ratio, core.category_bought(cand)], axis=2).astype(np.float32)
-    candidates = np.concatenate([static, dyn], axis=2).reshape(n, -1)
-    return np.concatenate(
-        [seg, ch, pt.interest.astype(np.float32), log_budget[:, None].astype(np.float32),
-         pt.price_sensitivity[:, None].astype(np.float32), session, candidates],
-        axis=1,
-    )
+    """The observation from each feature's definition (``observation.FEATURES``), assembled by name in the
+    layout's order."""
+    st, s, pt, lay = core.state, core.session, core.portraits, core.layout
+    cat = core.catalog
+    col: dict[str, np.ndarray] = {}  # name -> (n,) context column, or (n, M) candidate column
+    for j, name in enumerate(SEGMENTS):
+        col[f"segment_{name}"] = pt.segment == j
+    for j, name in enumerate(CHANNELS):
+        col[f"channel_{name}"] = pt.channel == j
+    for q in range(cat.embed_dim):
+        col[f"interest_{q}"] = pt.interest[:, q]
+    col["log_budget"] = np.log(pt.budget) - LOG_BUDGET_CENTER
+    col["price_sensitivity"] = pt.price_sensitivity
+    col["step_frac"] = s.step_count.astype(np.float32) / core.config.max_steps
+    for name in ("clicks", "carts", "purchases", "no_click_run"):
+        x = getattr(s, name)
+        col[name] = x / (1.0 + x)
+    col["last_clicked"] = s.last_clicked
+    for j, name in enumerate(cat.category_names):
+        col[f"bought_{name}"] = s.bought[:, j]
+    cand = s.candidates
+    log_price = np.log(cat.price)
+    emb = cat.embedding.astype(np.float64)
+    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    for j, name in enumerate(cat.category_names):
+        col[f"cat_{name}"] = cat.category[cand] == j
+    col["log_price_z"] = ((log_price - log_price.mean()) / (log_price.std() or 1.0))[cand]
+    col["quality"] = cat.quality[cand]
+    col["rel_popularity"] = np.log(cat.popularity * cat.num_items)[cand] / 3.0
+    for q in range(cat.embed_dim):
+        col[f"emb_{q}"] = emb[cand, q]
+    col["seen"] = st.repeat_counts(cand) > 0
+    col["affinity"] = np.clip(np.einsum("nmd,nd->nm", emb[cand], pt.interest), -1.0, 1.0)
+    col["log_price_over_budget"] = log_price[cand] - np.log(pt.budget)[:, None]
+    col["category_bought"] = st.category_bought(cand)
+    context = np.stack([col[name] for name in lay.portrait_names + lay.session_names], axis=1).astype(np.float32)
+    blocks = np.stack([col[name] for name in lay.candidate_names], axis=2).astype(np.float32)
+    return np.concatenate([context, blocks.reshape(len(cand), -1)], axis=1)
 
 
 @pytest.mark.parametrize("num_envs, mode, user_model", [(1, "recommend", "reference"), (37, "recommend", "reference"),
@@ -147,11 +166,11 @@ def test_observation_equals_plain_definition(num_envs: int, mode: str, user_mode
                         slate_size=1 if mode == "recommend" else 3)
     obs, _ = env.reset(seed=4)
     rng = np.random.default_rng(0)
-    nf = env.core.item_features.shape[1]
-    width = nf + 4
-    start = env.core.obs_dim - env.core.num_candidates * width
-    aff_cols = start + nf + 1 + width * np.arange(env.core.num_candidates)
-    other = np.setdiff1d(np.arange(env.core.obs_dim), aff_cols)
+    lay = env.core.layout
+    assert obs.shape[1] == lay.obs_dim
+    width = len(lay.candidate_names)
+    aff_cols = lay.context_dim + lay.candidate_names.index("affinity") + width * np.arange(env.core.num_candidates)
+    other = np.setdiff1d(np.arange(lay.obs_dim), aff_cols)
     for _ in range(60):
         want = _plain_observe(env.core)
         np.testing.assert_array_equal(obs[:, other], want[:, other])
@@ -192,13 +211,22 @@ def test_dnn_kernel_update_equals_tracker_update() -> None:
     items = env.core.candidates[:, :3].copy()
     shown = rng.random((40, 3)) < 0.9
     clicked = shown & (rng.random((40, 3)) < 0.4)
-    before = (tr.interest.copy(), tr.state.copy())
+    before = (tr.interest.copy(), tr.aggregates.copy())
     tr.update(items, shown, clicked)  # the numpy definition
-    want = (tr.interest.copy(), tr.state.copy())
-    tr.interest[:], tr.state[:] = before
+    want = (tr.interest.copy(), tr.aggregates.copy())
+    tr.interest[:], tr.aggregates[:] = before
     model.update(items, shown, clicked, clicked, clicked)  # the kernel
     np.testing.assert_allclose(tr.interest, want[0], rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(tr.state, want[1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(tr.aggregates, want[1], rtol=1e-12, atol=1e-14)
+    full = (tr.interest.copy(), tr.aggregates.copy())
+    tr.interest[:], tr.aggregates[:] = before
+    rows = np.array([31, 2, 17])  # some sessions only: the same rows, the others untouched
+    model.update(items[rows], shown[rows], clicked[rows], clicked[rows], clicked[rows], rows=rows)
+    others = np.setdiff1d(np.arange(40), rows)
+    np.testing.assert_array_equal(tr.interest[rows], full[0][rows])
+    np.testing.assert_array_equal(tr.aggregates[:, rows], full[1][:, rows])
+    np.testing.assert_array_equal(tr.interest[others], before[0][others])
+    np.testing.assert_array_equal(tr.aggregates[:, others], before[1][:, others])
 
 
 @pytest.mark.parametrize("mode, kernel_rows", [("recommend", None), ("slate", None), ("recommend", 0), ("slate", 0)])
@@ -229,45 +257,47 @@ def test_fused_dnn_step_equals_general_step(mode: str, kernel_rows: int | None, 
     assert ended > 10  # autoresets were exercised
 
 
-@pytest.mark.parametrize("kernel_rows", [None, 0])
-def test_skipped_sessions_are_only_observed(kernel_rows: int | None, monkeypatch) -> None:
-    """``core.step(skip=...)``: skipped sessions keep their state and streams, show nothing and get zero
-    outcomes; the others step exactly as without ``skip``; every session is observed."""
+def _by_session(block, name: str) -> np.ndarray:
+    """A field of a state block with its session axis first."""
+    field = next(f for f in block.spec.fields if f.name == name)
+    return np.moveaxis(getattr(block, name), field.shape.index("num_envs"), 0)
+
+
+@pytest.mark.parametrize("user_model, kernel_rows", [("dnn", None), ("dnn", 0), ("reference", None)])
+def test_skipped_sessions_are_only_observed(user_model: str, kernel_rows: int | None, monkeypatch) -> None:
+    """``core.step(skip=...)``: skipped sessions keep their state, latent state and streams, show nothing and get
+    zero outcomes; the others step exactly as without ``skip``; every session is observed."""
     if kernel_rows is not None:
         monkeypatch.setattr("ecomsim.shoppers.behavior.KERNEL_MAX_ROWS", kernel_rows)
-    envs = [EcomVectorEnv(num_envs=8, mode="slate", slate_size=3) for _ in range(2)]
+    envs = [EcomVectorEnv(num_envs=8, mode="slate", slate_size=3, user_model=user_model) for _ in range(2)]
     for env in envs:
         env.reset(seed=5)
     skip = np.zeros(8, dtype=bool)
     skip[[1, 4, 5]] = True
     core, plain = envs[0].core, envs[1].core
-    names = ("step_count", "clicks", "impressions", "revenue", "candidates", "recent", "bought", "clicked_emb")
-    before = {name: getattr(core, name).copy() for name in names}
-    counter = core.streams.counter.copy()
+    names = ("counters", "revenue", "last_clicked", "bought", "recent", "candidates", "pool")
+    latent = ("interest", "patience", "fatigue", "intent") if user_model == "reference" else ()
+    before = {name: _by_session(core.session, name).copy() for name in names}
+    before_latent = {name: getattr(core.shopper, name).copy() for name in latent}
+    counter = core.state.streams.counter.copy()
     slots = np.tile(np.arange(3), (8, 1))
     out = core.step(slots, skip=skip)
     want = plain.step(slots)
     for name in names:
-        np.testing.assert_array_equal(getattr(core, name)[skip], before[name][skip])
-        np.testing.assert_array_equal(getattr(core, name)[~skip], getattr(plain, name)[~skip])
-    np.testing.assert_array_equal(core.streams.counter[skip], counter[skip])
-    np.testing.assert_array_equal(core.streams.counter[~skip], plain.streams.counter[~skip])
+        got = _by_session(core.session, name)
+        np.testing.assert_array_equal(got[skip], before[name][skip])
+        np.testing.assert_array_equal(got[~skip], _by_session(plain.session, name)[~skip])
+    for name in latent:
+        np.testing.assert_array_equal(getattr(core.shopper, name)[skip], before_latent[name][skip])
+        np.testing.assert_array_equal(getattr(core.shopper, name)[~skip], getattr(plain.shopper, name)[~skip])
+    np.testing.assert_array_equal(core.state.streams.counter[skip], counter[skip])
+    np.testing.assert_array_equal(core.state.streams.counter[~skip], plain.state.streams.counter[~skip])
     assert (out.items[skip] == -1).all() and not out.shown[skip].any()
     for arr in (out.clicks, out.carts, out.purchases, out.revenue, out.reward, out.left, out.terminated):
         assert not arr[skip].any()
-    for field in ("items", "clicked", "purchased", "reward", "terminated"):
+    for field in ("items", "clicked", "purchased", "reward", "terminated", "obs"):
         np.testing.assert_array_equal(getattr(out, field)[~skip], getattr(want, field)[~skip])
-    obs = core.observe()
-    np.testing.assert_array_equal(obs, core.observe(np.arange(8)))  # skipped rows observed as they are
-    np.testing.assert_array_equal(obs[~skip], plain.observe()[~skip])
-
-
-def test_skip_needs_a_fused_step() -> None:
-    env = EcomVectorEnv(num_envs=4, user_model="reference")
-    env.reset(seed=0)
-    assert not env.core.can_skip
-    with pytest.raises(ValueError, match="skip.*fused step.*'reference'"):
-        env.core.step(np.zeros((4, 1), dtype=np.int64), skip=np.zeros(4, dtype=bool))
+    np.testing.assert_array_equal(out.obs, core.observe())  # skipped rows observed as they are
 
 
 def test_observe_rows_equals_rows_of_observe() -> None:
