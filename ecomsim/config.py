@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -18,6 +19,22 @@ REWARDS = ("purchase", "revenue", "click")
 MODES = ("recommend", "slate")
 USER_MODELS = ("reference", "dnn")
 CHANNELS = ("app", "web", "social")
+_DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def check_device(device: str) -> str:
+    """``device`` when torch can use it (``EnvConfig.device``); else a ``ValueError`` saying why not."""
+    if device == "cpu":
+        return device
+    import torch  # only for a CUDA device: the reference world never needs torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        seen = "no CUDA device (torch.cuda.is_available() is False)" if count == 0 else f"{count} CUDA device(s)"
+        raise ValueError(f"device={device!r} needs a CUDA device torch can see; torch {torch.__version__} sees {seen}. "
+                         "Use device='cpu' (the default)")
+    return device
 
 
 @dataclass(frozen=True)
@@ -61,7 +78,14 @@ class EnvConfig:
             the popularity ranking and from the shopper's noisy affinity; the rest
             is uniform random (see ``ecomsim.sim.core`` for the retrieval recipe).
         retrieval_noise: std of the noise on the affinity used by retrieval.
-        device: ``"cpu"`` (numpy core); other values are reserved for torch cores.
+        device: where the torch parts run: the DNN shoppers' forward (``user_model="dnn"``)
+            and the GAN's catalog draws (``catalog="gan"``): ``"cpu"``, ``"cuda"`` or
+            ``"cuda:N"`` (a CUDA device torch can see, else an error when the env is
+            built). The core (state, sampling, retrieval, observations) always runs on the
+            CPU: it is compiled numba loops. On CUDA the forward is torch's at any batch
+            size; runs are reproducible per device, not bit-identical to the CPU's (other
+            float32 kernels), and a GAN catalog drawn on CUDA differs from the CPU one for
+            the same seed (torch's CUDA generator).
     """
 
     mode: str = "recommend"
@@ -107,7 +131,8 @@ class EnvConfig:
                 f"{self.popular_share} + {self.personal_share} = {self.popular_share + self.personal_share}"
             )
         check_range("retrieval_noise", self.retrieval_noise, 0.0, 100.0)
-        check_choice("device", self.device, ("cpu",))
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N' (N a device index), got {self.device!r}")
 
     def _check_gan_options(self) -> None:
         check_range("catalog_refresh", self.catalog_refresh, 0, 1_000_000_000, integer=True)

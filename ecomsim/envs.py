@@ -72,7 +72,7 @@ from ecomsim.catalog_source import (
     load_catalog_source,
     source_support,
 )
-from ecomsim.config import EnvConfig
+from ecomsim.config import EnvConfig, check_device
 from ecomsim.sim.core import SimulationCore, StepOutcome
 from ecomsim.sim.streams import key_from_generator, keys_from_seeds
 from ecomsim.shoppers.base import ShopperModel
@@ -102,6 +102,7 @@ def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None,
                catalog_support: CatalogSupport | None = None) -> SimulationCore:
     """The core of an env: ``catalog`` (else ``config.catalog``) and ``shopper`` (else ``config.user_model``);
     ``catalog_support``: what catalogs ``set_catalog`` may bring later (``catalog="gan"``)."""
+    check_device(config.device)
     if catalog is None:
         catalog = load_catalog(config.catalog)
         if config.num_items is not None:
@@ -121,7 +122,7 @@ class _GanCatalogs:
     def __init__(self, config: EnvConfig, source: CatalogSource | None) -> None:
         self.config = config
         if source is None:
-            source = load_catalog_source(config.catalog_generator, config.device)
+            source = load_catalog_source(config.catalog_generator, check_device(config.device))
         self.source = source
         self.support = source_support(source, config.price_band)
         self.episodes = 0  # unseeded resets since the last draw

@@ -248,11 +248,22 @@ def test_unknown_config_key_suggests():
         ({"popular_share": 0.8, "personal_share": 0.5}, r"popular_share \+ personal_share must be <= 1"),
         ({"max_steps": 2.5}, r"max_steps must be an integer"),
         ({"catalog": "nonexistent"}, r"catalog must be a shipped name .* got 'nonexistent'"),
+        ({"device": "gpu"}, r"device must be 'cpu', 'cuda' or 'cuda:N' \(N a device index\), got 'gpu'"),
+        ({"device": "cuda:x"}, r"device must be 'cpu', 'cuda' or 'cuda:N'"),
     ],
 )
 def test_bad_config_values(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         EcomEnv(**{**REF, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs", [{"user_model": "dnn"}, {"user_model": "reference", "catalog": "gan"}, REF])
+def test_cuda_device_needs_a_cuda_device_torch_can_see(kwargs):
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    with pytest.raises(ValueError, match=rf"device='cuda:{count}' needs a CUDA device torch can see; torch .* sees"):
+        EcomEnv(device=f"cuda:{count}", **kwargs)
 
 
 def test_bad_actions_single():
