@@ -1,6 +1,8 @@
 """Registration of the ecomsim environment ids with Gymnasium.
 
-Called on ``import ecomsim`` and exposed as the ``gymnasium.envs`` entry point.
+Called on ``import ecomsim``. Gymnasium >= 1.0 loads no entry-point plugins, so a process
+that never imports ecomsim (a remote worker) needs ``gym.make("ecomsim:<id>")``, which
+imports it first.
 """
 
 from __future__ import annotations
