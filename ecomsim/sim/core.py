@@ -179,12 +179,7 @@ class SimulationCore:
                                  f"got {len(portraits.segment)}")
             st.population.check(portraits)
         st.portraits.assign(idx, portraits)
-        s = self.session
-        s.counters[:, idx] = 0
-        s.revenue[idx] = 0.0
-        s.last_clicked[idx] = False
-        s.bought[idx] = False
-        s.recent[idx] = -1
+        self.session.restart(idx)
         retrieval.draw_pools(st, idx, self.config.retrieval_noise)
         self.shopper.reset_sessions(idx)
         retrieval.retrieve(st, st.streams.uniform(2 * self.num_candidates + 2, idx), 0, idx)

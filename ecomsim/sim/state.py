@@ -64,11 +64,13 @@ model reads any block through :class:`SimState` and writes only its own (the con
 of ``ecomsim.shoppers.base``). Arrays are written in place, never rebound: kernels and
 models hold the bundles.
 
-Growing the state. A new per-session quantity is a new field of ``session`` (or a new
-block beside it); its bundle grows and only the kernels that unpack it change, never
-their call sites. An *optional* block (a world option that is off) is allocated with
-``enabled=False``: every symbolic size becomes 0, so dtypes and ranks, and with them the
-kernels' signatures and numba's cache, stay the same; a kernel tests ``x.shape[0] == 0``.
+Growing the state. A new per-session quantity is a new field of ``session`` (a reset
+writes its ``fill``: ``Block.restart``); a new per-item one (a store's stock) a field of
+``item_table``, rebuilt with the catalog. The bundle grows and only the kernels that unpack
+it change, never their call sites. A field or block for a world option that is off is
+allocated with ``enabled=False``: every symbolic size becomes 0, so dtypes and ranks, and
+with them the kernels' signatures and numba's cache, stay the same; a kernel tests
+``x.shape[0] == 0``.
 """
 
 from __future__ import annotations
@@ -94,9 +96,10 @@ class Field:
     name: str
     shape: tuple[int | str, ...]
     dtype: type
-    fill: Any
+    fill: Any  # the value it is allocated with, and a session's value after ``Block.restart``
     meaning: str
     rows: tuple[str, ...] = ()  # names of the rows of a stacked field (its first axis)
+    restart: bool = True  # ``Block.restart`` writes ``fill`` (False: set otherwise, e.g. by retrieval)
 
 
 @dataclass(frozen=True)
@@ -124,8 +127,8 @@ class BlockSpec:
                             for f, (shape, dtype) in zip(self.fields, self.shapes(sizes, enabled))})
 
 
-def _f(name, shape, dtype, fill, meaning, rows=()) -> Field:
-    return Field(name, tuple(shape), dtype, fill, meaning, tuple(rows))
+def _f(name, shape, dtype, fill, meaning, rows=(), restart=True) -> Field:
+    return Field(name, tuple(shape), dtype, fill, meaning, tuple(rows), restart)
 
 
 SESSION = BlockSpec("session", (
@@ -135,9 +138,9 @@ SESSION = BlockSpec("session", (
     _f("last_clicked", ("num_envs",), np.bool_, False, "the last step had a click"),
     _f("bought", ("num_envs", "num_categories"), np.bool_, False, "category bought this session"),
     _f("recent", ("num_envs", "history"), np.int64, -1, "items shown in the last HISTORY steps, newest first"),
-    _f("candidates", ("num_envs", "num_candidates"), np.int64, 0, "item ids on offer at the next step"),
-    _f("pool", ("num_envs", "pool_size"), np.int64, 0, "personalised retrieval pool"),
-    _f("uniforms", ("num_envs", "draws"), np.float64, 0.0, "scratch: the step's uniforms"),
+    _f("candidates", ("num_envs", "num_candidates"), np.int64, 0, "item ids on offer at the next step", restart=False),
+    _f("pool", ("num_envs", "pool_size"), np.int64, 0, "personalised retrieval pool", restart=False),
+    _f("uniforms", ("num_envs", "draws"), np.float64, 0.0, "scratch: the step's uniforms", restart=False),
 ))
 PORTRAIT = BlockSpec("portrait", (
     _f("segment", ("num_envs",), np.int64, 0, "index into SEGMENTS"),
@@ -225,6 +228,12 @@ class Block:
         """Write ``other`` (``len(idx)`` sessions of the same spec) into the sessions ``idx``."""
         for dst, src, lead in zip(self.bundle, other.bundle, self.spec._session_index):
             dst[lead + (idx,)] = src
+
+    def restart(self, idx: np.ndarray) -> None:
+        """Sessions ``idx`` back to each field's ``fill`` (the fields marked ``restart``)."""
+        for f, dst, lead in zip(self.spec.fields, self.bundle, self.spec._session_index):
+            if f.restart:
+                dst[lead + (idx,)] = f.fill
 
 
 class Portraits(Block):

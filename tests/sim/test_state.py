@@ -75,6 +75,9 @@ def test_blocks_are_written_in_place_never_rebound() -> None:
     assert block.counters.shape == (6, 3) and block.recent.shape == (3, 4) and (block.recent == -1).all()
     block.clicks[1] = 4  # a row name is a view of its stacked field
     assert block.counters[1, 1] == 4 and block.bundle[0] is block.counters
+    block.revenue[:], block.candidates[:] = 2.5, 9
+    block.restart(np.array([1]))  # back to the declared fill, but what retrieval sets
+    assert block.clicks[1] == 0 and block.revenue.tolist() == [2.5, 0.0, 2.5] and (block.candidates == 9).all()
     with pytest.raises(AttributeError, match="written in place"):
         block.revenue = np.ones(3)
     with pytest.raises(ValueError, match=r"session.revenue must be a float64 array of rank 1"):
