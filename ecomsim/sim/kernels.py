@@ -195,24 +195,19 @@ def _gather_row(candidates, slots, i, items, shown):
         shown[i, j] = first
 
 
-@njit(**_ROW)
-def _gather_or_skip(i, skip, candidates, slots, items, flags):
-    """Row ``i``'s items shown and ``flags[0]``; nothing shown when ``skip[i]``."""
-    if skip[i]:  # one exit: an inlined function that returns early compiles to slower code
-        items[i, :] = -1
-        flags[:, i, :] = False
-    else:
-        _gather_row(candidates, slots, i, items, flags[0])
-
-
 @njit(**_JIT)
 def gather(skip, slots, session, outcome):
     """Items shown ``(n, k)`` and ``flags[0]`` (shown); a candidate picked twice in a slate is shown in its first
     slot only; sessions ``skip`` show nothing."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     items, flags, counts, money, ends = outcome
+    shown = flags[0]  # once: a slice taken per row costs more than the row's work
     for i in range(slots.shape[0]):
-        _gather_or_skip(i, skip, candidates, slots, items, flags)
+        if skip[i]:
+            for j in range(slots.shape[1]):
+                items[i, j], shown[i, j] = -1, False
+        else:
+            _gather_row(candidates, slots, i, items, shown)
 
 
 @njit(**_ROW)
@@ -241,7 +236,8 @@ def sample(skip, probs, session, rng, outcome):
     items, flags, counts, money, ends = outcome
     for i in range(flags.shape[1]):
         if skip[i]:
-            flags[1:, i, :] = False
+            for j in range(flags.shape[2]):
+                flags[1, i, j], flags[2, i, j], flags[3, i, j] = False, False, False
             ends[0, i] = False
         else:
             _sample_row(base, counter, uniforms, i, click, cart, purchase, leave, flags, ends)
