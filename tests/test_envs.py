@@ -37,6 +37,25 @@ def test_checkers_pass_without_a_warning(env_id, kwargs):
     assert np.isfinite(space.low).all() and np.isfinite(space.high).all() and (space.low < space.high).all()
 
 
+@pytest.mark.parametrize("kwargs", [{}, {"price_band": [20.0, 400.0]}, {"category_mix": {"books": 1, "grocery": 3}}])
+def test_gan_catalogs_stay_inside_the_observation_bounds(kwargs):
+    """Every drawn catalog lies within the generator's stated support (``set_catalog`` raises otherwise) and every
+    observation inside the Box; the bounds are the generator's, not the loosest ones any catalog would need."""
+    env = EcomEnv(catalog="gan", num_items=400, **REF, **kwargs)
+    space = env.observation_space
+    lay = env.core.layout
+    col = lay.context_dim + lay.candidate_names.index("log_price_over_budget")
+    assert space.high[col] < 50  # ANY_CATALOG's bounds would be about 700
+    for seed in range(8):
+        obs, _ = env.reset(seed=seed)
+        assert space.contains(obs)
+        for _ in range(5):
+            obs, _, term, trunc, _ = env.step(env.action_space.sample())
+            assert space.contains(obs)
+            if term or trunc:
+                break
+
+
 def rollout(env, seed, steps=50, action_seed=123):
     rng = np.random.default_rng(action_seed)
     obs, _ = env.reset(seed=seed)

@@ -110,7 +110,7 @@ class ItemRanges:
 
     @classmethod
     def of_catalog(cls, catalog: Catalog) -> "ItemRanges":
-        """The ranges of one catalog's own values (a constant ``v`` gets ``[v - 1, v + 1]``)."""
+        """The ranges of one catalog's own values (a constant ``v`` gets ``[v - 1, v + 1]``, here and below)."""
         log_price = np.log(catalog.price)
         z, rel = _standardised(log_price), np.log(catalog.popularity * catalog.num_items) / 3.0
         return cls(_span(z), _span(rel), _span(log_price))
@@ -121,7 +121,7 @@ class ItemRanges:
         (Samuelson), and ``popularity * num_items`` between ``1 / ratio`` and ``min(num_items, ratio)``."""
         z = float(np.sqrt(num_items - 1))
         r = support.log_popularity_ratio
-        return cls((-z, z), (-r / 3.0, min(float(np.log(num_items)), r) / 3.0), tuple(support.log_price))
+        return cls((-z, z), _widen(-r / 3.0, min(float(np.log(num_items)), r) / 3.0), _widen(*support.log_price))
 
     def outside(self, other: "ItemRanges") -> str | None:
         """The first range of ``other`` not inside this one, described; ``None`` when all are. The two features
@@ -136,8 +136,11 @@ class ItemRanges:
 
 
 def _span(x: np.ndarray) -> tuple[float, float]:
-    lo, hi = float(x.min()), float(x.max())
-    return (lo - 1.0, hi + 1.0) if lo == hi else (lo, hi)  # constant over the catalog: a Box needs low < high
+    return _widen(float(x.min()), float(x.max()))
+
+
+def _widen(lo: float, hi: float) -> tuple[float, float]:
+    return (lo - 1.0, hi + 1.0) if lo == hi else (lo, hi)  # a constant value: a Box needs low < high
 
 
 class ObservationLayout:
