@@ -215,6 +215,9 @@ class BehaviorModel(ShopperModel):
         super().bind(state)
         self.tracker = SessionTracker(state)
         self._positions = np.arange(state.slate_size, dtype=np.float64)
+        # the state's bundles, fetched once per bind (the core re-binds after any block is rebuilt)
+        self._bundles = (state.session.bundle, state.portraits.bundle, state.streams.rng.bundle,
+                         state.item_table.bundle, state.retrieval.bundle, self.tracker.block.bundle)
         self.fused_step = self._fused_step
         for key, got in (("item", self.tracker.item_names), ("user", self.tracker.user_names)):
             want = self.schema[key]
@@ -273,18 +276,16 @@ class BehaviorModel(ShopperModel):
         st = self.state
         n, k = slots.shape
         obs = np.empty((n, st.layout.obs_dim), dtype=np.float32)
-        session, portrait, tracker = st.session.bundle, st.portraits.bundle, self.tracker.block.bundle
+        session, portrait, rng, table, tables, tracker = self._bundles
         if self._folded is not None and n * k <= KERNEL_MAX_ROWS:
-            kernels.dnn_step(skip, slots, session, portrait, st.streams.rng.bundle, st.item_table.bundle,
-                             st.retrieval.bundle, tracker, self._folded.weights, self._positions, st.consts,
-                             outcome, obs)
+            kernels.dnn_step(skip, slots, session, portrait, rng, table, tables, tracker, self._folded.weights,
+                             self._positions, st.consts, outcome, obs)
             return obs
         user = np.empty((n, len(self.tracker.user_names)), dtype=np.float32)
         itemf = np.empty((n, k, len(self.tracker.item_names)), dtype=np.float32)
-        kernels.dnn_pre(skip, slots, session, portrait, st.item_table.bundle, tracker, st.consts, outcome, user, itemf)
+        kernels.dnn_pre(skip, slots, session, portrait, table, tracker, st.consts, outcome, user, itemf)
         probs = self.predict(user, itemf, self._positions.astype(np.float32), st.portraits.channel)
-        kernels.dnn_post(skip, probs, session, portrait, st.streams.rng.bundle, st.item_table.bundle,
-                         st.retrieval.bundle, tracker, st.consts, outcome, obs)
+        kernels.dnn_post(skip, probs, session, portrait, rng, table, tables, tracker, st.consts, outcome, obs)
         return obs
 
 

@@ -225,7 +225,8 @@ class SimulationCore:
         """
         skip = self._no_skip if skip is None else skip
         # the outcome bundle is handed out (infos): fresh arrays every step, allocated without Block's checks
-        out = tuple([np.empty(shape, dtype) for shape, dtype in self._outcome])
+        (s0, d0), (s1, d1), (s2, d2), (s3, d3), (s4, d4) = self._outcome
+        out = (np.empty(s0, d0), np.empty(s1, d1), np.empty(s2, d2), np.empty(s3, d3), np.empty(s4, d4))
         if self.shopper.fused_step is not None:
             obs = self.shopper.fused_step(slots, skip, out)
         else:

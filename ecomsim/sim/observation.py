@@ -175,6 +175,9 @@ class ObservationLayout:
             names = [f.name] if f.over is None else [f.name.format(s) for s in over[f.over]]
             self.names[f.part] += names
             self.bounds[f.part] += [_outward(lo, hi)] * len(names)
+        #: features in front of the candidate blocks (portrait and session), and in a whole observation
+        self.context_dim = len(self.names["portrait"]) + len(self.names["session"])
+        self.obs_dim = self.context_dim + num_candidates * (len(self.names["item"]) + len(self.names["candidate"]))
 
     @property
     def portrait_names(self) -> list[str]:
@@ -193,15 +196,6 @@ class ObservationLayout:
     def candidate_names(self) -> list[str]:
         """One candidate block: the item features, then the session-dependent ones."""
         return self.names["item"] + self.names["candidate"]
-
-    @property
-    def context_dim(self) -> int:
-        """Features in front of the candidate blocks (portrait and session)."""
-        return len(self.portrait_names) + len(self.session_names)
-
-    @property
-    def obs_dim(self) -> int:
-        return self.context_dim + self.num_candidates * len(self.candidate_names)
 
     def space(self) -> spaces.Box:
         """The float32 ``Box`` of one observation."""

@@ -112,9 +112,15 @@ class BlockSpec:
     def __post_init__(self) -> None:
         # what Block checks and indexes with, worked out once (a reset builds and assigns blocks)
         object.__setattr__(self, "names", tuple(f.name for f in self.fields))
-        object.__setattr__(self, "_checks", tuple((f.name, np.dtype(f.dtype), len(f.shape)) for f in self.fields))
+        object.__setattr__(self, "_name_set", frozenset(self.names))
+        object.__setattr__(self, "_checks", tuple((f.name, np.dtype(f.dtype), len(f.shape), f.rows) for f in self.fields))
         object.__setattr__(self, "_session_index", tuple(
             (slice(None),) * f.shape.index("num_envs") if "num_envs" in f.shape else None for f in self.fields))
+
+    def _restart_plan(self, bundle: tuple) -> list[tuple[np.ndarray, tuple, Any]]:
+        """What ``Block.restart`` writes: (array, index in front of the session axis, fill)."""
+        return [(a, lead, f.fill) for a, lead, f in zip(bundle, self._session_index, self.fields)
+                if f.restart and lead is not None]
 
     def shapes(self, sizes: Mapping[str, int], enabled: bool = True) -> list[tuple[tuple[int, ...], type]]:
         """``(shape, dtype)`` of each field for these sizes (every size 0 when not ``enabled``)."""
@@ -198,17 +204,18 @@ class Block:
     """
 
     def __init__(self, spec: BlockSpec, arrays: Mapping[str, np.ndarray]) -> None:
-        if len(arrays) != len(spec.names) or any(name not in arrays for name in spec.names):
+        if arrays.keys() != spec._name_set:
             raise ValueError(f"{spec.name} block needs the arrays {list(spec.names)}, got {sorted(arrays)}")
-        fields = self.__dict__
-        for (name, dtype, rank), f in zip(spec._checks, spec.fields):
+        fields = self.__dict__  # written directly: __setattr__ refuses rebinding
+        for name, dtype, rank, rows in spec._checks:
             a = arrays[name]
             if type(a) is not np.ndarray or a.dtype != dtype or a.ndim != rank:
                 got = f"{a.dtype} array of shape {a.shape}" if isinstance(a, np.ndarray) else type(a).__name__
-                raise ValueError(f"{spec.name}.{name} must be a {dtype} array of rank {rank} {f.shape}, got a {got}")
+                raise ValueError(f"{spec.name}.{name} must be a {dtype} array of rank {rank}, got a {got}")
             fields[name] = a
-            for j, row in enumerate(f.rows):
-                fields[row] = a[j]
+            if rows:
+                for j, row in enumerate(rows):
+                    fields[row] = a[j]
         fields["spec"] = spec
         fields["bundle"] = tuple([arrays[name] for name in spec.names])
 
@@ -231,9 +238,8 @@ class Block:
 
     def restart(self, idx: np.ndarray) -> None:
         """Sessions ``idx`` back to each field's ``fill`` (the fields marked ``restart``)."""
-        for f, dst, lead in zip(self.spec.fields, self.bundle, self.spec._session_index):
-            if f.restart:
-                dst[lead + (idx,)] = f.fill
+        for dst, lead, fill in self.spec._restart_plan(self.bundle):
+            dst[lead + (idx,)] = fill
 
 
 class Portraits(Block):

@@ -80,7 +80,7 @@ def test_blocks_are_written_in_place_never_rebound() -> None:
     assert block.clicks[1] == 0 and block.revenue.tolist() == [2.5, 0.0, 2.5] and (block.candidates == 9).all()
     with pytest.raises(AttributeError, match="written in place"):
         block.revenue = np.ones(3)
-    with pytest.raises(ValueError, match=r"session.revenue must be a float64 array of rank 1"):
+    with pytest.raises(ValueError, match=r"session.revenue must be a float64 array of rank 1, got a float32"):
         Block(SESSION, dict(block.arrays(), revenue=np.ones(3, dtype=np.float32)))
 
 
