@@ -24,8 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ecomsim.metrics import GAN_TAGS
 from generators.data import check_training_table
-from generators.metrics import GAN_TAGS, quick_fidelity
+from generators.metrics import quick_fidelity
 from generators.model import Critic, Generator, activate, gradient_penalty, init_weights
 from generators.sampler import CatalogGAN
 from generators.transform import TableTransformer

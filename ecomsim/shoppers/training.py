@@ -5,7 +5,7 @@ shown item, cart given click, purchase given cart and leaving at the step's
 outcome level, summed and divided by the number of steps. Early stopping keeps
 the epoch with the best validation loss; then each head gets Platt scaling
 (``sigmoid(a * logit + b)``) fitted on the validation set. TensorBoard tags are
-``behavior/...`` (``TAGS``).
+``behavior/...`` (``ecomsim.metrics.BEHAVIOR_TAGS``).
 """
 
 from __future__ import annotations
@@ -22,15 +22,8 @@ from torch import nn
 from ecomsim.shoppers.behavior import HEADS, BehaviorNet
 from ecomsim.config import CHANNELS
 from ecomsim.data.logs import StepData
+from ecomsim.metrics import BEHAVIOR_TAGS
 
-TAGS = {
-    "train_loss": "behavior/train_loss",
-    "val_loss": "behavior/val_loss",
-    "val_click_auc": "behavior/val_click_auc",
-    "val_purchase_auc": "behavior/val_purchase_auc",
-    "val_click_ece": "behavior/val_click_ece",
-    "epoch_seconds": "behavior/epoch_seconds",
-}
 
 
 @dataclass(frozen=True)
@@ -275,7 +268,7 @@ def train_behavior(
         history.append(rec)
         if writer:
             for key in ("train_loss", "val_loss", "epoch_seconds"):
-                writer.add_scalar(TAGS[key], rec[key], epoch)
+                writer.add_scalar(BEHAVIOR_TAGS[key], rec[key], epoch)
         if val_loss < best - 1e-5:
             best, best_state, bad = val_loss, copy.deepcopy(net.state_dict()), 0
         else:
@@ -288,7 +281,7 @@ def train_behavior(
     if writer:
         m = heldout_metrics(net, val)
         for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
-            writer.add_scalar(TAGS[tag], m[key], len(history))
+            writer.add_scalar(BEHAVIOR_TAGS[tag], m[key], len(history))
         writer.close()
     return net, history
 
