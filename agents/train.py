@@ -10,6 +10,7 @@ checkpoint before it stops. ``resume=True`` continues from ``<out>/checkpoint.zi
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ def resolve_device(device: str) -> str:
 
 
 @dataclass
-class TrainConfig:
+class AgentTrainConfig:
     """Everything a training run needs (JSON-friendly; saved in ``results.json``).
 
     Attributes:
@@ -81,12 +82,19 @@ class TrainConfig:
         env_kwargs(self.env_id, **self.env_options)  # validates the id
         if self.timesteps is None:
             self.timesteps = int(self.defaults()["timesteps"])
-        if self.timesteps < 1:
-            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         defaults = self.defaults()
         unknown = [k for k in self.hyperparams if k not in defaults["algo_kwargs"] and k not in ("num_envs", "hidden")]
         if unknown:
             raise ValueError(f"unknown {self.algo} hyperparameters {unknown}; valid: {sorted(defaults['algo_kwargs'])} + ['hidden', 'num_envs']")
+        counts = {"timesteps": (self.timesteps, 1), "checkpoint_every": (self.checkpoint_every, 1),
+                  "eval_every": (self.eval_every, 0), "eval_sessions": (self.eval_sessions, 1),
+                  "num_envs": (self.num_envs, 1), "hyperparams['num_envs']": (self.hyperparams.get("num_envs"), 1),
+                  "hyperparams['hidden']": (self.hyperparams.get("hidden"), 1)}
+        for name, (value, low) in counts.items():
+            if value is None:
+                continue  # the algorithm's default
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"AgentTrainConfig.{name} must be an integer >= {low}, got {value!r}")
 
     def defaults(self) -> dict[str, Any]:
         return PPO_DEFAULTS if self.algo == "ppo" else DQN_DEFAULTS
@@ -96,7 +104,7 @@ class TrainConfig:
         d = self.defaults()
         kwargs = dict(d["algo_kwargs"])
         kwargs.update({k: v for k, v in self.hyperparams.items() if k in kwargs})
-        num_envs = self.num_envs or self.hyperparams.get("num_envs", d["num_envs"])
+        num_envs = self.num_envs if self.num_envs is not None else self.hyperparams.get("num_envs", d["num_envs"])
         hidden = self.hyperparams.get("hidden", d["hidden"])
         return {"algo_kwargs": kwargs, "num_envs": int(num_envs), "hidden": int(hidden)}
 
@@ -114,7 +122,7 @@ class linear_schedule:
         return self.initial * progress_remaining
 
 
-def make_model(config: TrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None):
+def make_model(config: AgentTrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None):
     r = config.resolved()
     kwargs = dict(r["algo_kwargs"])
     schedule = kwargs.pop("lr_schedule", "constant")
@@ -148,7 +156,7 @@ def load_model(path: str | Path, algo: str, device: str = "auto", env=None):
         raise ValueError(f"{str(path)!r} is not a loadable SB3 {algo.upper()} model: {exc}") from exc
 
 
-def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
+def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False,
           extra_callbacks: list | None = None) -> tuple[Any, dict[str, Any]]:
     """Train (or resume) and return ``(model, summary)``; the model is also saved as ``<out>/model.zip``.
 

@@ -35,7 +35,7 @@ CHECKPOINT_FORMAT = "ecomsim-catalog-gan-checkpoint-v1"
 
 
 @dataclass
-class TrainConfig:
+class GanTrainConfig:
     """Options of :func:`train_gan` (JSON-friendly; stored in the card)."""
 
     epochs: int = 200
@@ -61,11 +61,11 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "noise_dim", "pac", "critic_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+                raise ValueError(f"GanTrainConfig.{name} must be a positive integer, got {v!r}")
         if self.batch_size < self.pac:
-            raise ValueError(f"batch_size must be >= pac={self.pac}, got {self.batch_size}")
+            raise ValueError(f"GanTrainConfig.batch_size must be >= pac={self.pac}, got {self.batch_size}")
         if self.device != "cpu" and not self.device.startswith("cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda[:i]', got {self.device!r}")
+            raise ValueError(f"GanTrainConfig.device must be 'cpu' or 'cuda[:i]', got {self.device!r}")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
             raise RuntimeError(f"device={self.device!r} but torch sees no CUDA device; use device='cpu'")
         self.gen_hidden, self.critic_hidden = tuple(self.gen_hidden), tuple(self.critic_hidden)
@@ -79,7 +79,7 @@ def _writer(logdir: str | Path | None):
     return SummaryWriter(str(logdir))
 
 
-def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: TrainConfig | None = None,
+def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: GanTrainConfig | None = None,
               logdir: str | Path | None = None, checkpoint: str | Path | None = None, resume: bool = False,
               eval_table: pd.DataFrame | None = None, log=print) -> CatalogGAN:
     """Train a conditional WGAN-GP on ``table`` and return the sampler.
@@ -93,7 +93,7 @@ def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: Trai
         resume: continue from ``checkpoint`` if it exists (options must match).
         eval_table: real rows to score fidelity against during training (``table`` when ``None``).
     """
-    cfg = config or TrainConfig()
+    cfg = config or GanTrainConfig()
     check_training_table(table)
     unknown = sorted(set(table["category"]) - set(category_names))
     if unknown:
@@ -210,14 +210,14 @@ def _ema_update(avg: torch.nn.Module, model: torch.nn.Module, decay: float) -> N
         a.copy_(b)
 
 
-def _cfg_json(cfg: TrainConfig, exclude_epochs: bool = False) -> dict:
+def _cfg_json(cfg: GanTrainConfig, exclude_epochs: bool = False) -> dict:
     d = json.loads(json.dumps(asdict(cfg)))
     if exclude_epochs:  # resuming may extend training
         d.pop("epochs")
     return d
 
 
-def _save_checkpoint(path: Path, cfg: TrainConfig, epoch: int, G, G_ema, D, opt_g, opt_d, gen: torch.Generator) -> None:
+def _save_checkpoint(path: Path, cfg: GanTrainConfig, epoch: int, G, G_ema, D, opt_g, opt_d, gen: torch.Generator) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save({"format": CHECKPOINT_FORMAT, "config": json.dumps(_cfg_json(cfg, exclude_epochs=True)),

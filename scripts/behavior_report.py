@@ -26,7 +26,7 @@ import torch
 from agents.baselines import BASELINES
 from agents.evaluation import evaluate
 from ecomsim.shoppers.behavior import load_behavior_model, load_net, shipped_weights_path
-from ecomsim.shoppers.training import TrainConfig, auc, heldout_metrics, predict_steps, train_behavior
+from ecomsim.shoppers.training import BehaviorTrainConfig, auc, heldout_metrics, predict_steps, train_behavior
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.data.logs import log_reference_world, merge_logs
 
@@ -96,7 +96,7 @@ def obd_report(seed: int = 0, folds: int = 5) -> dict:
     pos_oh = np.eye(int(data.position.max()) + 1)[data.position]
     x = np.concatenate([data.user, data.items, pos_oh], axis=1)
     p_dnn, p_lr = np.zeros(n), np.zeros(n)
-    cfg = TrainConfig(hidden=16, lr=3e-3, weight_decay=1e-3, batch_steps=256, max_epochs=40, patience=5, seed=seed)
+    cfg = BehaviorTrainConfig(hidden=16, lr=3e-3, weight_decay=1e-3, batch_steps=256, max_epochs=40, patience=5, seed=seed)
     for b in range(folds):
         test = block == b
         val = block == (b - 1 if b > 0 else b + 1)

@@ -36,7 +36,7 @@ import torch  # noqa: E402
 from agents.evaluation import SB3Policy, score  # noqa: E402
 from agents.registry import policy_factory  # noqa: E402
 from agents.report import plot_run, score_table, write_results  # noqa: E402
-from agents.train import TrainConfig, train  # noqa: E402
+from agents.train import AgentTrainConfig, train  # noqa: E402
 from ecomsim.registration import env_kwargs  # noqa: E402
 
 BASELINES = ("random", "popularity", "greedy", "bandit")
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     options = {k: v for k, v in {"user_model": args.user_model, "catalog": args.catalog, "channel": args.channel}.items()
                if v is not None}
-    config = TrainConfig(algo=args.algo, env_id=args.env_id, env_options=options, seed=args.seed, device=args.device,
+    config = AgentTrainConfig(algo=args.algo, env_id=args.env_id, env_options=options, seed=args.seed, device=args.device,
                          num_envs=args.num_envs, hyperparams=args.hyperparams, checkpoint_every=args.checkpoint_every,
                          eval_sessions=args.eval_sessions, progress_bar=not args.no_progress)
     if args.timesteps is not None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, save_weights
-from ecomsim.shoppers.training import TrainConfig, heldout_metrics, train_behavior
+from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
 from ecomsim.config import CHANNELS, EnvConfig
 from ecomsim.envs import build_core
 from ecomsim.data.logs import log_reference_world, merge_logs
@@ -62,7 +62,7 @@ def main() -> None:
     print(f"logged {len(logs.frame):,} impressions in {log_seconds:.0f}s; "
           f"train/val/test steps {[sum(len(s) for s in x.steps.values()) for x in (train, val, test)]}", flush=True)
 
-    cfg = TrainConfig(hidden=args.hidden, max_epochs=args.max_epochs, patience=args.patience, seed=args.seed,
+    cfg = BehaviorTrainConfig(hidden=args.hidden, max_epochs=args.max_epochs, patience=args.patience, seed=args.seed,
                       threads=args.threads, max_seconds=args.max_seconds, log_dir=args.log_dir)
     net, history = train_behavior(train.steps, val.steps, cfg)
     for h in history:

@@ -23,7 +23,7 @@ import torch
 
 from generators.data import split_table, training_table
 from generators.metrics import fidelity_report
-from generators.train import TrainConfig, train_gan
+from generators.train import GanTrainConfig, train_gan
 
 REPORT_SAMPLE_ROWS = 10_000  # synthetic rows scored against the held-out real rows
 REPORT_SEED = 1234  # seed of the scored synthetic sample (kept in the card, reused by the report)
@@ -63,7 +63,7 @@ def main() -> None:
     train, holdout = split_table(table, args.holdout, args.seed)
     print(f"data {args.data}: {len(train)} training rows, {len(holdout)} held-out rows, {len(names)} categories")
 
-    cfg = TrainConfig(epochs=args.epochs, seed=args.seed, device=args.device,
+    cfg = GanTrainConfig(epochs=args.epochs, seed=args.seed, device=args.device,
                       eval_every=max(1, args.epochs // 6), checkpoint_every=max(1, args.epochs // 3))
     gan = train_gan(train, names, cfg, logdir=args.log_dir or None, checkpoint=args.checkpoint or None,
                     resume=bool(args.resume), eval_table=holdout)

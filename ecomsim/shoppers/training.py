@@ -27,7 +27,7 @@ from ecomsim.metrics import BEHAVIOR_TAGS
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class BehaviorTrainConfig:
     """Options of :func:`train_behavior`."""
 
     hidden: int = 64
@@ -46,9 +46,9 @@ class TrainConfig:
         for name in ("hidden", "batch_steps", "max_epochs", "patience", "threads"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+                raise ValueError(f"BehaviorTrainConfig.{name} must be a positive integer, got {v!r}")
         if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+            raise ValueError(f"BehaviorTrainConfig.lr must be > 0, got {self.lr}")
 
 
 # ================================================================ metrics
@@ -219,11 +219,11 @@ def heldout_metrics(net: BehaviorNet, test: dict[int, StepData]) -> dict[str, fl
 
 # =============================================================== training
 def train_behavior(
-    train: dict[int, StepData], val: dict[int, StepData], config: TrainConfig | None = None,
+    train: dict[int, StepData], val: dict[int, StepData], config: BehaviorTrainConfig | None = None,
     item_dim: int | None = None,
 ) -> tuple[BehaviorNet, list[dict[str, float]]]:
     """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it."""
-    cfg = config or TrainConfig()
+    cfg = config or BehaviorTrainConfig()
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     first = next(iter(train.values()))
