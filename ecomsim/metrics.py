@@ -127,7 +127,7 @@ def session_metrics(
 
 
 def metrics_from_logs(logs) -> dict[str, Estimate]:
-    """The four metrics from a log DataFrame (one row per impression; see ``ecomsim.data.logs``).
+    """The four metrics from a log DataFrame (one row per impression; see ``ecomsim.data.schema``).
 
     Needs columns ``session``, ``step``, ``clicked``, ``purchased``, ``price``.
     """

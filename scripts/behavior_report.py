@@ -28,7 +28,7 @@ from agents.evaluation import evaluate
 from ecomsim.shoppers.behavior import load_behavior_model, load_net, shipped_weights_path
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, heldout_metrics, predict_steps, train_behavior
 from ecomsim.envs import EcomVectorEnv
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 
 REPORT_SEED = 12345  # the held-out logs' seed; training used seeds 0 and 1
 POLICIES = ("random", "popularity", "click_greedy", "greedy")
@@ -83,7 +83,7 @@ def obd_report(seed: int = 0, folds: int = 5) -> dict:
     """
     from sklearn.linear_model import LogisticRegression
 
-    from ecomsim.data.loaders import load_obd
+    from ecomsim.data.obd import load_obd
 
     try:
         data = load_obd("random", "all")

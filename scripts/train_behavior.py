@@ -21,7 +21,7 @@ from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, save_weig
 from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
 from ecomsim.config import CHANNELS, EnvConfig
 from ecomsim.envs import build_core
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 
 
 @dataclass

@@ -21,7 +21,7 @@ from torch import nn
 
 from ecomsim.shoppers.behavior import HEADS, BehaviorNet
 from ecomsim.config import CHANNELS
-from ecomsim.data.logs import StepData
+from ecomsim.data.schema import StepData
 from ecomsim.metrics import BEHAVIOR_TAGS
 
 

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from ecomsim.catalog import REFERENCE_CATEGORIES, Catalog, load_catalog
+from ecomsim.data.obd import obd_catalog, obd_files
 from generators.data import (
     MIN_TRAIN_ROWS,
     catalog_to_table,
     check_training_table,
-    obd_item_context_path,
     reference_table,
     split_table,
 )
@@ -196,17 +196,15 @@ def test_obd_missing_says_how_to_install(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps obp==0.4\.1"):
-        obd_item_context_path()
+        obd_files()
 
 
 def test_obd_catalog_is_valid():
     pytest.importorskip("importlib.metadata")
     try:
-        obd_item_context_path()
+        obd_files()
     except ModuleNotFoundError:
         pytest.skip("obp not installed")
-    from generators.data import obd_catalog
-
     cat = obd_catalog()
     assert cat.num_items == 80 and cat.num_categories == 7
     assert isinstance(catalog_to_table(cat), pd.DataFrame)
@@ -247,7 +245,7 @@ def test_tiny_training_run_and_resume(tmp_path):
 @pytest.mark.slow
 def test_obd_table_trains_to_valid_catalogs(tmp_path):
     try:
-        obd_item_context_path()
+        obd_files()
     except ModuleNotFoundError:
         pytest.skip("obp not installed")
     out = run(["scripts/train_gan.py", "--data", "obd", "--epochs", "20", "--out", str(tmp_path),

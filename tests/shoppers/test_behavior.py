@@ -23,7 +23,7 @@ from ecomsim.shoppers.behavior import (
 )
 from ecomsim.shoppers.training import BehaviorTrainConfig, ece, heldout_metrics, train_behavior
 from ecomsim.envs import EcomEnv, EcomVectorEnv
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 
 ROOT = Path(__file__).resolve().parents[2]
 DNN = {"user_model": "dnn"}
