@@ -168,54 +168,55 @@ def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    r = config.resolved()
-    env = EcomSB3VecEnv(r["num_envs"], env_id=config.env_id, **config.env_options)
-    tb_dir = out_dir / "tb"
-    history: list[dict[str, Any]] = []
-    train_seconds = 0.0
-    if resume:
-        state = load_state(out_dir)
-        if state is None:
-            raise FileNotFoundError(f"--resume: no {CHECKPOINT} and state.json in {str(out_dir)!r}; train without --resume first")
-        model = ALGOS[config.algo].load(out_dir / CHECKPOINT, env=env, device=resolve_device(config.device))
-        model.tensorboard_log = str(tb_dir)
-        history = state.get("eval_history", [])
-        train_seconds = float(state.get("train_seconds", 0.0))
-    else:
-        env.seed(config.seed)
-        model = make_model(config, env, tb_dir)
-    remaining = config.timesteps - model.num_timesteps
+    env = EcomSB3VecEnv(config.resolved()["num_envs"], env_id=config.env_id, **config.env_options)
+    model, state = _start(config, env, out_dir, resume)
     metrics_cb = EcomMetricsCallback()
     eval_cb = None
     callbacks: list = [metrics_cb]
     if config.eval_every:
         eval_kwargs = env_kwargs(config.env_id, **config.env_options)
         eval_cb = PeriodicEvalCallback(lambda: make_eval_env(eval_kwargs, min(256, config.eval_sessions)),
-                                       config.eval_every, config.eval_sessions, seed=config.seed + 10_000, history=history)
+                                       config.eval_every, config.eval_sessions, seed=config.seed + 10_000,
+                                       history=state.get("eval_history", []))
         callbacks.append(eval_cb)
-    start = time.time()
+    start, before = time.time(), float(state.get("train_seconds", 0.0))
 
-    def state() -> dict[str, Any]:
-        return {"eval_history": eval_cb.history if eval_cb else [], "train_seconds": train_seconds + time.time() - start,
+    def run_state() -> dict[str, Any]:
+        return {"eval_history": eval_cb.history if eval_cb else [], "train_seconds": before + time.time() - start,
                 "config": config.to_dict()}
 
-    callbacks.append(CheckpointCallback(out_dir, config.checkpoint_every, state))
+    callbacks.append(CheckpointCallback(out_dir, config.checkpoint_every, run_state))
     callbacks.extend(extra_callbacks or [])
+    remaining = config.timesteps - model.num_timesteps
     if remaining > 0:
         try:
             model.learn(remaining, callback=CallbackList(callbacks), tb_log_name=config.algo,
                         reset_num_timesteps=not resume, progress_bar=config.progress_bar)
         except KeyboardInterrupt:
-            save_checkpoint(model, out_dir, state())
+            save_checkpoint(model, out_dir, run_state())
             print(f"\ninterrupted at {model.num_timesteps} steps; checkpoint saved in {out_dir} (continue with --resume)")
             raise
-    save_checkpoint(model, out_dir, state())
+    save_checkpoint(model, out_dir, run_state())
     model.save(out_dir / "model.zip")
     summary = {
         "timesteps": int(model.num_timesteps),
-        "train_seconds": round(state()["train_seconds"], 1),
+        "train_seconds": round(run_state()["train_seconds"], 1),
         "eval_history": eval_cb.history if eval_cb else [],
         "rollout_history": metrics_cb.history,
-        "resolved": r,
+        "resolved": config.resolved(),
     }
     return model, summary
+
+
+def _start(config: AgentTrainConfig, env: EcomSB3VecEnv, out_dir: Path, resume: bool) -> tuple[Any, dict[str, Any]]:
+    """A fresh seeded model, or the checkpoint of ``out_dir`` with its saved state (eval history, seconds so far)."""
+    tb_dir = out_dir / "tb"
+    if not resume:
+        env.seed(config.seed)
+        return make_model(config, env, tb_dir), {}
+    state = load_state(out_dir)
+    if state is None:
+        raise FileNotFoundError(f"--resume: no {CHECKPOINT} and state.json in {str(out_dir)!r}; train without --resume first")
+    model = ALGOS[config.algo].load(out_dir / CHECKPOINT, env=env, device=resolve_device(config.device))
+    model.tensorboard_log = str(tb_dir)
+    return model, state

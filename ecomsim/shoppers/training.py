@@ -222,7 +222,17 @@ def train_behavior(
     train: dict[int, StepData], val: dict[int, StepData], config: BehaviorTrainConfig | None = None,
     item_dim: int | None = None,
 ) -> tuple[BehaviorNet, list[dict[str, float]]]:
-    """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it."""
+    """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it.
+
+    Args:
+        train, val: step arrays per slate size (``ecomsim.data.schema.StepData``).
+        config: options (default :class:`BehaviorTrainConfig`).
+        item_dim: item feature width (default: the training data's).
+
+    Returns:
+        The calibrated network (the best epoch's weights) and one record per epoch
+        (``epoch``, ``train_loss``, ``val_loss``, ``epoch_seconds``, ``lr``).
+    """
     cfg = config or BehaviorTrainConfig()
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -236,34 +246,16 @@ def train_behavior(
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # a plateau in validation loss first cuts the step size; early stopping ends the run later
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=cfg.lr_patience)
-    writer = None
-    if cfg.log_dir:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(cfg.log_dir)
+    writer = _writer(cfg.log_dir)
     best, best_state, bad, history = float("inf"), copy.deepcopy(net.state_dict()), 0, []
     start = time.perf_counter()
     for epoch in range(cfg.max_epochs):
         t0 = time.perf_counter()
-        net.train()
-        batches = []
-        for k, b in tr.items():
-            perm = torch.randperm(b["user"].shape[0], generator=gen)
-            batches += [(k, perm[a : a + cfg.batch_steps]) for a in range(0, len(perm), cfg.batch_steps)]
-        order = torch.randperm(len(batches), generator=gen).tolist()
-        total, steps = 0.0, 0
-        for i in order:
-            k, idx = batches[i]
-            loss = _loss(net, tr[k], idx)
-            opt.zero_grad()
-            (loss / len(idx)).backward()
-            opt.step()
-            total += float(loss.detach())
-            steps += len(idx)
+        train_loss = _train_epoch(net, opt, tr, cfg.batch_steps, gen)
         net.eval()
         val_loss = _eval_loss(net, va)
         sched.step(val_loss)
-        rec = {"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0,
+        rec = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0,
                "lr": opt.param_groups[0]["lr"]}
         history.append(rec)
         if writer:
@@ -279,11 +271,45 @@ def train_behavior(
     net.eval()
     fit_calibration(net, val)
     if writer:
-        m = heldout_metrics(net, val)
-        for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
-            writer.add_scalar(BEHAVIOR_TAGS[tag], m[key], len(history))
-        writer.close()
+        _log_heldout(writer, net, val, len(history))
     return net, history
+
+
+def _writer(log_dir: str | None):
+    if not log_dir:
+        return None
+    from torch.utils.tensorboard import SummaryWriter  # imported lazily: tensorboard is slow to import
+
+    return SummaryWriter(log_dir)
+
+
+def _train_epoch(net: BehaviorNet, opt: torch.optim.Optimizer, tr: dict[int, dict[str, torch.Tensor]],
+                 batch_steps: int, gen: torch.Generator) -> float:
+    """One pass over the training steps in seeded batches (each of one slate size); the mean loss per step."""
+    net.train()
+    batches = []
+    for k, b in tr.items():
+        perm = torch.randperm(b["user"].shape[0], generator=gen)
+        batches += [(k, perm[a : a + batch_steps]) for a in range(0, len(perm), batch_steps)]
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    total, steps = 0.0, 0
+    for i in order:
+        k, idx = batches[i]
+        loss = _loss(net, tr[k], idx)
+        opt.zero_grad()
+        (loss / len(idx)).backward()
+        opt.step()
+        total += float(loss.detach())
+        steps += len(idx)
+    return total / steps
+
+
+def _log_heldout(writer, net: BehaviorNet, val: dict[int, StepData], step: int) -> None:
+    """The calibrated model's validation AUCs and click ECE, then close the writer."""
+    m = heldout_metrics(net, val)
+    for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
+        writer.add_scalar(BEHAVIOR_TAGS[tag], m[key], step)
+    writer.close()
 
 
 def save_step_data(path: str | Path, data: dict[int, StepData]) -> None:
