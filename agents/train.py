@@ -80,6 +80,7 @@ class AgentTrainConfig:
         if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0":
             raise ValueError(f"algo='dqn' needs a Discrete action space (ecomsim/Recommend-v0), got env_id={self.env_id!r}")
         env_kwargs(self.env_id, **self.env_options)  # validates the id
+        resolve_device(self.device)  # an unknown device or CUDA without a GPU fails before any work
         if self.timesteps is None:
             self.timesteps = int(self.defaults()["timesteps"])
         defaults = self.defaults()
