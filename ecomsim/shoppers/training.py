@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -310,11 +309,3 @@ def _log_heldout(writer, net: BehaviorNet, val: dict[int, StepData], step: int) 
     for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
         writer.add_scalar(BEHAVIOR_TAGS[tag], m[key], step)
     writer.close()
-
-
-def save_step_data(path: str | Path, data: dict[int, StepData]) -> None:
-    """Cache step arrays as one ``.npz`` (keys ``k{slate}/{field}``)."""
-    from dataclasses import fields
-
-    arrays = {f"k{k}/{f.name}": getattr(s, f.name) for k, s in data.items() for f in fields(s)}
-    np.savez(path, **arrays)
