@@ -31,13 +31,14 @@ Flags are the field names with dashes (``num_envs`` -> ``--num-envs``). By type:
 * ``list[X]``: the flag repeated (``--policy a --policy b``); required without a default.
 
 :func:`option` adds ``min`` (an inclusive lower bound, checked for every element of a
-tuple or list). Checks across fields go in ``Args.__post_init__`` as a ``ValueError``
-that names the flags.
+tuple or list) and ``check`` (any test of a parsed value, e.g. :func:`existing_file`).
+Checks across fields go in ``Args.__post_init__`` as a ``ValueError`` that names the
+flags. All of it runs before ``main`` does any work.
 
 Bad input, on the command line or later (a ``ValueError``, ``FileNotFoundError`` or
 ``TypeError`` whose message names the field, the value and what was expected), ends
 in one line ``error: ...`` on stderr and exit status 2: never a traceback, never a
-silent fallback. Nothing here imports numpy or torch, so ``--help`` is instant.
+silent fallback. Nothing here imports numpy or torch.
 """
 
 from __future__ import annotations
@@ -60,9 +61,25 @@ TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
 
 
-def option(default: Any = dataclasses.MISSING, *, min: float | None = None) -> Any:  # noqa: A002 - reads as the bound it is
-    """A dataclass field with a lower bound, checked when the command line is parsed."""
-    return dataclasses.field(default=default, metadata={"min": min})
+def option(default: Any = dataclasses.MISSING, *, min: float | None = None,  # noqa: A002 - reads as the bound it is
+           check: Callable[[Any], None] | None = None) -> Any:
+    """A dataclass field with checks run when the command line is parsed.
+
+    Args:
+        default: the value when the flag is absent.
+        min: inclusive lower bound of the value (of each element of a tuple or list).
+        check: called with each parsed value; a ``ValueError`` it raises becomes the error
+            line ``argument --flag: <message>`` (e.g. :func:`existing_file`).
+    """
+    return dataclasses.field(default=default, metadata={"min": min, "check": check})
+
+
+def existing_file(path: str) -> None:
+    """A ``check`` for :func:`option`: ``path`` names an existing file (a directory is named as such)."""
+    if os.path.isdir(path):
+        raise ValueError(f"expected a file, got the directory {path!r}")
+    if not os.path.isfile(path):
+        raise ValueError(f"expected an existing file, got {path!r}")
 
 
 def run(main: Callable[[], int]) -> None:
@@ -186,7 +203,7 @@ class _BoolAction(argparse.Action):
 def _add(parser: argparse.ArgumentParser, flag: str, f: dataclasses.Field, hint: Any, doc: str) -> None:
     required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
     default = None if required else (f.default if f.default is not dataclasses.MISSING else f.default_factory())
-    low = f.metadata.get("min")
+    low, check = f.metadata.get("min"), f.metadata.get("check")
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):  # X | None
         hint = next(a for a in args if a is not type(None))
@@ -196,14 +213,14 @@ def _add(parser: argparse.ArgumentParser, flag: str, f: dataclasses.Field, hint:
     if hint is bool:
         parser.add_argument(flag, action=_BoolAction, default=default, help=help_text)
     elif origin is tuple:
-        parser.add_argument(flag, type=_tuple_of(args[0], low), default=default, required=required,
+        parser.add_argument(flag, type=_tuple_of(args[0], low, check), default=default, required=required,
                             metavar="A,B,..", help=help_text)
     elif origin is list:
-        parser.add_argument(flag, action="append", type=_converter(args[0], low), default=default,
+        parser.add_argument(flag, action="append", type=_converter(args[0], low, check), default=default,
                             required=required, help=help_text + " (repeat the flag for several)")
     else:
         metavar = "{" + ",".join(map(str, args)) + "}" if origin is Literal else None
-        parser.add_argument(flag, type=_converter(hint, low), default=default, required=required, metavar=metavar,
+        parser.add_argument(flag, type=_converter(hint, low, check), default=default, required=required, metavar=metavar,
                             help=help_text)
 
 
@@ -213,22 +230,37 @@ def _show(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _converter(hint: Any, low: float | None) -> Callable[[str], Any]:
-    """Text -> value of type ``hint`` (int, float, str or a Literal), checked against ``low``."""
-    if typing.get_origin(hint) is Literal:
-        choices = typing.get_args(hint)
-
-        def choice(text: str) -> Any:
-            if text not in choices:
-                from ecomsim.errors import suggest  # only on error: the package imports numpy
-
-                raise argparse.ArgumentTypeError(f"expected one of {list(choices)}, got {text!r}.{suggest(text, choices)}".rstrip("."))
-            return text
-
-        return choice
-    kind = {int: "an integer", float: "a number", str: "text"}[hint]
+def _converter(hint: Any, low: float | None, check: Callable[[Any], None] | None = None) -> Callable[[str], Any]:
+    """Text -> value of type ``hint`` (int, float, str or a Literal), checked against ``low`` and by ``check``."""
+    parse = _choice(typing.get_args(hint)) if typing.get_origin(hint) is Literal else _number_or_text(hint, low)
 
     def convert(text: str) -> Any:
+        value = parse(text)
+        if check is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return convert
+
+
+def _choice(choices: tuple) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        if text not in choices:
+            from ecomsim.errors import suggest  # only on error: the package imports numpy
+
+            raise argparse.ArgumentTypeError(f"expected one of {list(choices)}, got {text!r}.{suggest(text, choices)}".rstrip("."))
+        return text
+
+    return parse
+
+
+def _number_or_text(hint: type, low: float | None) -> Callable[[str], Any]:
+    kind = {int: "an integer", float: "a number", str: "text"}[hint]
+
+    def parse(text: str) -> Any:
         try:
             value = hint(text)
         except ValueError:
@@ -239,11 +271,11 @@ def _converter(hint: Any, low: float | None) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(f"expected {kind} >= {low}, got {text!r}")
         return value
 
-    return convert
+    return parse
 
 
-def _tuple_of(hint: Any, low: float | None) -> Callable[[str], tuple]:
-    convert = _converter(hint, low)
+def _tuple_of(hint: Any, low: float | None, check: Callable[[Any], None] | None) -> Callable[[str], tuple]:
+    convert = _converter(hint, low, check)
 
     def parse(text: str) -> tuple:
         return tuple(convert(part.strip()) for part in text.split(",") if part.strip())

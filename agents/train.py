@@ -23,9 +23,10 @@ from stable_baselines3.common.callbacks import CallbackList
 from agents.callbacks import CHECKPOINT, CheckpointCallback, EcomMetricsCallback, PeriodicEvalCallback, load_state, save_checkpoint
 from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS
 from agents.evaluation import make_eval_env
-from ecomsim.registration import env_kwargs
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
 from agents.vec_env import EcomSB3VecEnv
+from ecomsim.config import EnvConfig
+from ecomsim.registration import env_kwargs
 
 ALGOS = {"ppo": PPO, "dqn": DQN}
 
@@ -79,7 +80,7 @@ class AgentTrainConfig:
             raise ValueError(f"algo must be one of {list(ALGOS)}, got {self.algo!r}")
         if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0":
             raise ValueError(f"algo='dqn' needs a Discrete action space (ecomsim/Recommend-v0), got env_id={self.env_id!r}")
-        env_kwargs(self.env_id, **self.env_options)  # validates the id
+        EnvConfig.from_kwargs(env_kwargs(self.env_id, **self.env_options))  # the id and every option, before any work
         resolve_device(self.device)  # an unknown device or CUDA without a GPU fails before any work
         if self.timesteps is None:
             self.timesteps = int(self.defaults()["timesteps"])

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np
 
 from agents.baselines import BASELINES
-from agents.cli import option, parse_args, pin_threads, run
+from agents.cli import existing_file, option, parse_args, pin_threads, run
 from agents.evaluation import evaluate
 from ecomsim.shoppers.behavior import load_behavior_model, load_net, shipped_weights_path
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, heldout_metrics, predict_steps, train_behavior
@@ -44,7 +44,7 @@ TARGETS = {"click_auc_ratio": 0.97, "purchase_auc_ratio": 0.95, "click_ece": 0.0
 class Args:
     json: bool = False
     """print the report as JSON on the last line, after the table"""
-    weights: str | None = None
+    weights: str | None = option(None, check=existing_file)
     """weights file (default: the shipped ecomsim/assets/behavior.pt)"""
     sessions: int = option(50_000, min=1)
     """sessions per policy and world (use >= 20,000: at 2-5% conversion 50k keep the 95% CI of the gap near +-6%)"""

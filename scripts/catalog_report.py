@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np
 import torch
 
-from agents.cli import option, parse_args, pin_threads, run
+from agents.cli import existing_file, option, parse_args, pin_threads, run
 from generators.data import split_table, training_table
 from generators.metrics import fidelity_report
 from generators.plots import comparison_figure
@@ -34,7 +34,7 @@ from generators.sampler import CatalogGAN
 
 @dataclass
 class Args:
-    card: str | None = None
+    card: str | None = option(None, check=existing_file)
     """generator card (.json) (default: the shipped generator)"""
     rows: int | None = option(None, min=1)
     """synthetic rows scored (default: the card's report sample size)"""

@@ -17,7 +17,7 @@ from typing import Literal
 
 import pytest
 
-from agents.cli import attribute_docs, build_parser, option, parse_args, pin_threads
+from agents.cli import attribute_docs, build_parser, existing_file, option, parse_args, pin_threads
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted(p.stem for p in (ROOT / "scripts").glob("*.py"))
@@ -63,6 +63,8 @@ class Demo:
     """print JSON"""
     progress: bool = True
     """show a progress bar"""
+    card: str | None = option(None, check=existing_file)
+    """a file"""
 
     def __post_init__(self) -> None:
         if self.seed == 13:
@@ -76,6 +78,7 @@ def test_values_are_kept_as_given():
     assert parse_args(Demo, ["--policy", "x"]).timesteps is None  # absent: None, not a made-up default
     assert parse_args(Demo, ["--policy", "x", "--sizes", ""]).sizes == ()
     assert parse_args(Demo, ["--policy", "x", "--algo=dqn", "--timesteps=5"]).algo == "dqn"
+    assert parse_args(Demo, ["--policy", "x", "--card", __file__]).card == __file__
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -99,6 +102,8 @@ def test_booleans(argv, expected):
     (["--sesions", "5"], "error: unrecognized arguments: --sesions 5. Did you mean '--sessions'?"),
     (["--sess", "5"], "error: unrecognized arguments: --sess 5."),  # no abbreviations
     (["--seed", "13"], "error: --seed 13 is reserved, got 13"),
+    (["--card", "/no/such.json"], "error: argument --card: expected an existing file, got '/no/such.json'"),
+    (["--card", "/tmp"], "error: argument --card: expected a file, got the directory '/tmp'"),
 ])
 def test_bad_values_name_flag_value_and_what_is_valid(argv, message, capsys):
     err = parse_fails(Demo, ["--policy", "x", *argv], capsys)
