@@ -251,7 +251,8 @@ def _choice(choices: tuple) -> Callable[[str], Any]:
         if text not in choices:
             from ecomsim.errors import suggest  # only on error: the package imports numpy
 
-            raise argparse.ArgumentTypeError(f"expected one of {list(choices)}, got {text!r}.{suggest(text, choices)}".rstrip("."))
+            message = f"expected one of {list(choices)}, got {text!r}.{suggest(text, choices)}"
+            raise argparse.ArgumentTypeError(message.rstrip("."))
         return text
 
     return parse

@@ -11,7 +11,7 @@ from ecomsim.metrics import METRIC_NAMES
 
 
 def distinct_worlds(rows: dict[str, dict[str, EvalResult]]) -> list[str]:
-    """The worlds scored, dropping ``reference`` when it is the same run as ``sim`` (the env's model is the reference world)."""
+    """The worlds scored, without ``reference`` when it is the same run as ``sim`` (the env's model is the reference world)."""
     first = next(iter(rows.values()))
     return [w for w in first if not (w == "reference" and first.get("sim") is first[w])]
 
