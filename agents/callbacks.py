@@ -5,7 +5,7 @@
   ``ecom/revenue_per_session`` and ``ecom/session_length`` (tags from
   ``ecomsim.metrics.TAGS``), logged at each rollout / log interval.
 * :class:`PeriodicEvalCallback` scores the current policy every ``eval_freq``
-  steps on fixed seeded sessions (``eval/<metric>``) and keeps the history for the
+  steps on fixed seeded sessions (``eval/<metric>``, ``ecomsim.metrics.EVAL_TAGS``) and keeps the history for the
   learning curve.
 * :class:`CheckpointCallback` saves ``checkpoint.zip`` and ``state.json`` every
   ``save_freq`` steps; :func:`save_checkpoint` is also what Ctrl-C calls.
@@ -21,9 +21,8 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from ecomsim.metrics import METRIC_NAMES, TAGS, session_metrics
+from ecomsim.metrics import EVAL_TAGS, TAGS, session_metrics
 
-EVAL_TAGS = {name: f"eval/{name}" for name in METRIC_NAMES}
 CHECKPOINT = "checkpoint.zip"
 STATE = "state.json"
 

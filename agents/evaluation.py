@@ -18,7 +18,6 @@ import numpy as np
 from agents.baselines import Policy
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.metrics import Estimate, SessionRecorder
-from ecomsim.registration import env_kwargs
 
 
 @dataclass

@@ -10,6 +10,7 @@ checkpoint before it stops. ``resume=True`` continues from ``<out>/checkpoint.zi
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,10 @@ from stable_baselines3.common.callbacks import CallbackList
 from agents.callbacks import CHECKPOINT, CheckpointCallback, EcomMetricsCallback, PeriodicEvalCallback, load_state, save_checkpoint
 from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS
 from agents.evaluation import make_eval_env
-from ecomsim.registration import env_kwargs
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
 from agents.vec_env import EcomSB3VecEnv
+from ecomsim.config import EnvConfig
+from ecomsim.registration import env_kwargs
 
 ALGOS = {"ppo": PPO, "dqn": DQN}
 
@@ -41,7 +43,7 @@ def resolve_device(device: str) -> str:
 
 
 @dataclass
-class TrainConfig:
+class AgentTrainConfig:
     """Everything a training run needs (JSON-friendly; saved in ``results.json``).
 
     Attributes:
@@ -78,15 +80,23 @@ class TrainConfig:
             raise ValueError(f"algo must be one of {list(ALGOS)}, got {self.algo!r}")
         if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0":
             raise ValueError(f"algo='dqn' needs a Discrete action space (ecomsim/Recommend-v0), got env_id={self.env_id!r}")
-        env_kwargs(self.env_id, **self.env_options)  # validates the id
+        EnvConfig.from_kwargs(env_kwargs(self.env_id, **self.env_options))  # the id and every option, before any work
+        resolve_device(self.device)  # an unknown device or CUDA without a GPU fails before any work
         if self.timesteps is None:
             self.timesteps = int(self.defaults()["timesteps"])
-        if self.timesteps < 1:
-            raise ValueError(f"timesteps must be >= 1, got {self.timesteps}")
         defaults = self.defaults()
         unknown = [k for k in self.hyperparams if k not in defaults["algo_kwargs"] and k not in ("num_envs", "hidden")]
         if unknown:
             raise ValueError(f"unknown {self.algo} hyperparameters {unknown}; valid: {sorted(defaults['algo_kwargs'])} + ['hidden', 'num_envs']")
+        counts = {"timesteps": (self.timesteps, 1), "checkpoint_every": (self.checkpoint_every, 1),
+                  "eval_every": (self.eval_every, 0), "eval_sessions": (self.eval_sessions, 1),
+                  "num_envs": (self.num_envs, 1), "hyperparams['num_envs']": (self.hyperparams.get("num_envs"), 1),
+                  "hyperparams['hidden']": (self.hyperparams.get("hidden"), 1)}
+        for name, (value, low) in counts.items():
+            if value is None:
+                continue  # the algorithm's default
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"AgentTrainConfig.{name} must be an integer >= {low}, got {value!r}")
 
     def defaults(self) -> dict[str, Any]:
         return PPO_DEFAULTS if self.algo == "ppo" else DQN_DEFAULTS
@@ -96,7 +106,7 @@ class TrainConfig:
         d = self.defaults()
         kwargs = dict(d["algo_kwargs"])
         kwargs.update({k: v for k, v in self.hyperparams.items() if k in kwargs})
-        num_envs = self.num_envs or self.hyperparams.get("num_envs", d["num_envs"])
+        num_envs = self.num_envs if self.num_envs is not None else self.hyperparams.get("num_envs", d["num_envs"])
         hidden = self.hyperparams.get("hidden", d["hidden"])
         return {"algo_kwargs": kwargs, "num_envs": int(num_envs), "hidden": int(hidden)}
 
@@ -114,7 +124,7 @@ class linear_schedule:
         return self.initial * progress_remaining
 
 
-def make_model(config: TrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None):
+def make_model(config: AgentTrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None):
     r = config.resolved()
     kwargs = dict(r["algo_kwargs"])
     schedule = kwargs.pop("lr_schedule", "constant")
@@ -148,7 +158,7 @@ def load_model(path: str | Path, algo: str, device: str = "auto", env=None):
         raise ValueError(f"{str(path)!r} is not a loadable SB3 {algo.upper()} model: {exc}") from exc
 
 
-def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
+def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False,
           extra_callbacks: list | None = None) -> tuple[Any, dict[str, Any]]:
     """Train (or resume) and return ``(model, summary)``; the model is also saved as ``<out>/model.zip``.
 
@@ -160,54 +170,55 @@ def train(config: TrainConfig, out_dir: str | Path, resume: bool = False,
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    r = config.resolved()
-    env = EcomSB3VecEnv(r["num_envs"], env_id=config.env_id, **config.env_options)
-    tb_dir = out_dir / "tb"
-    history: list[dict[str, Any]] = []
-    train_seconds = 0.0
-    if resume:
-        state = load_state(out_dir)
-        if state is None:
-            raise FileNotFoundError(f"--resume: no {CHECKPOINT} and state.json in {str(out_dir)!r}; train without --resume first")
-        model = ALGOS[config.algo].load(out_dir / CHECKPOINT, env=env, device=resolve_device(config.device))
-        model.tensorboard_log = str(tb_dir)
-        history = state.get("eval_history", [])
-        train_seconds = float(state.get("train_seconds", 0.0))
-    else:
-        env.seed(config.seed)
-        model = make_model(config, env, tb_dir)
-    remaining = config.timesteps - model.num_timesteps
+    env = EcomSB3VecEnv(config.resolved()["num_envs"], env_id=config.env_id, **config.env_options)
+    model, state = _start(config, env, out_dir, resume)
     metrics_cb = EcomMetricsCallback()
     eval_cb = None
     callbacks: list = [metrics_cb]
     if config.eval_every:
         eval_kwargs = env_kwargs(config.env_id, **config.env_options)
         eval_cb = PeriodicEvalCallback(lambda: make_eval_env(eval_kwargs, min(256, config.eval_sessions)),
-                                       config.eval_every, config.eval_sessions, seed=config.seed + 10_000, history=history)
+                                       config.eval_every, config.eval_sessions, seed=config.seed + 10_000,
+                                       history=state.get("eval_history", []))
         callbacks.append(eval_cb)
-    start = time.time()
+    start, before = time.time(), float(state.get("train_seconds", 0.0))
 
-    def state() -> dict[str, Any]:
-        return {"eval_history": eval_cb.history if eval_cb else [], "train_seconds": train_seconds + time.time() - start,
+    def run_state() -> dict[str, Any]:
+        return {"eval_history": eval_cb.history if eval_cb else [], "train_seconds": before + time.time() - start,
                 "config": config.to_dict()}
 
-    callbacks.append(CheckpointCallback(out_dir, config.checkpoint_every, state))
+    callbacks.append(CheckpointCallback(out_dir, config.checkpoint_every, run_state))
     callbacks.extend(extra_callbacks or [])
+    remaining = config.timesteps - model.num_timesteps
     if remaining > 0:
         try:
             model.learn(remaining, callback=CallbackList(callbacks), tb_log_name=config.algo,
                         reset_num_timesteps=not resume, progress_bar=config.progress_bar)
         except KeyboardInterrupt:
-            save_checkpoint(model, out_dir, state())
+            save_checkpoint(model, out_dir, run_state())
             print(f"\ninterrupted at {model.num_timesteps} steps; checkpoint saved in {out_dir} (continue with --resume)")
             raise
-    save_checkpoint(model, out_dir, state())
+    save_checkpoint(model, out_dir, run_state())
     model.save(out_dir / "model.zip")
     summary = {
         "timesteps": int(model.num_timesteps),
-        "train_seconds": round(state()["train_seconds"], 1),
+        "train_seconds": round(run_state()["train_seconds"], 1),
         "eval_history": eval_cb.history if eval_cb else [],
         "rollout_history": metrics_cb.history,
-        "resolved": r,
+        "resolved": config.resolved(),
     }
     return model, summary
+
+
+def _start(config: AgentTrainConfig, env: EcomSB3VecEnv, out_dir: Path, resume: bool) -> tuple[Any, dict[str, Any]]:
+    """A fresh seeded model, or the checkpoint of ``out_dir`` with its saved state (eval history, seconds so far)."""
+    tb_dir = out_dir / "tb"
+    if not resume:
+        env.seed(config.seed)
+        return make_model(config, env, tb_dir), {}
+    state = load_state(out_dir)
+    if state is None:
+        raise FileNotFoundError(f"--resume: no {CHECKPOINT} and state.json in {str(out_dir)!r}; train without --resume first")
+    model = ALGOS[config.algo].load(out_dir / CHECKPOINT, env=env, device=resolve_device(config.device))
+    model.tensorboard_log = str(tb_dir)
+    return model, state

@@ -8,7 +8,13 @@ Names are the same in code, reports and TensorBoard:
   interval on the mean; bootstrap available);
 * ``session_length``: mean steps per session (normal interval on the mean).
 
-TensorBoard tags are defined here once (``TAGS``).
+Every TensorBoard tag the project writes is defined here once, grouped by slash as
+SB3 and CleanRL do (SB3's own ``rollout/...`` and ``train/...`` tags stay SB3's):
+
+* :data:`TAGS`: ``ecom/<metric>``, the metrics of the sessions an agent trains on;
+* :data:`EVAL_TAGS`: ``eval/<metric>``, the periodic evaluation on fixed seeded sessions;
+* :data:`BEHAVIOR_TAGS`: ``behavior/...``, training of the DNN behaviour model;
+* :data:`GAN_TAGS`: ``gan/...``, training of the catalog GAN and its fidelity checks.
 """
 
 from __future__ import annotations
@@ -19,6 +25,25 @@ import numpy as np
 
 METRIC_NAMES = ("ctr", "conversion_rate", "revenue_per_session", "session_length")
 TAGS = {name: f"ecom/{name}" for name in METRIC_NAMES}
+EVAL_TAGS = {name: f"eval/{name}" for name in METRIC_NAMES}
+BEHAVIOR_TAGS = {
+    "train_loss": "behavior/train_loss",
+    "val_loss": "behavior/val_loss",
+    "val_click_auc": "behavior/val_click_auc",
+    "val_purchase_auc": "behavior/val_purchase_auc",
+    "val_click_ece": "behavior/val_click_ece",
+    "epoch_seconds": "behavior/epoch_seconds",
+}
+GAN_TAGS = {
+    "critic_loss": "gan/critic_loss",
+    "generator_loss": "gan/generator_loss",
+    "gradient_penalty": "gan/gradient_penalty",
+    "wasserstein": "gan/wasserstein_estimate",
+    "max_ks": "gan/fidelity/max_ks",
+    "category_tv": "gan/fidelity/category_tv",
+    "corr_max_diff": "gan/fidelity/corr_max_diff",
+    "median_price_max_rel_err": "gan/fidelity/median_price_max_rel_err",
+}
 Z95 = 1.959963984540054
 
 
@@ -102,7 +127,7 @@ def session_metrics(
 
 
 def metrics_from_logs(logs) -> dict[str, Estimate]:
-    """The four metrics from a log DataFrame (one row per impression; see ``ecomsim.data.logs``).
+    """The four metrics from a log DataFrame (one row per impression; see ``ecomsim.data.schema``).
 
     Needs columns ``session``, ``step``, ``clicked``, ``purchased``, ``price``.
     """

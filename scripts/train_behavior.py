@@ -10,50 +10,54 @@ calibrate, score on the held-out test split, save ``state_dict`` + JSON card.
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, save_weights
-from ecomsim.shoppers.training import TrainConfig, heldout_metrics, train_behavior
+from agents.cli import option, parse_args, pin_threads, run
 from ecomsim.config import CHANNELS, EnvConfig
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 from ecomsim.envs import build_core
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, save_weights
+from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
 
 
 @dataclass
 class Args:
-    sessions: int = 100_000  # recommend-mode sessions (one item per step)
-    slate_sessions: int = 40_000  # slate sessions (5 items per step: position bias)
-    slate_size: int = 5
+    sessions: int = option(100_000, min=1)
+    """recommend-mode sessions logged (one item per step)"""
+    slate_sessions: int = option(40_000, min=0)
+    """slate sessions logged (--slate-size items per step: position bias); 0 for none"""
+    slate_size: int = option(5, min=1)
+    """items per step of the slate sessions"""
     seed: int = 0
-    hidden: int = 64
-    max_epochs: int = 30
-    patience: int = 4
-    max_seconds: float = 3600.0  # a safety cap only: early stopping ends the shipped build (~13 epochs), so it stays deterministic
-    threads: int = 1
+    """seeds the logs (seed, seed + 1) and the training"""
+    hidden: int = option(64, min=1)
+    """hidden width of the network"""
+    max_epochs: int = option(30, min=1)
+    """epochs at most"""
+    patience: int = option(4, min=1)
+    """epochs without a better validation loss before stopping"""
+    max_seconds: float = option(3600.0, min=0)
+    """a safety cap only: early stopping ends the shipped build (~13 epochs), so it stays deterministic"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
     out: str = "ecomsim/assets/behavior.pt"
-    log_dir: str | None = "runs/behavior"
+    """weights file (the card is written beside it)"""
+    log_dir: str = "runs/behavior"
+    """TensorBoard directory ('' for none)"""
 
 
-def parse() -> Args:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in fields(Args):
-        flag = "--" + f.name.replace("_", "-")
-        kind = float if f.type in ("float",) else int if f.type == "int" else str
-        p.add_argument(flag, type=kind, default=f.default)
-    return Args(**vars(p.parse_args()))
-
-
-def main() -> None:
-    args = parse()
-    torch.set_num_threads(args.threads)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     t0 = time.perf_counter()
     parts = [log_reference_world(args.sessions, seed=args.seed, slate_size=1)]
-    if args.slate_sessions:
+    if args.slate_sessions > 0:
         parts.append(log_reference_world(args.slate_sessions, seed=args.seed + 1, slate_size=args.slate_size,
                                          first_session=args.sessions))
     logs = merge_logs(parts)
@@ -62,8 +66,8 @@ def main() -> None:
     print(f"logged {len(logs.frame):,} impressions in {log_seconds:.0f}s; "
           f"train/val/test steps {[sum(len(s) for s in x.steps.values()) for x in (train, val, test)]}", flush=True)
 
-    cfg = TrainConfig(hidden=args.hidden, max_epochs=args.max_epochs, patience=args.patience, seed=args.seed,
-                      threads=args.threads, max_seconds=args.max_seconds, log_dir=args.log_dir)
+    cfg = BehaviorTrainConfig(hidden=args.hidden, max_epochs=args.max_epochs, patience=args.patience, seed=args.seed,
+                              threads=args.threads, max_seconds=args.max_seconds, log_dir=args.log_dir or None)
     net, history = train_behavior(train.steps, val.steps, cfg)
     for h in history:
         print(f"epoch {h['epoch']:2d} train {h['train_loss']:.4f} val {h['val_loss']:.4f} ({h['epoch_seconds']:.0f}s)", flush=True)
@@ -87,7 +91,8 @@ def main() -> None:
     card = save_weights(net, args.out, card)
     print(json.dumps(card["test_metrics"], indent=2))
     print(f"wrote {args.out} (sha256 {card['sha256'][:12]}...) in {time.perf_counter() - t0:.0f}s")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

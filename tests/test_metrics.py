@@ -56,3 +56,28 @@ def test_session_and_log_metrics_agree():
     assert TAGS["ctr"] == "ecom/ctr"
     with pytest.raises(ValueError, match=r"clicks must have shape \(3,\)"):
         session_metrics(np.ones(3), np.ones(2), np.ones(3), np.ones(3), np.ones(3))
+
+
+def test_every_tensorboard_tag_is_defined_in_the_metrics_module():
+    """A tag literal (``ecom/...``, ``eval/...``, ``gan/...``, ``behavior/...``) in code anywhere but
+    ``ecomsim/metrics.py`` would be a second home for it; docstrings and comments may name tags."""
+    import ast
+    from pathlib import Path
+
+    from ecomsim import metrics
+
+    root = Path(__file__).resolve().parents[1]
+    prefixes = ("ecom/", "eval/", "gan/", "behavior/")
+    defined = {t for tags in (metrics.TAGS, metrics.EVAL_TAGS, metrics.BEHAVIOR_TAGS, metrics.GAN_TAGS) for t in tags.values()}
+    assert all(t.startswith(prefixes) for t in defined) and len(defined) == 4 + 4 + 6 + 8
+    strays = []
+    for path in sorted(p for d in ("ecomsim", "agents", "generators", "scripts") for p in (root / d).rglob("*.py")):
+        if path == root / "ecomsim" / "metrics.py":
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Expr)}  # (attribute) docstrings
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and node.value.startswith(prefixes)):
+                strays.append(f"{path.relative_to(root)}:{node.lineno} {node.value!r}")
+    assert not strays, strays

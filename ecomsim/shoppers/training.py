@@ -5,7 +5,7 @@ shown item, cart given click, purchase given cart and leaving at the step's
 outcome level, summed and divided by the number of steps. Early stopping keeps
 the epoch with the best validation loss; then each head gets Platt scaling
 (``sigmoid(a * logit + b)``) fitted on the validation set. TensorBoard tags are
-``behavior/...`` (``TAGS``).
+``behavior/...`` (``ecomsim.metrics.BEHAVIOR_TAGS``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,20 +20,13 @@ from torch import nn
 
 from ecomsim.shoppers.behavior import HEADS, BehaviorNet
 from ecomsim.config import CHANNELS
-from ecomsim.data.logs import StepData
+from ecomsim.data.schema import StepData
+from ecomsim.metrics import BEHAVIOR_TAGS
 
-TAGS = {
-    "train_loss": "behavior/train_loss",
-    "val_loss": "behavior/val_loss",
-    "val_click_auc": "behavior/val_click_auc",
-    "val_purchase_auc": "behavior/val_purchase_auc",
-    "val_click_ece": "behavior/val_click_ece",
-    "epoch_seconds": "behavior/epoch_seconds",
-}
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class BehaviorTrainConfig:
     """Options of :func:`train_behavior`."""
 
     hidden: int = 64
@@ -53,9 +45,9 @@ class TrainConfig:
         for name in ("hidden", "batch_steps", "max_epochs", "patience", "threads"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+                raise ValueError(f"BehaviorTrainConfig.{name} must be a positive integer, got {v!r}")
         if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+            raise ValueError(f"BehaviorTrainConfig.lr must be > 0, got {self.lr}")
 
 
 # ================================================================ metrics
@@ -226,11 +218,21 @@ def heldout_metrics(net: BehaviorNet, test: dict[int, StepData]) -> dict[str, fl
 
 # =============================================================== training
 def train_behavior(
-    train: dict[int, StepData], val: dict[int, StepData], config: TrainConfig | None = None,
+    train: dict[int, StepData], val: dict[int, StepData], config: BehaviorTrainConfig | None = None,
     item_dim: int | None = None,
 ) -> tuple[BehaviorNet, list[dict[str, float]]]:
-    """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it."""
-    cfg = config or TrainConfig()
+    """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it.
+
+    Args:
+        train, val: step arrays per slate size (``ecomsim.data.schema.StepData``).
+        config: options (default :class:`BehaviorTrainConfig`).
+        item_dim: item feature width (default: the training data's).
+
+    Returns:
+        The calibrated network (the best epoch's weights) and one record per epoch
+        (``epoch``, ``train_loss``, ``val_loss``, ``epoch_seconds``, ``lr``).
+    """
+    cfg = config or BehaviorTrainConfig()
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     first = next(iter(train.values()))
@@ -243,39 +245,21 @@ def train_behavior(
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # a plateau in validation loss first cuts the step size; early stopping ends the run later
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=cfg.lr_patience)
-    writer = None
-    if cfg.log_dir:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(cfg.log_dir)
+    writer = _writer(cfg.log_dir)
     best, best_state, bad, history = float("inf"), copy.deepcopy(net.state_dict()), 0, []
     start = time.perf_counter()
     for epoch in range(cfg.max_epochs):
         t0 = time.perf_counter()
-        net.train()
-        batches = []
-        for k, b in tr.items():
-            perm = torch.randperm(b["user"].shape[0], generator=gen)
-            batches += [(k, perm[a : a + cfg.batch_steps]) for a in range(0, len(perm), cfg.batch_steps)]
-        order = torch.randperm(len(batches), generator=gen).tolist()
-        total, steps = 0.0, 0
-        for i in order:
-            k, idx = batches[i]
-            loss = _loss(net, tr[k], idx)
-            opt.zero_grad()
-            (loss / len(idx)).backward()
-            opt.step()
-            total += float(loss.detach())
-            steps += len(idx)
+        train_loss = _train_epoch(net, opt, tr, cfg.batch_steps, gen)
         net.eval()
         val_loss = _eval_loss(net, va)
         sched.step(val_loss)
-        rec = {"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0,
+        rec = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0,
                "lr": opt.param_groups[0]["lr"]}
         history.append(rec)
         if writer:
             for key in ("train_loss", "val_loss", "epoch_seconds"):
-                writer.add_scalar(TAGS[key], rec[key], epoch)
+                writer.add_scalar(BEHAVIOR_TAGS[key], rec[key], epoch)
         if val_loss < best - 1e-5:
             best, best_state, bad = val_loss, copy.deepcopy(net.state_dict()), 0
         else:
@@ -286,16 +270,42 @@ def train_behavior(
     net.eval()
     fit_calibration(net, val)
     if writer:
-        m = heldout_metrics(net, val)
-        for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
-            writer.add_scalar(TAGS[tag], m[key], len(history))
-        writer.close()
+        _log_heldout(writer, net, val, len(history))
     return net, history
 
 
-def save_step_data(path: str | Path, data: dict[int, StepData]) -> None:
-    """Cache step arrays as one ``.npz`` (keys ``k{slate}/{field}``)."""
-    from dataclasses import fields
+def _writer(log_dir: str | None):
+    if not log_dir:
+        return None
+    from torch.utils.tensorboard import SummaryWriter  # imported lazily: tensorboard is slow to import
 
-    arrays = {f"k{k}/{f.name}": getattr(s, f.name) for k, s in data.items() for f in fields(s)}
-    np.savez(path, **arrays)
+    return SummaryWriter(log_dir)
+
+
+def _train_epoch(net: BehaviorNet, opt: torch.optim.Optimizer, tr: dict[int, dict[str, torch.Tensor]],
+                 batch_steps: int, gen: torch.Generator) -> float:
+    """One pass over the training steps in seeded batches (each of one slate size); the mean loss per step."""
+    net.train()
+    batches = []
+    for k, b in tr.items():
+        perm = torch.randperm(b["user"].shape[0], generator=gen)
+        batches += [(k, perm[a : a + batch_steps]) for a in range(0, len(perm), batch_steps)]
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    total, steps = 0.0, 0
+    for i in order:
+        k, idx = batches[i]
+        loss = _loss(net, tr[k], idx)
+        opt.zero_grad()
+        (loss / len(idx)).backward()
+        opt.step()
+        total += float(loss.detach())
+        steps += len(idx)
+    return total / steps
+
+
+def _log_heldout(writer, net: BehaviorNet, val: dict[int, StepData], step: int) -> None:
+    """The calibrated model's validation AUCs and click ECE, then close the writer."""
+    m = heldout_metrics(net, val)
+    for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
+        writer.add_scalar(BEHAVIOR_TAGS[tag], m[key], step)
+    writer.close()

@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 
 from ecomsim.catalog import REFERENCE_CATEGORIES, Catalog, load_catalog
+from ecomsim.data.obd import obd_catalog, obd_files
 from generators.data import (
     MIN_TRAIN_ROWS,
     catalog_to_table,
     check_training_table,
-    obd_item_context_path,
     reference_table,
     split_table,
 )
@@ -196,17 +196,15 @@ def test_obd_missing_says_how_to_install(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps obp==0.4\.1"):
-        obd_item_context_path()
+        obd_files()
 
 
 def test_obd_catalog_is_valid():
     pytest.importorskip("importlib.metadata")
     try:
-        obd_item_context_path()
+        obd_files()
     except ModuleNotFoundError:
         pytest.skip("obp not installed")
-    from generators.data import obd_catalog
-
     cat = obd_catalog()
     assert cat.num_items == 80 and cat.num_categories == 7
     assert isinstance(catalog_to_table(cat), pd.DataFrame)
@@ -247,7 +245,7 @@ def test_tiny_training_run_and_resume(tmp_path):
 @pytest.mark.slow
 def test_obd_table_trains_to_valid_catalogs(tmp_path):
     try:
-        obd_item_context_path()
+        obd_files()
     except ModuleNotFoundError:
         pytest.skip("obp not installed")
     out = run(["scripts/train_gan.py", "--data", "obd", "--epochs", "20", "--out", str(tmp_path),
@@ -262,24 +260,24 @@ def test_obd_table_trains_to_valid_catalogs(tmp_path):
 def test_train_config_errors():
     import torch
 
-    from generators.train import TrainConfig
+    from generators.train import GanTrainConfig
 
     with pytest.raises(ValueError, match=r"device must be 'cpu' or 'cuda\[:i\]', got 'tpu'"):
-        TrainConfig(device="tpu")
+        GanTrainConfig(device="tpu")
     with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
-        TrainConfig(epochs=0)
+        GanTrainConfig(epochs=0)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="torch sees no CUDA device"):
-            TrainConfig(device="cuda")
+            GanTrainConfig(device="cuda")
 
 
 def test_tiny_training_in_process_is_seeded():
     import torch
 
-    from generators.train import TrainConfig, train_gan
+    from generators.train import GanTrainConfig, train_gan
 
     table, names = reference_table(num_items=200, seed=1)
-    cfg = TrainConfig(epochs=1, batch_size=64, critic_steps=1, gen_hidden=(32,), critic_hidden=(32,), eval_every=0)
+    cfg = GanTrainConfig(epochs=1, batch_size=64, critic_steps=1, gen_hidden=(32,), critic_hidden=(32,), eval_every=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -294,10 +292,10 @@ def test_tiny_training_in_process_is_seeded():
 
 @pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA device")
 def test_cuda_training_and_sampling():
-    from generators.train import TrainConfig, train_gan
+    from generators.train import GanTrainConfig, train_gan
 
     table, names = reference_table(num_items=200, seed=1)
-    cfg = TrainConfig(epochs=1, batch_size=64, critic_steps=1, eval_every=1, device="cuda")
+    cfg = GanTrainConfig(epochs=1, batch_size=64, critic_steps=1, eval_every=1, device="cuda")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gan = train_gan(table, names, cfg, log=lambda *_: None)
