@@ -71,6 +71,10 @@ class MovingAverageForecaster(DemandForecaster):
     (half-life ``item_halflife`` days) started at ``prior_rate``, so an item not yet
     sold keeps its prior share instead of dropping to zero.
 
+    State: ``history`` ``(num_stores, memory, num_groups)`` float64 units per group and
+    day, a ring indexed by ``day % memory`` (``memory = max(window, 7 * season_weeks)``);
+    ``item_avg`` ``(num_stores, num_items)`` float64 units per day, the item weights.
+
     Args:
         groups: the ordering groups.
         prior_rate: ``(num_items,)`` float64 expected units per day per item before any data.

@@ -35,8 +35,12 @@ class ReplenishmentPolicy(ABC):
         """Called once before a run, after the state's reset."""
 
     @abstractmethod
-    def order(self, state: StoreState, forecast: np.ndarray) -> np.ndarray:
-        """``(num_stores, num_groups)`` int64 units to order at the end of today."""
+    def order(self, state: StoreState, forecast: np.ndarray | None) -> np.ndarray:
+        """``(num_stores, num_groups)`` int64 units to order at the end of today.
+
+        ``forecast``: ``(num_stores, forecast_days, num_groups)`` expected units on the
+        days after today; ``None`` when ``forecast_days`` is 0.
+        """
 
 
 class NeverOrder(ReplenishmentPolicy):

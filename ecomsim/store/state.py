@@ -137,7 +137,10 @@ class StoreState:
             )
         if not np.all(np.isfinite(rate)) or (rate < 0).any():
             raise ValueError("demand_rate must be finite and >= 0 (units per day)")
-        self.stock[:] = np.ceil(self.config.initial_fill_days * rate - 1e-9).astype(np.int64)
+        # shrunk by one part in 1e12 before the ceil, so a whole number that float
+        # arithmetic left a hair above (10 * 1.1 = 11.000000000000002) is not rounded up a unit
+        fill = self.config.initial_fill_days * rate * (1.0 - 1e-12)
+        self.stock[:] = np.ceil(fill).astype(np.int64)
         for arr in (self.due, self.demand, self.sold, self.received, self.ordered, self.orders):
             arr[...] = 0
         self.day = 0
@@ -155,7 +158,7 @@ class StoreState:
             arr[...] = 0
         self._open = True
         self._ordered_today = False
-        return self.received
+        return self.received.copy()
 
     def _check_open(self, what: str) -> None:
         if not self._open:

@@ -12,6 +12,7 @@ from ecomsim.store import (
     MovingAverageForecaster,
     NeverOrder,
     ReplayDemand,
+    ReplenishmentPolicy,
     SsPolicy,
     StoreConfig,
     StoreItems,
@@ -121,3 +122,36 @@ def test_tuned_ss_beats_untuned_on_held_out_seeds(session_demand):
     held_tuned = per_store_metrics(run(sd, tuned.policy(), sd.test))["profit_per_day"]
     held_untuned = per_store_metrics(run(sd, untuned, sd.test))["profit_per_day"]
     assert (held_tuned > held_untuned).all(), (held_tuned, held_untuned)
+
+
+class RandomOrders(ReplenishmentPolicy):
+    """Random group orders (up to 3x a group's mean daily demand, or nothing), from a seeded generator."""
+
+    name = "random_orders"
+
+    def __init__(self, group_mean: np.ndarray, seed: int) -> None:
+        self.group_mean = group_mean
+        self.rng = np.random.default_rng(seed)
+
+    def order(self, state, forecast):
+        high = np.ceil(3 * self.group_mean + 1).astype(np.int64)
+        q = self.rng.integers(0, high + 1, size=(state.num_stores, state.num_groups))
+        return np.where(self.rng.random(q.shape) < 0.5, q, 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_orders_over_a_thousand_store_days(session_demand, seed):
+    """20 stores x 56 days of real session demand, random orders, substitution on: stock never negative,
+    close(t) = close(t-1) + received(t) - sold(t) per group, and every order received on its day."""
+    sd = session_demand
+    sub = GroupSubstitution(sd.groups, sd.items, share=0.5)
+    policy = RandomOrders(sd.group_mean, seed)
+    state = StoreState(sd.config, sd.items, sd.groups, 20)
+    replay = ReplayDemand(sd.test, np.arange(20) % 2, substitution=sub)
+    h = StoreSimulation(state, replay, policy, MovingAverageForecaster(sd.groups, sd.daily_rate)).run(56, sd.daily_rate, seed)
+    assert h.num_stores * h.num_days >= 1000
+    assert (h["stock"] >= 0).all() and h["orders"].sum() > 0 and h["lost"].sum() > 0
+    np.testing.assert_array_equal(h["stock"][:, 1:], h["stock"][:, :-1] + h["received"][:, 1:] - h["sold"][:, 1:])
+    lead = sd.config.lead_time_days
+    np.testing.assert_array_equal(h["received"][:, lead:], h["ordered"][:, :-lead])  # every unit exactly L days later
+    assert (h["received"][:, :lead] == 0).all()

@@ -130,10 +130,11 @@ def test_the_last_unit_goes_to_the_first_request():
 
 def test_initial_fill_is_days_of_demand_rounded_up():
     state = small_store(num_stores=2, initial_fill_days=10.0)
-    rate = np.linspace(0.0, 1.0, NUM_ITEMS)
-    state.reset(rate)
-    np.testing.assert_array_equal(state.stock[0], np.ceil(10.0 * rate - 1e-9))
+    state.reset(np.arange(NUM_ITEMS) / 39.0)  # 10 days * k / 39 units a day
+    assert state.stock[0].tolist() == [-(-10 * k // 39) for k in range(NUM_ITEMS)]  # exact ceil in integers
     assert state.stock[0, 0] == 0 and (state.stock[:, 1:] >= 1).all()
+    state.reset(np.full(NUM_ITEMS, 1.1))  # 10 * 1.1 is 11.000000000000002 in floats: still 11 units
+    assert (state.stock == 11).all()
 
 
 @pytest.mark.parametrize(
