@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"store study: {args.user_model} shoppers, popularity recommendations, {result['catalog_items']} items, "
           f"{args.sessions_per_day} sessions/day, {args.days} days, {result['units_per_session']:.4f} units/session")
-    print(f"train seeds {args.train_seeds}, held-out seeds {args.test_seeds}\n")
+    print(f"train seeds {args.train_seeds}, held-out seeds {args.test_seeds}; held-out demand on items never bought in "
+          f"training: {result['held_out_demand_share_on_items_unseen_in_training']:.2%}\n")
     print("forecast, 1 day ahead, per group-day   MAPE     WAPE   (scored / zero-demand group-days)")
     for name, err in result["forecast_error_1_day_ahead"].items():
         print(f"  {name:<32} {err['mape']:7.3f}  {err['wape']:7.3f}   ({err['num_scored']} / {err['num_zero']})")

@@ -106,7 +106,9 @@ class StoreConfig:
             raise ValueError(f"margin must be in (0, 1) (unit cost = price * (1 - margin)), got {self.margin!r}")
         if self.category_margins is not None:
             if not isinstance(self.category_margins, Mapping) or not self.category_margins:
-                raise TypeError(f"category_margins must be a non-empty dict category name -> margin, got {self.category_margins!r}")
+                raise TypeError(
+                    f"category_margins must be a non-empty dict category name -> margin, got {self.category_margins!r}"
+                )
             for name, value in self.category_margins.items():
                 if not _is_number(value) or not 0.0 < value < 1.0:
                     raise ValueError(f"category_margins[{name!r}] must be a number in (0, 1), got {value!r}")

@@ -35,7 +35,16 @@ class DemandSource(ABC):
 
     @abstractmethod
     def run_day(self, day: int, state: StoreState) -> None:
-        """Sell day ``day``'s demand through ``state`` (which is open for that day)."""
+        """Sell day ``day``'s demand through ``state``, which the harness has opened for that day.
+
+        The source may call ``state.sell`` / ``state.sell_dense`` any number of times
+        (each serves its requests in the order given) and nothing else of the state:
+        the harness opens and closes the day and places the orders. A source driven by
+        the session core draws the day's traffic and the sessions' keys from the
+        generator it got in :meth:`reset`, sells each step's purchases with
+        ``state.sell(items, ones, stores)`` in session-row order, and lets a session
+        whose purchase came back unsold react in its next step.
+        """
 
 
 class SubstitutionRule(ABC):
@@ -72,9 +81,8 @@ class GroupSubstitution(SubstitutionRule):
         check_range("share", share, 0.0, 1.0)
         self.groups = groups
         self.share = share
-        # each group's items, most popular first
-        self.members = [np.flatnonzero(groups.group_of == g) for g in range(groups.num_groups)]
-        self.members = [m[np.argsort(-items.popularity[m], kind="stable")] for m in self.members]
+        # each group's items, most popular first (a stable sort: ties keep the lower index)
+        self.members = [m[np.argsort(-items.popularity[m], kind="stable")] for m in groups.members]
 
     def apply(self, state: StoreState, lost: np.ndarray, rng: np.random.Generator) -> None:
         asking = rng.binomial(lost, self.share)  # (S, I) drawn for every entry: a fixed number of draws
@@ -104,7 +112,9 @@ class ReplayDemand(DemandSource):
                  substitution: SubstitutionRule | None = None) -> None:
         d = np.asarray(demand)
         if d.ndim != 3 or not np.issubdtype(d.dtype, np.integer) or (d < 0).any():
-            raise ValueError(f"demand must be (num_trajectories, num_days, num_items) integer units >= 0, got {d.dtype} {d.shape}")
+            raise ValueError(
+                f"demand must be (num_trajectories, num_days, num_items) integer units >= 0, got {d.dtype} {d.shape}"
+            )
         self.demand = d.astype(np.int64, copy=False)
         self.trajectory_of = None if trajectory_of is None else np.asarray(trajectory_of, dtype=np.int64)
         if self.trajectory_of is not None and (

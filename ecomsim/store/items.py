@@ -87,7 +87,9 @@ class ItemGroups:
         if group_of.ndim != 1 or group_of.size == 0:
             raise ValueError(f"group_of must be a non-empty 1-d array of group indexes, got shape {group_of.shape}")
         if group_of.min() < 0 or group_of.max() >= num_groups:
-            raise ValueError(f"group_of must hold group indexes in [0, {num_groups - 1}], got values in [{group_of.min()}, {group_of.max()}]")
+            raise ValueError(
+                f"group_of must hold group indexes in [0, {num_groups - 1}], got values in [{group_of.min()}, {group_of.max()}]"
+            )
         self.sizes = np.bincount(group_of, minlength=num_groups).astype(np.int64)  # (num_groups,) items per group
         if (self.sizes == 0).any():
             raise ValueError(f"every group must hold an item; empty: {[self.names[i] for i in np.flatnonzero(self.sizes == 0)]}")
@@ -118,7 +120,9 @@ class ItemGroups:
     def top_n(cls, catalog: Catalog, n: int) -> "ItemGroups":
         """Groups ``0..n-1``: the ``n`` most popular items, most popular first (ties: lower row); group ``n``: the rest."""
         if not 1 <= n < catalog.num_items:
-            raise ValueError(f"top_n must be in [1, num_items - 1 = {catalog.num_items - 1}] (the rest group needs an item), got {n}")
+            raise ValueError(
+                f"top_n must be in [1, num_items - 1 = {catalog.num_items - 1}] (the rest group needs an item), got {n}"
+            )
         top = np.argsort(-catalog.popularity, kind="stable")[:n]
         group_of = np.full(catalog.num_items, n, dtype=np.int64)
         group_of[top] = np.arange(n)

@@ -118,16 +118,21 @@ class SsPolicy(ReplenishmentPolicy):
             raise ValueError(f"reorder_point must be >= 0 units, got {s[s < 0][:5].tolist()}")
         if (big <= s).any():
             bad = np.argwhere(big <= s)[0]
-            raise ValueError(f"order_up_to must exceed reorder_point, got S={big[tuple(bad)]} <= s={s[tuple(bad)]} at {bad.tolist()}")
+            raise ValueError(
+                f"order_up_to must exceed reorder_point, got S={big[tuple(bad)]} <= s={s[tuple(bad)]} at {bad.tolist()}"
+            )
         self.reorder_point = s.astype(np.int64)
         self.order_up_to = big.astype(np.int64)
 
     def reset(self, state: StoreState) -> None:
         shape = self.reorder_point.shape
         if shape not in ((state.num_groups,), (state.num_stores, state.num_groups)):
-            raise ValueError(f"(s, S) must have shape ({state.num_groups},) or ({state.num_stores}, {state.num_groups}), got {shape}")
+            raise ValueError(
+                f"(s, S) must have shape ({state.num_groups},) or ({state.num_stores}, {state.num_groups}), got {shape}"
+            )
         if (self.order_up_to > state.config.max_order_units).any():
-            raise ValueError(f"order_up_to must be <= max_order_units={state.config.max_order_units}, got {int(self.order_up_to.max())}")
+            cap = state.config.max_order_units
+            raise ValueError(f"order_up_to must be <= max_order_units={cap}, got {int(self.order_up_to.max())}")
 
     def order(self, state: StoreState, forecast: np.ndarray) -> np.ndarray:
         pos = state.position()

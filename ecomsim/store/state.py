@@ -182,7 +182,9 @@ class StoreState:
         stores = np.zeros(n, dtype=np.int64) if stores is None else self._index_array("stores", stores, self.num_stores)
         qty = self._units_array("quantities", quantities)
         if stores.shape != (n,) or qty.shape != (n,):
-            raise ValueError(f"items, quantities and stores must have one shape (n,), got {items.shape}, {qty.shape}, {stores.shape}")
+            raise ValueError(
+                f"items, quantities and stores must have one shape (n,), got {items.shape}, {qty.shape}, {stores.shape}"
+            )
         key = stores * self.num_items + items
         order = np.argsort(key, kind="stable")  # groups requests per (store, item), keeping their order
         k, q = key[order], qty[order]

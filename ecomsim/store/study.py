@@ -100,7 +100,7 @@ def store_study(env, policy: Callable[[np.ndarray], np.ndarray], config: StoreCo
         "units_per_session": float(rates.sum()),
         # demand the measured rates cannot see: items never bought in the training trajectories
         "held_out_demand_share_on_items_unseen_in_training": float(test[:, :, rates == 0].sum() / max(test.sum(), 1)),
-        "units_per_day_by_group": dict(zip(groups.names, group_mean.round(3).tolist())),
+        "units_per_day_by_group": dict(zip(groups.names, group_mean.round(3).tolist(), strict=True)),
         "forecast_error_1_day_ahead": forecasts,
         "s_S_tuned": {"reorder_days": tuned.reorder_days.tolist(), "gap_days": tuned.gap_days.tolist(),
                       "reorder_point": tuned.reorder_point.tolist(), "order_up_to": tuned.order_up_to.tolist(),
