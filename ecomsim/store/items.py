@@ -5,7 +5,8 @@ A :class:`~ecomsim.catalog.Catalog` has prices but no costs; the store derives t
 (``StoreConfig.category_margins``) or the store-wide ``StoreConfig.margin``.
 
 Orders are placed per group, never per item (a buyer orders "shoes", not 300 SKUs
-one by one); :meth:`ItemGroups.split` turns a group order into integer item units.
+one by one); :meth:`ItemGroups.allocate` turns a group order into integer item units
+by fair share, through the exact rounding of :meth:`ItemGroups.split`.
 """
 
 from __future__ import annotations
@@ -149,6 +150,40 @@ class ItemGroups:
         for g, members in enumerate(self.members):
             out[..., g] = values[..., members].sum(axis=-1)
         return out
+
+    def allocate(self, group_units: np.ndarray, shares: np.ndarray, position: np.ndarray) -> np.ndarray:
+        """Fair-share allocation: give a group order to the items furthest below their share.
+
+        After an order of ``q_g`` units the group's position (on hand + on order) is
+        ``P_g + q_g``; item ``i``'s fair share of it is ``s_i * (P_g + q_g)`` (``s_i`` its
+        share of the group's forecast demand); its need is ``max(0, s_i * (P_g + q_g) -
+        p_i)`` (``p_i`` its own position). The order is split in proportion to the needs
+        (:meth:`split`). The needs sum to at least ``q_g`` (without the ``max`` they sum
+        to exactly ``q_g``), so no item gets more than its need and, when no item is above
+        its share, every item ends at its share up to the rounding. Why not split by the
+        shares alone: that ignores which items the day's sales emptied, and refills a
+        best seller that sold out no faster than one that did not sell.
+
+        Args:
+            group_units: ``(num_stores, num_groups)`` int64 units ordered per group, >= 0.
+            shares: ``(num_stores, num_items)`` or ``(num_items,)`` float64 >= 0, each item's
+                forecast demand, any scale (normalised per group; an all-zero group: equal shares).
+            position: ``(num_stores, num_items)`` int64 units on hand + on order per item.
+
+        Returns:
+            ``(num_stores, num_items)`` int64 units per item, summing to ``group_units`` per group.
+        """
+        q = np.asarray(group_units, dtype=np.int64)
+        w = np.broadcast_to(np.asarray(shares, dtype=np.float64), position.shape)
+        if not np.all(np.isfinite(w)) or (w < 0).any():
+            raise ValueError("allocation shares must be finite and >= 0")
+        if not q.any():  # most days of most policies: nothing to allocate
+            return np.zeros(position.shape, dtype=np.int64)
+        total = self.totals(w)[:, self.group_of]
+        share = np.divide(w, total, out=np.broadcast_to(1.0 / self.sizes[self.group_of], w.shape).copy(), where=total > 0)
+        after = (self.totals(position) + q)[:, self.group_of]  # (S, I) the group's position after the order
+        need = np.maximum(0.0, share * after - position)
+        return self.split(q, need)
 
     def split(self, group_units: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Split integer group orders over their items, exactly, by largest remainder.

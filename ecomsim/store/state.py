@@ -20,7 +20,8 @@ day          int                                    day   today's index, the sam
 
 **A day.** :meth:`open_day` receives the deliveries due today; demand then arrives
 and is sold through :meth:`sell` (or :meth:`sell_dense`) any number of times;
-:meth:`place_orders` orders per group (at most once a day); :meth:`close_day` books
+:meth:`place_orders` orders per group (at most once a day; each group order goes to
+the items furthest below their share of the group, ``ItemGroups.allocate``); :meth:`close_day` books
 the day's accounts (:class:`DayAccount`) and moves to the next day. An order placed
 on day ``t`` with lead time ``L`` (>= 1) is received at the opening of day ``t + L``.
 
@@ -223,14 +224,14 @@ class StoreState:
 
     # =================================================================== orders
     def place_orders(self, group_units: np.ndarray, item_weights: np.ndarray) -> np.ndarray:
-        """Order ``group_units`` per group, split over items by ``item_weights`` (:meth:`ItemGroups.split`).
+        """Order ``group_units`` per group, allocated to items by fair share (:meth:`ItemGroups.allocate`).
 
         Args:
             group_units: ``(num_stores, num_groups)`` whole units >= 0 (ints, or floats
                 holding whole numbers), each at most ``max_order_units``; NaN, negative,
                 fractional or larger values are errors naming the group and value.
             item_weights: ``(num_items,)`` or ``(num_stores, num_items)`` float >= 0,
-                each item's share of its group's forecast demand.
+                each item's forecast demand (any scale): its share of the group's.
 
         Returns:
             ``(num_stores, num_items)`` int64 units ordered per item.
@@ -239,7 +240,7 @@ class StoreState:
         if self._ordered_today:
             raise RuntimeError(f"orders for day {self.day} were already placed; one order per group and day")
         q = self._order_array(group_units)
-        units = self.groups.split(q, item_weights)
+        units = self.groups.allocate(q, item_weights, self.stock + self.on_order())
         for lead, cols in self._lead_items:  # items by lead time: one ring slot each
             slot = (self.day + lead) % self.ring
             if cols is None:

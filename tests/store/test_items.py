@@ -70,3 +70,30 @@ def test_builders_and_totals():
     np.testing.assert_array_equal(by_cat.totals(values), expected)
     with pytest.raises(ValueError, match="every group must hold an item; empty: \\['c'\\]"):
         ItemGroups(np.array([0, 1, 0]), ["a", "b", "c"])
+
+
+def test_allocation_fills_the_items_furthest_below_their_share():
+    groups = ItemGroups(np.array([0, 0, 0, 1]), ["a", "b"])
+    # shares 0.5 / 0.3 / 0.2, positions 0 / 6 / 0, 10 units: after the order the group holds 16, fair shares
+    # 8 / 4.8 / 3.2, needs 8 / 0 / 3.2, so 10 * (8, 0, 3.2) / 11.2 = 7.14 / 0 / 2.86 -> 7 / 0 / 3
+    units = groups.allocate(np.array([[10, 0]]), np.array([5.0, 3.0, 2.0, 1.0]), np.array([[0, 6, 0, 4]]))
+    np.testing.assert_array_equal(units, [[7, 0, 3, 0]])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_allocation_never_exceeds_a_need_and_reaches_the_shares(seed):
+    rng = np.random.default_rng(seed)
+    groups = random_groups(rng, 200, 5)
+    shares = rng.gamma(0.5, size=(10, 200))
+    position = rng.integers(0, 30, size=(10, 200))
+    q = rng.integers(0, 2000, size=(10, 5))
+    units = groups.allocate(q, shares, position)
+    np.testing.assert_array_equal(groups.totals(units), q)
+    share = shares / groups.totals(shares)[:, groups.group_of]
+    need = np.maximum(0.0, share * (groups.totals(position) + q)[:, groups.group_of] - position)
+    assert (units < need + 1.0).all()  # never a full unit above the need (rounding of the split)
+    assert (units[need == 0] == 0).all()  # an item at or above its share gets nothing
+    # when no item is above its share, every item ends at its share to within a unit
+    low = np.zeros_like(position)
+    units = groups.allocate(q, shares, low)
+    np.testing.assert_allclose(units, share * q[:, groups.group_of], atol=1.0)
