@@ -6,7 +6,7 @@ the training demand), so one grid fits every group whatever its size:
 
 **Search.** Start every group at ``start``. A sweep tries, for every group ``g`` and
 every grid point ``j``, the current setting with group ``g`` moved to ``j``: the
-``G * J`` trials (plus the current setting) are one batch of stores, run on the same
+``G * J`` trials (the current setting among them) are one batch of stores, run on the same
 training trajectories (common random numbers: differences between trials are the
 settings', not the demand's). Each group takes its best trial (ties: keep the
 current point). The moves are made together; when groups interact (substitution
@@ -43,7 +43,7 @@ class SsGrid:
 
     reorder_days: tuple[float, ...] = REORDER_DAYS
     gap_days: tuple[float, ...] = GAP_DAYS
-    points: np.ndarray = field(init=False, repr=False)
+    points: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("reorder_days", "gap_days"):
@@ -99,7 +99,9 @@ def tune_ss(evaluate: Callable[[np.ndarray, np.ndarray], np.ndarray], mean_deman
             (:func:`replay_evaluator` builds one).
         mean_demand: ``(num_groups,)`` float64 mean units demanded per day, training data.
         grid: the candidate points (default :class:`SsGrid`).
-        start: the starting ``(reorder_days, gap_days)``, on the grid.
+        start: the starting ``(reorder_days, gap_days)``, on the grid; the default is a
+            buyer's rule of thumb: reorder at the default lead time's demand (3 days),
+            order a week's demand on top (the "untuned" (s, S) of the study).
         sweeps: most sweeps, >= 1.
     """
     grid = grid or SsGrid()
