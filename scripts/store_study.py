@@ -6,58 +6,62 @@ MAPE / WAPE on the held-out days and every baseline's profit per day, stock-out
 rate and inventory turnover with 95% intervals over the held-out stores
 (``ecomsim.store.study``).
 
-    python scripts/store_study.py --sessions-per-day 1000 --days 84 --train-seeds 0 1 2 --test-seeds 10 11 12 13 14 15 16 17
+    python scripts/store_study.py --sessions-per-day 1000 --days 84 --train-seeds 0,1,2 --test-seeds 10,11,12,13,14,15,16,17
     python scripts/store_study.py --user-model dnn --json
 """
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-# one BLAS / OpenMP thread unless told otherwise (shared machines: see scripts/evaluate.py)
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import numpy as np  # noqa: E402
-
-from agents.baselines import PopularityPolicy  # noqa: E402
-from agents.cli import run  # noqa: E402
-from ecomsim.envs import EcomVectorEnv  # noqa: E402
-from ecomsim.store.config import StoreConfig  # noqa: E402
-from ecomsim.store.study import store_study  # noqa: E402
+from agents.baselines import PopularityPolicy
+from agents.cli import option, parse_args, pin_threads, run
+from ecomsim.envs import EcomVectorEnv
+from ecomsim.store.config import StoreConfig
+from ecomsim.store.study import store_study
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--sessions-per-day", type=int, default=1000, help="expected sessions on an average day (default 1000)")
-    p.add_argument("--days", type=int, default=84, help="days per trajectory (default 84)")
-    p.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1, 2], help="trajectory seeds for rates and tuning")
-    p.add_argument("--test-seeds", type=int, nargs="+", default=list(range(10, 18)), help="held-out trajectory seeds")
-    p.add_argument("--grouping", default="category", help="category | top_n (default category)")
-    p.add_argument("--lead-time-days", type=int, default=3, help="order lead time, days (default 3)")
-    p.add_argument("--user-model", default="reference", help="reference | dnn (default reference: 10x faster)")
-    p.add_argument("--num-envs", type=int, default=512, help="sessions run side by side (default 512)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    return p.parse_args(argv)
+@dataclass
+class Args:
+    sessions_per_day: int = 1000
+    """expected sessions on an average day"""
+    days: int = option(84, min=1)
+    """days per trajectory"""
+    train_seeds: tuple[int, ...] = (0, 1, 2)
+    """trajectory seeds for the purchase rates and the (s, S) tuning (comma-separated)"""
+    test_seeds: tuple[int, ...] = tuple(range(10, 18))
+    """held-out trajectory seeds (comma-separated)"""
+    grouping: Literal["category", "top_n"] = "category"
+    """order groups: one per category, or the top-N items plus the rest"""
+    lead_time_days: int = 3
+    """order lead time, days"""
+    user_model: Literal["reference", "dnn"] = "reference"
+    """the shoppers (the reference world is about 10x faster)"""
+    num_envs: int = option(512, min=1)
+    """sessions run side by side"""
+    json: bool = False
+    """print the result as JSON"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.num_envs < 1:
-        raise ValueError(f"--num-envs must be >= 1, got {args.num_envs}")
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     config = StoreConfig(sessions_per_day=args.sessions_per_day, horizon_days=args.days, grouping=args.grouping,
                          lead_time_days=args.lead_time_days)
     env = EcomVectorEnv(num_envs=args.num_envs, user_model=args.user_model)
     policy = PopularityPolicy()
     policy.reset(env.core, np.random.default_rng(0))
-    result = store_study(env, policy.act, config, args.days, args.train_seeds, args.test_seeds)
+    result = store_study(env, policy.act, config, args.days, list(args.train_seeds), list(args.test_seeds))
     result["user_model"] = args.user_model
     if args.json:
         print(json.dumps(result, indent=2))

@@ -140,7 +140,7 @@ def test_pin_threads_sets_torch_and_blas():
 # ----------------------------------------------------------- the scripts
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_every_script_follows_the_convention(name):
-    assert len(SCRIPTS) == 9
+    assert len(SCRIPTS) >= 10  # the glob found the scripts
     module = load(name)
     source = (ROOT / "scripts" / f"{name}.py").read_text()
     assert "import argparse" not in source and "os.environ" not in source  # one parser, one thread setting

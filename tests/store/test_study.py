@@ -14,7 +14,7 @@ from ecomsim.store.study import store_study
 from tests.store.conftest import popularity_env
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--sessions-per-day", "60", "--days", "35", "--train-seeds", "0", "--test-seeds", "1", "2", "--num-envs", "32"]
+TINY = ["--sessions-per-day", "60", "--days", "35", "--train-seeds", "0", "--test-seeds", "1,2", "--num-envs", "32"]
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
