@@ -198,7 +198,8 @@ def collect(
         target_probs={k[7:]: v for k, v in cat.items() if k.startswith("target/")},
         oracle_purchase=cat.get("oracle"),
         meta={"env_id": env_id, "env_options": dict(options), "num_sessions": num_sessions, "seed": int(seed),
-              "num_envs": n, "context_dim": len(env.core.portrait_feature_names) + len(env.core.session_feature_names), "logging_policy": getattr(policy, "describe", lambda: {"name": policy.name})()},
+              "num_envs": n, "context_dim": len(env.core.portrait_feature_names) + len(env.core.session_feature_names),
+              "logging_policy": getattr(policy, "describe", lambda: {"name": policy.name})()},
     )
     assert out.num_episodes == num_sessions and (out.terminated | out.truncated)[starts[1:] - 1].all()
     return out

@@ -50,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-oracle", action="store_true", help="leave out the DR-oracle-q reference rows")
     p.add_argument("--plot", default="ope_benchmark.png", help="PNG written here ('' for none)")
     p.add_argument("--json", action="store_true", help="print JSON instead of the markdown table")
+    p.add_argument("--json-out", default=None, help="also write the JSON to this file")
     args = p.parse_args(argv)
     try:
         args.size_list = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -60,8 +61,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for flag, value, low in (("--truth-sessions", args.truth_sessions, 1), ("--resamples", args.resamples, 10), ("--num-envs", args.num_envs, 1)):
         if value < low:
             p.error(f"{flag} must be >= {low}, got {value}")
-    if args.plot and Path(args.plot).is_dir():
-        p.error(f"--plot must be a file path, got the directory {args.plot!r}")
+    for flag, path in (("--plot", args.plot), ("--json-out", args.json_out)):
+        if path and Path(path).is_dir():
+            p.error(f"{flag} must be a file path, got the directory {path!r}")
     return args
 
 
@@ -135,6 +137,21 @@ def format_markdown(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_summary(results: list[dict]) -> str:
+    """One row per target at the largest log: truth, each estimator's estimate (relative error), effective sessions."""
+    size = max(r["size"] for r in results)
+    rows = [r for r in results if r["size"] == size]
+    estimators = list(dict.fromkeys(r["estimator"] for r in rows))
+    head = f"| target | on-policy truth | {' | '.join(estimators)} | effective sessions |"
+    lines = [head, "|---" * (len(estimators) + 3) + "|"]
+    for target in dict.fromkeys(r["target"] for r in rows):
+        by = {r["estimator"]: r for r in rows if r["target"] == target}
+        first = next(iter(by.values()))
+        cells = " | ".join(f"{by[e]['estimate']['value']:.3f} ({by[e]['relative_error']:+.0%})" for e in estimators)
+        lines.append(f"| {target} | {first['truth']['value']:.3f} | {cells} | {first['effective_sessions']:,.1f} |")
+    return f"at {rows[0]['steps']:,} logged steps ({rows[0]['sessions']:,} sessions):\n" + "\n".join(lines)
+
+
 def plot(results: list[dict], path: str) -> None:
     import matplotlib
 
@@ -202,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "relative_error": (e.value - t.value) / t.value if t.value else float("nan"),
                                 "truth_in_ci": bool(e.low <= t.value <= e.high), "effective_sessions": ess})
     order = {n: i for i, n in enumerate(targets)}
-    results.sort(key=lambda r: (order[r["target"]], r["estimator"], r["size"]))
+    est_order = {e: i for i, e in enumerate(("IPS", "SNIPS", "DR", "DR-oracle-q"))}
+    results.sort(key=lambda r: (order[r["target"]], est_order[r["estimator"]], r["size"]))
     if args.plot:
         plot(results, args.plot)
     meta = {"env_id": args.env_id, "env_options": options, "truth_sessions": args.truth_sessions,
@@ -210,12 +228,16 @@ def main(argv: list[str] | None = None) -> int:
             "estimand": "conversion rate of a session run entirely under the target (agents/ope.py)",
             "reward_model": "logistic regression, context + shown candidate features, 2-fold cross-fitted by session",
             "seconds": round(time.perf_counter() - t0, 1), "truth_seconds": round(t_truth, 1)}
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps({**meta, "results": results}, indent=1) + "\n")
     if args.json:
         print(json.dumps({**meta, "results": results}, indent=1))
     else:
         print(f"{args.env_id} {options}: conversion rate, logging policy softmax(log P(purchase) / {args.temperature}) "
               f"with {args.epsilon} uniform; truth from {args.truth_sessions} on-policy sessions per target")
         print(format_markdown(results))
+        print()
+        print(format_summary(results))
     return 0
 
 
