@@ -186,6 +186,9 @@ def load_network(path: str | Path) -> tuple[QNetwork, dict[str, Any]]:
     missing = [k for k in CARD_KEYS if k not in card]
     if missing:
         raise ValueError(f"{where} lacks keys {missing}; a card needs {list(CARD_KEYS)}")
+    if not isinstance(card["env_id"], str) or not isinstance(card["env_options"], dict):
+        raise ValueError(f"{where}: env_id must be a string and env_options an object, got "
+                         f"{card['env_id']!r} and {type(card['env_options']).__name__}")
     spec = QNetworkSpec.from_card(card["network"], where)
     obs_space, act_space = _space_dicts(spec.input_dim, spec.num_actions)
     for key, expected in (("observation_space", obs_space), ("action_space", act_space)):

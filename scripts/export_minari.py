@@ -6,8 +6,8 @@ baseline's log P(purchase), log P(click) or log popularity); every step's info h
 probability of the action taken (``propensity``) and the whole distribution
 (``logging_probs``). Layout and alignment: ``agents/minari_io.py``. Same seed, same dataset.
 
-    python scripts/export_minari.py --datasets-path data/minari
-    python scripts/export_minari.py --datasets-path data/minari --user-model reference --sessions 2000 --seed 1
+    python scripts/export_minari.py --datasets-path runs/minari
+    python scripts/export_minari.py --datasets-path runs/minari --user-model reference --sessions 2000 --seed 1
     python -c "import minari; print(minari.load_dataset('ecomsim/recommend-dnn-logging-v0'))"   # with MINARI_DATASETS_PATH set
 """
 

@@ -6,8 +6,8 @@ Writes ``<out>/q_network.pt`` (tensors only, ``torch.load(..., weights_only=True
 sha256, dataset), which ``agents.offline.load_offline_policy`` reads without d3rlpy.
 Score the result in the main environment with ``scripts/score_offline.py``.
 
-    /work/venvs/d3rlpy/bin/python scripts/train_offline.py --datasets-path data/minari --out runs/cql
-    /work/venvs/d3rlpy/bin/python scripts/train_offline.py --datasets-path data/minari --steps 2000 --out runs/cql-tiny
+    /work/venvs/d3rlpy/bin/python scripts/train_offline.py --datasets-path runs/minari --out runs/cql
+    /work/venvs/d3rlpy/bin/python scripts/train_offline.py --datasets-path runs/minari --steps 2000 --out runs/cql-tiny
 """
 
 from __future__ import annotations
