@@ -39,11 +39,16 @@ SPACE_OPTIONS = ("mode", "num_candidates", "slate_size")  # options that define 
 
 @dataclass(frozen=True)
 class QNetworkSpec:
-    """Architecture of an MLP Q-network, ``(N, input_dim) -> (N, num_actions)``.
+    """Architecture of a Q-network, ``(N, input_dim) -> (N, num_actions)``.
 
     Attributes:
         input_dim: observation features ``D``.
         num_actions: discrete actions ``M`` (candidates).
+        kind: ``"mlp"``: one MLP ``D -> hidden... -> M``; ``"candidate"``: one MLP
+            ``C + F -> hidden... -> 1`` scores every candidate from the context (the first
+            ``context_dim`` features ``C``) and that candidate's block of ``F`` features, the
+            weights shared over candidates (as ``agents/policies.py`` does for PPO and DQN).
+        context_dim: ``C`` for ``kind="candidate"`` (``None`` for ``"mlp"``).
         hidden_units: widths of the hidden layers, each followed by ``activation``.
         activation: ``relu``, ``tanh``, ``swish`` or ``gelu``.
         num_critics: independent Q-networks; the action value is their mean.
@@ -54,6 +59,8 @@ class QNetworkSpec:
 
     input_dim: int
     num_actions: int
+    kind: str = "mlp"
+    context_dim: int | None = None
     hidden_units: tuple[int, ...] = (256, 256)
     activation: str = "relu"
     num_critics: int = 1
@@ -73,6 +80,24 @@ class QNetworkSpec:
             raise ValueError(f"network.activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
         if self.observation_scaler not in (None, "standard"):
             raise ValueError(f"network.observation_scaler must be null or 'standard', got {self.observation_scaler!r}")
+        if self.kind not in ("mlp", "candidate"):
+            raise ValueError(f"network.kind must be 'mlp' or 'candidate', got {self.kind!r}")
+        if self.kind == "candidate":
+            c = self.context_dim
+            ok = isinstance(c, int) and not isinstance(c, bool) and 1 <= c < self.input_dim
+            if not ok or (self.input_dim - c) % self.num_actions:
+                raise ValueError(f"network.context_dim must leave num_actions={self.num_actions} equal candidate blocks "
+                                 f"of the input_dim={self.input_dim} features, got {c!r}")
+        elif self.context_dim is not None:
+            raise ValueError(f"network.context_dim applies to kind='candidate' only, got {self.context_dim!r}")
+
+    @property
+    def scorer_dims(self) -> tuple[int, int]:
+        """``(input, output)`` widths of each critic's MLP: ``(D, M)`` or ``(C + F, 1)``."""
+        if self.kind == "mlp":
+            return self.input_dim, self.num_actions
+        c = int(self.context_dim)
+        return c + (self.input_dim - c) // self.num_actions, 1
 
     @classmethod
     def from_card(cls, d: Any, where: str) -> "QNetworkSpec":
@@ -95,7 +120,7 @@ class QNetworkSpec:
 
 
 class QNetwork(nn.Module):
-    """``num_critics`` MLPs ``D -> hidden... -> M``; ``forward`` gives their mean ``(N, M)``.
+    """``num_critics`` Q-networks (see :class:`QNetworkSpec`); ``forward`` gives their mean ``(N, M)``.
 
     Tensor names: ``critics.<i>.<j>.weight`` / ``.bias`` for the ``j``-th module of critic ``i``
     (Linear and activation modules alternate; the last module is the output Linear),
@@ -106,13 +131,14 @@ class QNetwork(nn.Module):
         super().__init__()
         self.spec = spec
         critics = []
+        width_in, width_out = spec.scorer_dims
         for _ in range(spec.num_critics):
             layers: list[nn.Module] = []
-            width = spec.input_dim
+            width = width_in
             for units in spec.hidden_units:
                 layers += [nn.Linear(width, units), ACTIVATIONS[spec.activation]()]
                 width = units
-            layers.append(nn.Linear(width, spec.num_actions))
+            layers.append(nn.Linear(width, width_out))
             critics.append(nn.Sequential(*layers))
         self.critics = nn.ModuleList(critics)
         if spec.observation_scaler == "standard":
@@ -122,7 +148,18 @@ class QNetwork(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         if self.spec.observation_scaler == "standard":
             obs = (obs - self.obs_mean) / (self.obs_std + self.spec.scaler_eps)
+        if self.spec.kind == "candidate":
+            obs = candidate_rows(obs, int(self.spec.context_dim), self.spec.num_actions)
+            return torch.stack([c(obs).squeeze(-1) for c in self.critics]).mean(dim=0)
         return torch.stack([c(obs) for c in self.critics]).mean(dim=0)
+
+
+def candidate_rows(obs: torch.Tensor, context_dim: int, num_candidates: int) -> torch.Tensor:
+    """``(N, D)`` observations -> ``(N, M, C + F)``: the context joined to each candidate's block."""
+    n = obs.shape[0]
+    ctx = obs[:, :context_dim].unsqueeze(1).expand(n, num_candidates, context_dim)
+    cand = obs[:, context_dim:].reshape(n, num_candidates, -1)
+    return torch.cat([ctx, cand], dim=-1)
 
 
 def _space_dicts(input_dim: int, num_actions: int) -> tuple[dict, dict]:

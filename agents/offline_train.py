@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.offline import ACTIVATIONS, QNetwork, QNetworkSpec
+from agents.offline import ACTIVATIONS, QNetwork, QNetworkSpec, candidate_rows
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ class CQLTrainConfig:
         alpha: weight of CQL's conservative term ``logsumexp_a Q(s, a) - Q(s, a_data)``.
         target_update_interval: gradient steps between target-network copies.
         n_critics: Q-networks in the ensemble (actions by their mean Q).
+        network: ``"mlp"`` (d3rlpy's vector encoder and linear head) or ``"candidate"`` (one
+            scorer shared over candidates, see :class:`agents.offline.QNetworkSpec`).
+        context_dim: the observation's context features for ``network="candidate"``.
         hidden_units: MLP hidden widths.
         activation: ``relu`` | ``tanh`` | ``swish`` | ``gelu``.
         observation_scaler: ``"standard"`` (mean / std of the data, stored with the weights) or ``None``.
@@ -47,6 +50,8 @@ class CQLTrainConfig:
     alpha: float = 1.0
     target_update_interval: int = 1000
     n_critics: int = 1
+    network: str = "mlp"
+    context_dim: int | None = None
     hidden_units: tuple[int, ...] = (128, 128)
     activation: str = "relu"
     observation_scaler: str | None = "standard"
@@ -67,6 +72,10 @@ class CQLTrainConfig:
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
         if self.observation_scaler not in (None, "standard"):
             raise ValueError(f"observation_scaler must be None or 'standard', got {self.observation_scaler!r}")
+        if self.network not in ("mlp", "candidate"):
+            raise ValueError(f"network must be 'mlp' or 'candidate', got {self.network!r}")
+        if self.network == "candidate" and self.context_dim is None:
+            raise ValueError("network='candidate' needs context_dim (the dataset metadata's context_dim)")
         if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
             raise ValueError(f"hidden_units must be positive widths, got {self.hidden_units!r}")
 
@@ -107,20 +116,26 @@ def train_cql(transitions: dict[str, np.ndarray], num_actions: int, config: CQLT
     scaler = None
     if config.observation_scaler == "standard":
         scaler = d3rlpy.preprocessing.StandardObservationScaler(mean=obs.mean(axis=0), std=obs.std(axis=0))
+    spec = QNetworkSpec(input_dim=obs.shape[1], num_actions=num_actions, kind=config.network,
+                        context_dim=config.context_dim if config.network == "candidate" else None,
+                        hidden_units=tuple(int(u) for u in config.hidden_units), activation=config.activation,
+                        num_critics=config.n_critics, observation_scaler=config.observation_scaler,
+                        scaler_eps=float(scaler.eps) if scaler is not None else 1e-3)
+    if config.network == "candidate":
+        encoder, q_func = _candidate_factories(spec)
+    else:
+        encoder = d3rlpy.models.VectorEncoderFactory(hidden_units=list(config.hidden_units), activation=config.activation)
+        q_func = d3rlpy.models.MeanQFunctionFactory()
     algo = d3rlpy.algos.DiscreteCQLConfig(
         learning_rate=config.learning_rate, batch_size=config.batch_size, gamma=config.gamma, alpha=config.alpha,
         target_update_interval=config.target_update_interval, n_critics=config.n_critics,
-        encoder_factory=d3rlpy.models.VectorEncoderFactory(hidden_units=list(config.hidden_units), activation=config.activation),
-        observation_scaler=scaler,
+        encoder_factory=encoder, q_func_factory=q_func, observation_scaler=scaler,
     ).create(device="cpu:0")
     logger = FileAdapterFactory(root_dir=log_dir) if log_dir else NoopAdapterFactory()
     t0 = time.perf_counter()
     history = algo.fit(dataset, n_steps=config.steps, n_steps_per_epoch=min(config.steps, 5000), experiment_name="cql",
                        with_timestamp=False, logger_adapter=logger, show_progress=False, save_interval=10**9)
     seconds = time.perf_counter() - t0
-    spec = QNetworkSpec(input_dim=obs.shape[1], num_actions=num_actions, hidden_units=tuple(int(u) for u in config.hidden_units),
-                        activation=config.activation, num_critics=config.n_critics, observation_scaler=config.observation_scaler,
-                        scaler_eps=float(scaler.eps) if scaler is not None else 1e-3)
     net = to_qnetwork(algo, spec, obs[: min(len(obs), 4096)])
     summary = {"seconds": round(seconds, 1), "d3rlpy_version": d3rlpy.__version__, "torch_version": torch.__version__,
                "epochs": [{"epoch": int(e), **{k: float(v) for k, v in m.items()}} for e, m in history]}
@@ -139,7 +154,8 @@ def to_qnetwork(algo, spec: QNetworkSpec, check_obs: np.ndarray) -> QNetwork:
     if len(q_funcs) != spec.num_critics:
         raise ValueError(f"d3rlpy model has {len(q_funcs)} critics, the spec {spec.num_critics}")
     for ours, theirs in zip(net.critics, q_funcs):
-        src = [m for m in list(theirs._encoder._layers) + [theirs._fc] if isinstance(m, torch.nn.Linear)]
+        head = [theirs._fc] if spec.kind == "mlp" else []  # a candidate scorer ends in its own 1-wide layer
+        src = [m for m in list(theirs._encoder._layers) + head if isinstance(m, torch.nn.Linear)]
         dst = [m for m in ours if isinstance(m, torch.nn.Linear)]
         if [tuple(m.weight.shape) for m in src] != [tuple(m.weight.shape) for m in dst]:
             raise ValueError(f"d3rlpy layers {[tuple(m.weight.shape) for m in src]} do not match the spec's "
@@ -164,3 +180,62 @@ def to_qnetwork(algo, spec: QNetworkSpec, check_obs: np.ndarray) -> QNetwork:
         raise ValueError(f"exported network disagrees with d3rlpy: max |Q| gap {gap:.2e}, "
                          f"{int((ours != theirs).sum())} of {len(ours)} greedy actions differ")
     return net
+
+
+def _candidate_factories(spec: QNetworkSpec):
+    """d3rlpy encoder and Q-function factories for ``kind="candidate"``: the encoder's output
+    already is one Q-value per candidate, so the Q-function skips d3rlpy's linear head."""
+    from dataclasses import dataclass, field
+
+    from d3rlpy.models.encoders import EncoderFactory, register_encoder_factory
+    from d3rlpy.models.q_functions import QFunctionFactory, register_q_func_factory
+    from d3rlpy.models.torch import DiscreteMeanQFunction, DiscreteMeanQFunctionForwarder, QFunctionOutput
+
+    width_in, _ = spec.scorer_dims
+
+    class CandidateScorer(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            layers: list[torch.nn.Module] = []
+            width = width_in
+            for units in spec.hidden_units:
+                layers += [torch.nn.Linear(width, units), ACTIVATIONS[spec.activation]()]
+                width = units
+            layers.append(torch.nn.Linear(width, 1))
+            self._layers = torch.nn.Sequential(*layers)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self._layers(candidate_rows(x, int(spec.context_dim), spec.num_actions)).squeeze(-1)
+
+    class ScoresQFunction(DiscreteMeanQFunction):
+        def forward(self, x):
+            return QFunctionOutput(q_value=self._encoder(x), quantiles=None, taus=None)
+
+    @dataclass()
+    class CandidateEncoderFactory(EncoderFactory):
+        hidden_units: list = field(default_factory=lambda: list(spec.hidden_units))
+
+        def create(self, observation_shape):
+            return CandidateScorer()
+
+        @staticmethod
+        def get_type() -> str:
+            return "ecomsim_candidate"
+
+    @dataclass()
+    class CandidateQFunctionFactory(QFunctionFactory):
+        def create_discrete(self, encoder, hidden_size, action_size):
+            q = ScoresQFunction(encoder, hidden_size, action_size)
+            q._fc.requires_grad_(False)  # unused head (d3rlpy builds one): frozen, never exported
+            return q, DiscreteMeanQFunctionForwarder(q, action_size)
+
+        @staticmethod
+        def get_type() -> str:
+            return "ecomsim_candidate"
+
+    for register, cls in ((register_encoder_factory, CandidateEncoderFactory), (register_q_func_factory, CandidateQFunctionFactory)):
+        try:
+            register(cls)
+        except AssertionError:  # registered by an earlier call in this process
+            pass
+    return CandidateEncoderFactory(), CandidateQFunctionFactory()

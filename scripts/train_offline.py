@@ -39,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--target-update-interval", type=int, default=1000)
     p.add_argument("--n-critics", type=int, default=1)
     p.add_argument("--hidden", default="128,128", help="hidden widths, comma-separated (default 128,128)")
+    p.add_argument("--network", default="mlp", choices=["mlp", "candidate"],
+                   help="mlp: d3rlpy's MLP over the whole observation; candidate: one scorer shared over candidates")
     p.add_argument("--no-scaler", action="store_true", help="feed raw observations (default: standardised)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the card as JSON")
@@ -70,12 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     from agents.offline import save_offline_policy
     from agents.offline_train import CQLTrainConfig, train_cql
 
-    config = CQLTrainConfig(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, gamma=args.gamma,
-                            alpha=args.alpha, target_update_interval=args.target_update_interval, n_critics=args.n_critics,
-                            hidden_units=args.hidden_units, observation_scaler=None if args.no_scaler else "standard",
-                            seed=args.seed)
+    common = dict(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, gamma=args.gamma,
+                  alpha=args.alpha, target_update_interval=args.target_update_interval, n_critics=args.n_critics,
+                  hidden_units=args.hidden_units, observation_scaler=None if args.no_scaler else "standard", seed=args.seed)
+    CQLTrainConfig(**common)  # every hyperparameter checked before the dataset is read
     dataset = load_dataset(args.dataset_id, args.datasets_path)
     meta = ecomsim_meta(dataset)
+    if args.network == "candidate" and "context_dim" not in meta:
+        raise ValueError(f"dataset {args.dataset_id!r} metadata lacks context_dim, needed by --network candidate")
+    config = CQLTrainConfig(**common, network=args.network,
+                            context_dim=int(meta["context_dim"]) if args.network == "candidate" else None)
     if type(dataset.action_space).__name__ != "Discrete":
         raise ValueError(f"dataset {args.dataset_id!r} has action space {dataset.action_space}, discrete CQL needs Discrete")
     num_actions = int(dataset.action_space.n)

@@ -46,6 +46,28 @@ def test_tiny_cql_run_exports_to_the_safe_format(tmp_path) -> None:
 
 
 @pytest.mark.slow
+def test_candidate_scorer_exports_and_is_equivariant(tmp_path) -> None:
+    # 12 features = context 4 + 4 candidates x 2: one scorer shared over the candidates (no scaler: its
+    # per-feature statistics differ a little between candidate slots, which would break exact equivariance)
+    tr = _transitions()
+    config = CQLTrainConfig(steps=200, batch_size=32, hidden_units=(8,), target_update_interval=50, network="candidate",
+                            context_dim=4, observation_scaler=None)
+    net, _ = train_cql(tr, 4, config)  # to_qnetwork inside checks the copy against d3rlpy's predictions
+    assert net.spec.kind == "candidate" and net.critics[0][0].weight.shape == (8, 6)
+    path = save_offline_policy(net, tmp_path / "c", algorithm="d3rlpy DiscreteCQL", env_id="ecomsim/Recommend-v0",
+                               env_options={"mode": "recommend"})
+    loaded, card = load_network(path)
+    assert card["network"]["kind"] == "candidate" and card["network"]["context_dim"] == 4
+    obs = torch.as_tensor(tr["observations"][:50])
+    perm = torch.tensor([2, 0, 3, 1])
+    shuffled = torch.cat([obs[:, :4], obs[:, 4:].reshape(50, 4, 2)[:, perm].reshape(50, 8)], dim=1)
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(shuffled), loaded(obs)[:, perm])  # permuting candidates permutes Q
+    with pytest.raises(ValueError, match="network='candidate' needs context_dim"):
+        CQLTrainConfig(network="candidate")
+
+
+@pytest.mark.slow
 def test_to_qnetwork_refuses_a_mismatched_spec() -> None:
     from agents.offline import QNetworkSpec
 
