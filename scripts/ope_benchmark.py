@@ -149,7 +149,7 @@ def format_summary(results: list[dict]) -> str:
         first = next(iter(by.values()))
         cells = " | ".join(f"{by[e]['estimate']['value']:.3f} ({by[e]['relative_error']:+.0%})" for e in estimators)
         lines.append(f"| {target} | {first['truth']['value']:.3f} | {cells} | {first['effective_sessions']:,.1f} |")
-    return f"at {rows[0]['steps']:,} logged steps ({rows[0]['sessions']:,} sessions):\n" + "\n".join(lines)
+    return f"at {rows[0]['steps']:,} logged steps ({rows[0]['sessions']:,} sessions):\n\n" + "\n".join(lines)
 
 
 def plot(results: list[dict], path: str) -> None:

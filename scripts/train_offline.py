@@ -7,7 +7,7 @@ sha256, dataset), which ``agents.offline.load_offline_policy`` reads without d3r
 Score the result in the main environment with ``scripts/score_offline.py``.
 
     /work/venvs/d3rlpy/bin/python scripts/train_offline.py --datasets-path runs/minari --out runs/cql
-    /work/venvs/d3rlpy/bin/python scripts/train_offline.py --datasets-path runs/minari --steps 2000 --out runs/cql-tiny
+    /work/venvs/d3rlpy/bin/python scripts/train_offline.py --datasets-path runs/minari --network mlp --hidden 128,128 --out runs/cql-mlp
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--alpha", type=float, default=1.0, help="weight of CQL's conservative term")
     p.add_argument("--target-update-interval", type=int, default=1000)
     p.add_argument("--n-critics", type=int, default=1)
-    p.add_argument("--hidden", default="128,128", help="hidden widths, comma-separated (default 128,128)")
-    p.add_argument("--network", default="mlp", choices=["mlp", "candidate"],
-                   help="mlp: d3rlpy's MLP over the whole observation; candidate: one scorer shared over candidates")
+    p.add_argument("--network", default="candidate", choices=["mlp", "candidate"],
+                   help="candidate (default): one scorer shared over the candidates; mlp: d3rlpy's MLP over the whole observation")
+    p.add_argument("--hidden", default="64,64", help="hidden widths, comma-separated (default 64,64; the mlp run used 128,128)")
     p.add_argument("--no-scaler", action="store_true", help="feed raw observations (default: standardised)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the card as JSON")
