@@ -21,11 +21,13 @@ GROUP_RULES: tuple[tuple[str, frozenset[str], tuple[str, ...]], ...] = (
     ("embedding", frozenset(), ("emb_",)),
     ("quality", frozenset({"quality"}), ()),
     ("popularity", frozenset({"rel_popularity"}), ()),
-    ("repeats", frozenset({"repeats"}), ()),
+    ("repeats", frozenset({"repeats", "seen"}), ()),  # "seen": the observation's shown-before flag
     ("satisfied_need", frozenset({"category_bought"}), ("bought_",)),
     ("segment", frozenset(), ("segment_",)),
     ("channel", frozenset(), ("channel_",)),
-    ("session_progress", frozenset({"steps", "clicks", "carts", "purchases", "no_click_run", "last_clicked"}), ()),
+    ("interest", frozenset(), ("interest_",)),  # the observation's profile interest vector
+    ("session_progress", frozenset({"steps", "step_frac", "clicks", "carts", "purchases", "no_click_run",
+                                    "last_clicked"}), ()),
     ("fatigue", frozenset({"irr_sum", "irr_ewma", "rep_ewma"}), ()),
     ("click_quality", frozenset({"click_quality"}), ()),
     ("position", frozenset({"position"}), ()),

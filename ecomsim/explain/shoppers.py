@@ -155,7 +155,8 @@ def baseline_inputs(
     return bu, bi
 
 
-def _captum_ig():
+def captum_ig():
+    """Captum's ``IntegratedGradients`` class, or an ImportError that names the optional extra."""
     try:
         from captum.attr import IntegratedGradients
     except ImportError as exc:  # an optional extra
@@ -257,7 +258,7 @@ def explain_features(
         ``{head: Explanation}``; item heads explain the ``n * k`` impressions in row-major
         order (unit ``r * k + j`` is slot ``j`` of row ``r``), ``leave`` the ``n`` steps.
     """
-    ig_cls = _captum_ig()
+    ig_cls = captum_ig()
     user = np.asarray(user, dtype=np.float64)
     items = np.asarray(items, dtype=np.float64)
     if user.ndim != 2 or items.ndim != 3 or items.shape[0] != user.shape[0]:
