@@ -134,6 +134,17 @@ def test_explain_step_reads_the_env_and_changes_nothing():
     assert np.array_equal(obs2, ref.step(action)[0])  # explaining did not move the env's random streams
 
 
+def test_explain_step_on_a_vector_env_names_the_sub_envs():
+    env = gym.make_vec("ecomsim/Recommend-v0", num_envs=4)
+    env.reset(seed=0)
+    core = env.unwrapped.core
+    actions = np.array([0, 1, 2, 3])
+    ex = explain_step(env, actions, heads=("click",), rows=np.array([2, 0]))["click"]
+    assert ex.row.tolist() == [2, 0] and ex.item.tolist() == [core.candidates[2, 2], core.candidates[0, 0]]
+    r = core.shopper.reaction(core.candidates[[2, 0], [2, 0]][:, None], np.zeros(1), rows=np.array([2, 0]))
+    assert np.allclose(ex.output, r.click[:, 0], atol=1e-5)
+
+
 def test_explain_step_needs_the_dnn_shoppers():
     env = gym.make("ecomsim/Recommend-v0", user_model="reference")
     env.reset(seed=0)

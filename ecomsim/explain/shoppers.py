@@ -61,7 +61,6 @@ from ecomsim.shoppers.behavior import BehaviorNet
 from ecomsim.shoppers.net_rows import probabilities
 
 EXPLAINED_HEADS = ("click", "cart", "purchase", "purchase_total", "leave")
-ITEM_HEADS = EXPLAINED_HEADS[:4]
 DEFAULT_STEPS = 64  # Gauss-Legendre nodes of the first pass
 DEFAULT_TOLERANCE = 5e-4  # completeness target per unit, probability units (units above it get more nodes)
 MAX_STEPS = 8192
@@ -80,7 +79,8 @@ class Explanation:
         attributions: ``(B, F)`` Integrated-Gradients credit, probability units.
         output: ``(B,)`` the head's probability at the input.
         baseline_output: ``(B,)`` the head's probability at the baseline.
-        row: ``(B,)`` index of the session (row of the explained batch).
+        row: ``(B,)`` the session: row of the explained batch (:func:`explain_features`) or
+            sub-env index (:func:`explain_step`).
         slot: ``(B,)`` slot of the impression (``-1`` for ``leave``: the whole step).
         item: ``(B,)`` item ids when known, else ``-1``.
     """
@@ -368,6 +368,9 @@ def explain_step(
     items = np.take_along_axis(core.candidates[rows], slots[rows], axis=1)
     user, itemf = model.features(items, rows)
     tracker = model.tracker
-    return explain_features(model.net, user, itemf, np.arange(core.slate_size), core.portraits.channel[rows],
-                            heads=heads, level=level, item_ids=items, user_names=tracker.user_names,
-                            item_names=tracker.item_names, steps=steps)
+    out = explain_features(model.net, user, itemf, np.arange(core.slate_size), core.portraits.channel[rows],
+                           heads=heads, level=level, item_ids=items, user_names=tracker.user_names,
+                           item_names=tracker.item_names, steps=steps)
+    for e in out.values():
+        e.row = rows[e.row]  # the sub-env index, not the position in ``rows``
+    return out

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -79,8 +80,8 @@ class PrivateTrainConfig:
     delta: float | None = None
     max_grad_norm: float = 1.0
     batch_sessions: int = 512
-    epochs: int = 3
-    lr: float = 3e-3
+    epochs: int = 4
+    lr: float = 1e-2  # higher than the non-private 3e-3: few, noisy steps (1e-2 beat 3e-3 at epsilon 3, 20k sessions)
     hidden: int = 64
     stats_noise_multiplier: float = 20.0
     stats_clip: float = 10.0
@@ -198,7 +199,10 @@ def noise_for_target(target_epsilon: float, delta: float, sample_rate: float, st
     def eps(sigma: float) -> float:
         acc = RDPAccountant()
         acc.history = [(stats_sigma, 1.0, 2), (sigma, sample_rate, steps)]
-        return acc.get_epsilon(delta)
+        with warnings.catch_warnings():
+            # at very large noise the best RDP order is the largest tried: a looser (larger) epsilon, never a smaller one
+            warnings.filterwarnings("ignore", message="Optimal order is the largest alpha")
+            return acc.get_epsilon(delta)
 
     if eps(1e4) > target_epsilon:
         raise ValueError(f"target_epsilon={target_epsilon} is below what the normalisation releases alone spend "
