@@ -77,3 +77,21 @@ def test_policy_attributions_name_the_layout_and_are_complete():
         assert groups["mean_abs_attribution"].is_monotonic_decreasing
     with pytest.raises(ValueError, match=r"obs must be \(n, "):
         explain_policy(model, obs[:, :-1], core)
+
+
+@pytest.mark.parametrize("env_id, algo", [("ecomsim/Slate-v0", "ppo"), ("ecomsim/Recommend-v0", "dqn")])
+def test_policy_attributions_of_the_projects_candidate_policies(env_id, algo):
+    """The default run's policies (agents.policies): the explained candidate is the one the model picks."""
+    from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
+
+    env = gym.make(env_id)
+    layout = dict(obs_layout(env.unwrapped.core))
+    if algo == "ppo":
+        model = PPO(CandidateActorCriticPolicy, env, policy_kwargs=layout, n_steps=16, batch_size=16, seed=0, device="cpu")
+    else:
+        model = DQN(CandidateDQNPolicy, env, policy_kwargs=layout, learning_starts=1, seed=0, device="cpu")
+    obs = np.stack([env.reset(seed=s)[0] for s in range(8)])
+    pe = explain_policy(model, obs, env.unwrapped.core)
+    picked = np.asarray(model.predict(obs, deterministic=True)[0]).reshape(8, -1)[:, 0]  # the top slot of a slate
+    assert np.array_equal(pe.chosen, picked)
+    assert np.abs(pe.completeness_gap).max() < 1e-3 * max(1.0, float(np.abs(pe.score).max()))
