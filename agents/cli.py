@@ -31,7 +31,8 @@ Flags are the field names with dashes (``num_envs`` -> ``--num-envs``). By type:
 * ``list[X]``: the flag repeated (``--policy a --policy b``); required without a default.
 
 :func:`option` adds ``min`` (an inclusive lower bound, checked for every element of a
-tuple or list) and ``check`` (any test of a parsed value, e.g. :func:`existing_file`).
+tuple or list) and ``check`` (any test of a parsed value, e.g. :func:`existing_file`, or
+:func:`one_of` for names whose home is a registry elsewhere).
 Checks across fields go in ``Args.__post_init__`` as a ``ValueError`` that names the
 flags. All of it runs before ``main`` does any work.
 
@@ -53,7 +54,7 @@ import sys
 import textwrap
 import types
 import typing
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 USAGE_ERROR = 2  # exit status of bad input (argparse's own convention)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -80,6 +81,23 @@ def existing_file(path: str) -> None:
         raise ValueError(f"expected a file, got the directory {path!r}")
     if not os.path.isfile(path):
         raise ValueError(f"expected an existing file, got {path!r}")
+
+
+def one_of(valid: Iterable[str]) -> Callable[[str], None]:
+    """A ``check`` for :func:`option`: the value is one of ``valid`` (e.g. the keys of a registry dict).
+
+    Where the names already live in a dict (baselines, logging scores), this keeps them in
+    that one home; a fixed set with no other home reads better as a ``Literal``.
+    """
+    names = tuple(valid)
+
+    def check(value: str) -> None:
+        if value not in names:
+            from ecomsim.errors import suggest  # only on error: the package imports numpy
+
+            raise ValueError(f"expected one of {list(names)}, got {value!r}.{suggest(str(value), names)}".rstrip("."))
+
+    return check
 
 
 def run(main: Callable[[], int]) -> None:

@@ -33,6 +33,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+DATASETS_PATH_VARIABLE = "MINARI_DATASETS_PATH"  # Minari's own setting of where datasets live
 MINARI_HINT = 'minari is not installed: python3 -m pip install "minari[hdf5]>=0.5.4" (or pip install -e ".[offline]")'
 
 
@@ -50,21 +51,31 @@ def _minari():
     return minari
 
 
+def datasets_path_or_default(path: str | None) -> str | None:
+    """``path`` when given, else ``$MINARI_DATASETS_PATH`` (``None`` when that is unset).
+
+    The scripts' ``--datasets-path`` default: Minari users already set the variable, and the
+    scripts read no environment variable themselves. A given ``path`` is kept as it is, even
+    ``""`` (which the caller then refuses), never replaced by the variable.
+    """
+    return path if path is not None else os.environ.get(DATASETS_PATH_VARIABLE)
+
+
 @contextlib.contextmanager
 def datasets_root(path: str | Path) -> Iterator[Path]:
     """Point ``MINARI_DATASETS_PATH`` at ``path`` for the duration (restored after)."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"datasets_path {str(path)!r} is a file, expected a directory for Minari datasets")
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(path.resolve())
+    old = os.environ.get(DATASETS_PATH_VARIABLE)
+    os.environ[DATASETS_PATH_VARIABLE] = str(path.resolve())
     try:
         yield path
     finally:
         if old is None:
-            os.environ.pop("MINARI_DATASETS_PATH", None)
+            os.environ.pop(DATASETS_PATH_VARIABLE, None)
         else:
-            os.environ["MINARI_DATASETS_PATH"] = old
+            os.environ[DATASETS_PATH_VARIABLE] = old
 
 
 def _episode_buffers(logs) -> Iterator[Any]:

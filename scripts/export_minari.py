@@ -13,63 +13,66 @@ probability of the action taken (``propensity``) and the whole distribution
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-# one BLAS / OpenMP thread: the shopper model's matrices are small; extra threads only spin on a shared CPU
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from agents.cli import one_of, option, parse_args, pin_threads, run
+from agents.minari_io import datasets_path_or_default, default_dataset_id, write_dataset
+from agents.offline_data import collect
+from agents.propensity import SCORES, SoftmaxPolicy
+from ecomsim.config import EnvConfig
+from ecomsim.registration import env_kwargs
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets-path", default=os.environ.get("MINARI_DATASETS_PATH"),
-                   help="directory of Minari datasets (default: $MINARI_DATASETS_PATH; required)")
-    p.add_argument("--dataset-id", default=None, help="default ecomsim/<id name>-<user model>-logging-v0")
-    p.add_argument("--env-id", default="ecomsim/Recommend-v0", help="a one-item-per-step id")
-    p.add_argument("--user-model", default=None, help="dnn | reference (default: the env's, dnn)")
-    p.add_argument("--sessions", type=int, default=5000, help="whole sessions to log (default 5000, about 70k steps)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the env (sub-env i: seed + i) and the logging policy")
-    p.add_argument("--scores", default="greedy", help="logging scores: greedy | click_greedy | popularity")
-    p.add_argument("--temperature", type=float, default=0.5, help="softmax temperature on the log scores (default 0.5)")
-    p.add_argument("--epsilon", type=float, default=0.1, help="share of uniform exploration (default 0.1)")
-    p.add_argument("--num-envs", type=int, default=256, help="sessions stepped together")
-    p.add_argument("--json", action="store_true", help="print a JSON summary")
-    args = p.parse_args(argv)
-    if not args.datasets_path:
-        p.error("--datasets-path is required (or set MINARI_DATASETS_PATH): where the dataset is written")
-    if args.sessions < 1:
-        p.error(f"--sessions must be >= 1, got {args.sessions}")
-    if args.num_envs < 1:
-        p.error(f"--num-envs must be >= 1, got {args.num_envs}")
-    if Path(args.datasets_path).exists() and not Path(args.datasets_path).is_dir():
-        p.error(f"--datasets-path must be a directory, got the file {args.datasets_path!r}")
-    return args
+@dataclass
+class Args:
+    datasets_path: str | None = None
+    """directory of Minari datasets, where the dataset is written (default: $MINARI_DATASETS_PATH, through
+    agents.minari_io.datasets_path_or_default; required when that is unset)"""
+    dataset_id: str | None = None
+    """the dataset's id (default: ecomsim/<id name>-<user model>-logging-v0)"""
+    env_id: str = "ecomsim/Recommend-v0"
+    """a one-item-per-step id"""
+    user_model: str | None = None
+    """dnn | reference (default: the env's, dnn)"""
+    sessions: int = option(5000, min=1)
+    """whole sessions to log (5000 are about 70k steps)"""
+    seed: int = 0
+    """seeds the env (sub-env i: seed + i) and the logging policy"""
+    scores: str = option("greedy", check=one_of(SCORES))
+    """logging scores: greedy | click_greedy | popularity"""
+    temperature: float = 0.5
+    """softmax temperature on the log scores"""
+    epsilon: float = 0.1
+    """share of uniform exploration"""
+    num_envs: int = option(256, min=1)
+    """sessions stepped together"""
+    json: bool = False
+    """print a JSON summary"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
+
+    def __post_init__(self) -> None:
+        self.datasets_path = datasets_path_or_default(self.datasets_path)
+        if not self.datasets_path:
+            raise ValueError("--datasets-path is required (or set MINARI_DATASETS_PATH): where the dataset is written")
+        if Path(self.datasets_path).exists() and not Path(self.datasets_path).is_dir():
+            raise ValueError(f"--datasets-path must be a directory, got the file {self.datasets_path!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    from agents.minari_io import default_dataset_id, write_dataset
-    from agents.offline_data import collect
-    from agents.propensity import SoftmaxPolicy
-    from ecomsim.config import EnvConfig
-    from ecomsim.registration import env_kwargs
-
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     options = env_kwargs(args.env_id, user_model=args.user_model)
     config = EnvConfig.from_kwargs(options)
     if config.mode != "recommend":
         raise ValueError(f"--env-id must be a one-item-per-step id (mode 'recommend'), got {args.env_id!r}")
-    dataset_id = args.dataset_id or default_dataset_id(args.env_id, config.user_model)
+    dataset_id = default_dataset_id(args.env_id, config.user_model) if args.dataset_id is None else args.dataset_id
     target = Path(args.datasets_path) / dataset_id
     if target.exists():
         raise ValueError(f"dataset {dataset_id!r} already exists at {str(target)!r}; delete it or pass another --dataset-id")
@@ -93,6 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from agents.cli import run
-
     run(main)

@@ -15,62 +15,71 @@ fitted on the log; the ``DR-oracle-q`` rows plug in the simulator's own P(purcha
 
 from __future__ import annotations
 
-import os
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
-# one BLAS / OpenMP thread: the shopper model's matrices are small and on a shared machine extra
-# threads spin (the logging loop ran 20x slower with torch's default threads here)
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import numpy as np  # noqa: E402
+from agents.cli import option, parse_args, pin_threads, run
+from agents.evaluation import evaluate, make_eval_env
+from agents.offline import load_offline_policy
+from agents.offline_data import collect
+from agents.ope import effective_sessions, estimate, fit_purchase_model, padded_inputs
+from agents.propensity import OneHotPolicy, SoftmaxPolicy, UniformPolicy
+from ecomsim.registration import env_kwargs
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--env-id", default="ecomsim/Recommend-v0")
-    p.add_argument("--user-model", default=None, help="the simulator's shopper model: dnn | reference (default: the env's)")
-    p.add_argument("--max-steps", type=int, default=None, help="session step limit (default: the env's 50); short horizons show where IS works")
-    p.add_argument("--sizes", default="1000,10000,100000", help="logged steps per log, comma-separated (default 1000,10000,100000)")
-    p.add_argument("--truth-sessions", type=int, default=20_000, help="on-policy sessions per target for the truth (default 20000)")
-    p.add_argument("--temperature", type=float, default=0.5, help="logging policy: softmax temperature on log P(purchase)")
-    p.add_argument("--epsilon", type=float, default=0.1, help="logging policy: share of uniform exploration")
-    p.add_argument("--offline", default=None, help="card of an offline-trained Q-network (adds target 'cql')")
-    p.add_argument("--resamples", type=int, default=500, help="bootstrap resamples per interval (default 500)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the logs (log k uses seed + 1000 k); the truth uses 10**6 + seed")
-    p.add_argument("--num-envs", type=int, default=256, help="sessions stepped together")
-    p.add_argument("--no-oracle", action="store_true", help="leave out the DR-oracle-q reference rows")
-    p.add_argument("--plot", default="ope_benchmark.png", help="PNG written here ('' for none)")
-    p.add_argument("--json", action="store_true", help="print JSON instead of the markdown table")
-    p.add_argument("--json-out", default=None, help="also write the JSON to this file")
-    args = p.parse_args(argv)
-    try:
-        args.size_list = [int(s) for s in args.sizes.split(",") if s.strip()]
-    except ValueError:
-        p.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
-    if not args.size_list or any(s < 50 for s in args.size_list):
-        p.error(f"--sizes must hold sizes >= 50 logged steps, got {args.sizes!r}")
-    for flag, value, low in (("--truth-sessions", args.truth_sessions, 1), ("--resamples", args.resamples, 10), ("--num-envs", args.num_envs, 1)):
-        if value < low:
-            p.error(f"{flag} must be >= {low}, got {value}")
-    for flag, path in (("--plot", args.plot), ("--json-out", args.json_out)):
-        if path and Path(path).is_dir():
-            p.error(f"{flag} must be a file path, got the directory {path!r}")
-    return args
+@dataclass
+class Args:
+    env_id: str = "ecomsim/Recommend-v0"
+    """a one-item-per-step id"""
+    user_model: str | None = None
+    """the simulator's shopper model: dnn | reference (default: the env's)"""
+    max_steps: int | None = option(None, min=1)
+    """session step limit (default: the env's 50); short horizons show where IS works"""
+    sizes: tuple[int, ...] = option((1000, 10_000, 100_000), min=50)
+    """logged steps per log, comma-separated"""
+    truth_sessions: int = option(20_000, min=1)
+    """on-policy sessions per target for the truth"""
+    temperature: float = 0.5
+    """logging policy: softmax temperature on log P(purchase)"""
+    epsilon: float = 0.1
+    """logging policy: share of uniform exploration"""
+    offline: str | None = None
+    """card of an offline-trained Q-network (adds target 'cql')"""
+    resamples: int = option(500, min=10)
+    """bootstrap resamples per interval"""
+    seed: int = 0
+    """seed of the logs (log k uses seed + 1000 k); the truth uses 10**6 + seed"""
+    num_envs: int = option(256, min=1)
+    """sessions stepped together"""
+    oracle: bool = True
+    """add the DR-oracle-q reference rows (--no-oracle leaves them out)"""
+    plot: str = "ope_benchmark.png"
+    """PNG written here ('' for none)"""
+    json: bool = False
+    """print JSON instead of the markdown table"""
+    json_out: str | None = None
+    """also write the JSON to this file"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
+
+    def __post_init__(self) -> None:
+        if not self.sizes:
+            raise ValueError("--sizes must hold at least one log size, got none")
+        for flag, path in (("--plot", self.plot), ("--json-out", self.json_out)):
+            if path and Path(path).is_dir():
+                raise ValueError(f"{flag} must be a file path, got the directory {path!r}")
 
 
 def make_targets(args):
     """Name -> factory of a fresh target policy (a DistributionPolicy)."""
-    from agents.propensity import OneHotPolicy, SoftmaxPolicy, UniformPolicy
-
     targets = {
         "logging": lambda: SoftmaxPolicy("greedy", args.temperature, args.epsilon),
         "uniform": UniformPolicy,
@@ -80,16 +89,12 @@ def make_targets(args):
         "popularity": lambda: OneHotPolicy("popularity"),
     }
     if args.offline:
-        from agents.offline import load_offline_policy
-
         cql = load_offline_policy(args.offline, env_id=args.env_id, name="cql")
         targets["cql"] = lambda: OneHotPolicy(cql)
     return targets
 
 
 def on_policy_truth(targets, options, sessions: int, seed: int, num_envs: int) -> dict:
-    from agents.evaluation import evaluate, make_eval_env
-
     out = {}
     for name, make in targets.items():
         env = make_eval_env(options, min(num_envs, sessions))
@@ -99,15 +104,11 @@ def on_policy_truth(targets, options, sessions: int, seed: int, num_envs: int) -
 
 def run_size(size: int, k: int, args, options, targets, mean_len: float) -> tuple[dict, object]:
     """Log about ``size`` steps, estimate every target; returns (rows by target, the log)."""
-    from agents.offline_data import collect
-    from agents.ope import effective_sessions, estimate, fit_purchase_model, padded_inputs
-    from agents.propensity import SoftmaxPolicy
-
     seed = args.seed + 1000 * k
     sessions = int(math.ceil(size / mean_len * 1.15)) + 10
     logs = collect(SoftmaxPolicy("greedy", args.temperature, args.epsilon), options, sessions, seed=seed,
                    num_envs=args.num_envs, targets={n: f() for n, f in targets.items()},
-                   oracle=not args.no_oracle, env_id=args.env_id)
+                   oracle=args.oracle, env_id=args.env_id)
     enough = np.flatnonzero(logs.starts[1:] >= size)
     logs = logs.head(int(enough[0]) + 1 if len(enough) else logs.num_episodes)
     m = logs.logging_probs.shape[1]
@@ -190,12 +191,8 @@ def plot(results: list[dict], path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    from ecomsim.registration import env_kwargs
-
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     options = env_kwargs(args.env_id, user_model=args.user_model, max_steps=args.max_steps)
     if options.get("mode") != "recommend":
         raise ValueError(f"--env-id must be a one-item-per-step id (mode 'recommend'), got {args.env_id!r}")
@@ -203,12 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     truth = on_policy_truth(targets, options, args.truth_sessions, 10**6 + args.seed, args.num_envs)
     t_truth = time.perf_counter() - t0
-    from agents.offline_data import collect
-    from agents.propensity import SoftmaxPolicy
-
     pilot = collect(SoftmaxPolicy("greedy", args.temperature, args.epsilon), options, 256, seed=args.seed + 999, num_envs=args.num_envs)
     results, mean_len = [], float(pilot.lengths.mean())  # sizes the logs (sessions per logged step); later logs refine it
-    for k, size in enumerate(sorted(args.size_list)):
+    for k, size in enumerate(sorted(args.sizes)):
         rows, logs = run_size(size, k, args, options, targets, mean_len)
         mean_len = float(logs.lengths.mean())
         for target, (by_est, ess) in rows.items():
@@ -242,6 +236,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from agents.cli import run
-
     run(main)

@@ -11,40 +11,43 @@ rate with 95% Wilson intervals (and CTR, revenue per session, session length).
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
+from agents.baselines import BASELINES
+from agents.cli import one_of, option, parse_args, pin_threads, run
+from agents.evaluation import score
+from agents.offline import load_offline_policy
+from agents.propensity import SoftmaxPolicy
+from ecomsim.metrics import METRIC_NAMES
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--card", required=True, help="card.json of the offline policy (or its folder)")
-    p.add_argument("--sessions", type=int, default=20_000, help="sessions per policy and world (default 20000)")
-    p.add_argument("--seed", type=int, default=1_000_000, help="evaluation seed (default 1000000, away from the logging seeds)")
-    p.add_argument("--baselines", default="random,popularity,click_greedy,greedy", help="comma-separated baselines ('' for none)")
-    p.add_argument("--num-envs", type=int, default=256)
-    p.add_argument("--sim-only", action="store_true", help="skip the reference-world scoring")
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    if args.sessions < 1:
-        p.error(f"--sessions must be >= 1, got {args.sessions}")
-    if args.num_envs < 1:
-        p.error(f"--num-envs must be >= 1, got {args.num_envs}")
-    return args
+@dataclass
+class Args:
+    card: str
+    """card.json of the offline policy (or its folder)"""
+    sessions: int = option(20_000, min=1)
+    """sessions per policy and world"""
+    seed: int = 1_000_000
+    """evaluation seed, away from the logging seeds"""
+    baselines: tuple[str, ...] = option(tuple(BASELINES), check=one_of(BASELINES))
+    """baselines scored alongside, comma-separated ('' for none)"""
+    num_envs: int = option(256, min=1)
+    """sessions stepped together"""
+    sim_only: bool = False
+    """skip the reference-world scoring"""
+    json: bool = False
+    """print JSON instead of a table"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
 
 
 def logging_policy_factory(card: dict):
     """The dataset's logging policy, rebuilt from the card's dataset metadata (``None`` if it is not a softmax policy)."""
-    from agents.propensity import SoftmaxPolicy
-
     desc = card.get("dataset", {}).get("ecomsim", {}).get("logging_policy", {})
     if desc.get("kind") != "softmax":
         return None
@@ -52,16 +55,8 @@ def logging_policy_factory(card: dict):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    from agents.baselines import BASELINES
-    from agents.evaluation import score
-    from agents.offline import load_offline_policy
-    from ecomsim.errors import suggest
-    from ecomsim.metrics import METRIC_NAMES
-
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     policy = load_offline_policy(args.card, name="cql")
     card = policy.card
     options = dict(card["env_options"])
@@ -69,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     logging = logging_policy_factory(card)
     if logging is not None:
         makers["logging"] = logging
-    for name in [b for b in args.baselines.split(",") if b]:
-        if name not in BASELINES:
-            raise ValueError(f"--baselines entries must be in {list(BASELINES)}, got {name!r}.{suggest(name, list(BASELINES))}")
+    for name in args.baselines:
         makers[name] = BASELINES[name]
     worlds = ("sim",) if args.sim_only else ("sim", "reference")
     rows = {name: score(make, options, args.sessions, seed=args.seed, num_envs=args.num_envs, worlds=worlds)
@@ -95,6 +88,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from agents.cli import run
-
     run(main)

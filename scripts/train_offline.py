@@ -12,69 +12,80 @@ Score the result in the main environment with ``scripts/score_offline.py``.
 
 from __future__ import annotations
 
-import os
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# light imports only (numpy at most): the main environment loads this file to read its Args without
+# d3rlpy, and d3rlpy's venv has gymnasium 1.0; d3rlpy and torch load in main
+from agents.cli import option, parse_args, pin_threads, run
+from agents.minari_io import datasets_path_or_default, ecomsim_meta, load_dataset, to_transitions
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--datasets-path", default=os.environ.get("MINARI_DATASETS_PATH"),
-                   help="directory of Minari datasets (default: $MINARI_DATASETS_PATH; required)")
-    p.add_argument("--dataset-id", default="ecomsim/recommend-dnn-logging-v0")
-    p.add_argument("--out", required=True, help="directory for q_network.pt and card.json")
-    p.add_argument("--steps", type=int, default=10_000, help="gradient steps (default 10000)")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--learning-rate", type=float, default=3e-4)
-    p.add_argument("--gamma", type=float, default=0.99)
-    p.add_argument("--alpha", type=float, default=1.0, help="weight of CQL's conservative term")
-    p.add_argument("--target-update-interval", type=int, default=1000)
-    p.add_argument("--n-critics", type=int, default=1)
-    p.add_argument("--network", default="candidate", choices=["mlp", "candidate"],
-                   help="candidate (default): one scorer shared over the candidates; mlp: d3rlpy's MLP over the whole observation")
-    p.add_argument("--hidden", default="64,64", help="hidden widths, comma-separated (default 64,64; the mlp run used 128,128)")
-    p.add_argument("--no-scaler", action="store_true", help="feed raw observations (default: standardised)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", action="store_true", help="print the card as JSON")
-    args = p.parse_args(argv)
-    if not args.datasets_path:
-        p.error("--datasets-path is required (or set MINARI_DATASETS_PATH)")
-    if not Path(args.datasets_path).is_dir():
-        p.error(f"--datasets-path must be an existing directory, got {args.datasets_path!r}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        p.error(f"--out must be a directory, got the file {args.out!r}")
-    try:
-        args.hidden_units = tuple(int(h) for h in args.hidden.split(","))
-    except ValueError:
-        p.error(f"--hidden must be comma-separated integers, got {args.hidden!r}")
-    return args
+@dataclass
+class Args:
+    out: str
+    """directory for q_network.pt and card.json"""
+    datasets_path: str | None = None
+    """directory of Minari datasets (default: $MINARI_DATASETS_PATH, through
+    agents.minari_io.datasets_path_or_default; required when that is unset)"""
+    dataset_id: str = "ecomsim/recommend-dnn-logging-v0"
+    """the Minari dataset to train on"""
+    steps: int = option(10_000, min=1)
+    """gradient steps"""
+    batch_size: int = option(128, min=1)
+    """transitions per gradient step"""
+    learning_rate: float = 3e-4
+    """Adam step size"""
+    gamma: float = 0.99
+    """discount per step"""
+    alpha: float = 1.0
+    """weight of CQL's conservative term"""
+    target_update_interval: int = option(1000, min=1)
+    """gradient steps between target-network copies"""
+    n_critics: int = option(1, min=1)
+    """Q-networks in the ensemble"""
+    network: Literal["mlp", "candidate"] = "candidate"
+    """candidate: one scorer shared over the candidates; mlp: d3rlpy's MLP over the whole observation"""
+    hidden: tuple[int, ...] = option((64, 64), min=1)
+    """hidden widths, comma-separated (the mlp run used 128,128)"""
+    scaler: bool = True
+    """standardise the observations (--no-scaler feeds them raw)"""
+    seed: int = 0
+    """d3rlpy's seed"""
+    json: bool = False
+    """print the card as JSON"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
+
+    def __post_init__(self) -> None:
+        self.datasets_path = datasets_path_or_default(self.datasets_path)
+        if not self.datasets_path:
+            raise ValueError("--datasets-path is required (or set MINARI_DATASETS_PATH)")
+        if not Path(self.datasets_path).is_dir():
+            raise ValueError(f"--datasets-path must be an existing directory, got {self.datasets_path!r}")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise ValueError(f"--out must be a directory, got the file {self.out!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     try:
         import d3rlpy  # noqa: F401
     except ImportError as exc:
         raise ValueError("d3rlpy is not importable in this interpreter: run this script with d3rlpy's venv "
                          "(recipe in docs/offline_rl.md)") from exc
-    from agents.minari_io import ecomsim_meta, load_dataset, to_transitions
     from agents.offline import save_offline_policy
     from agents.offline_train import CQLTrainConfig, train_cql
 
     common = dict(steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate, gamma=args.gamma,
                   alpha=args.alpha, target_update_interval=args.target_update_interval, n_critics=args.n_critics,
-                  hidden_units=args.hidden_units, observation_scaler=None if args.no_scaler else "standard", seed=args.seed)
+                  hidden_units=args.hidden, observation_scaler="standard" if args.scaler else None, seed=args.seed)
     CQLTrainConfig(**common)  # every hyperparameter checked before the dataset is read
     dataset = load_dataset(args.dataset_id, args.datasets_path)
     meta = ecomsim_meta(dataset)
@@ -106,6 +117,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from agents.cli import run
-
     run(main)

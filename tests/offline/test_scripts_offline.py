@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from agents.cli import parse_args
+from tests.scripts.test_cli import load, parse_fails
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -19,6 +22,42 @@ def run(script: str, *args: str, check: bool = True) -> subprocess.CompletedProc
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} {args} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+@pytest.mark.parametrize("name", ["export_minari", "train_offline"])
+def test_datasets_path_is_the_flag_else_minaris_variable_else_refused(name, tmp_path, monkeypatch, capsys) -> None:
+    Args = load(name).Args
+    out = ["--out", str(tmp_path / "o")] if name == "train_offline" else []
+    monkeypatch.delenv("MINARI_DATASETS_PATH", raising=False)
+    assert "error: --datasets-path is required (or set MINARI_DATASETS_PATH)" in parse_fails(Args, out, capsys)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "env"))
+    (tmp_path / "env").mkdir()
+    assert parse_args(Args, out).datasets_path == str(tmp_path / "env")
+    assert parse_args(Args, [*out, "--datasets-path", str(tmp_path)]).datasets_path == str(tmp_path)  # the flag wins
+    assert "--datasets-path is required" in parse_fails(Args, [*out, "--datasets-path", ""], capsys)  # '' is not replaced
+    (tmp_path / "file").write_text("x")
+    assert "--datasets-path must be" in parse_fails(Args, [*out, "--datasets-path", str(tmp_path / "file")], capsys)
+
+
+def test_offline_flags_checked_at_parse_time(tmp_path, capsys) -> None:
+    assert parse_args(load("score_offline").Args, ["--card", "c.json", "--baselines", ""]).baselines == ()
+    assert parse_args(load("score_offline").Args, ["--card", "c.json"]).baselines == (
+        "random", "popularity", "click_greedy", "greedy")
+    err = parse_fails(load("score_offline").Args, ["--card", "c.json", "--baselines", "greedy,gredy"], capsys)
+    assert err.startswith("error: argument --baselines: expected one of ['random', 'popularity', 'click_greedy', 'greedy'], "
+                          "got 'gredy'. Did you mean 'greedy'?"), err
+    err = parse_fails(load("export_minari").Args, ["--datasets-path", str(tmp_path), "--scores", "purchase"], capsys)
+    assert err.startswith("error: argument --scores: expected one of"), err
+    ope = load("ope_benchmark").Args
+    assert parse_args(ope, ["--sizes", "200,1000", "--no-oracle"]) == ope(sizes=(200, 1000), oracle=False)
+    assert "error: --sizes must hold at least one log size" in parse_fails(ope, ["--sizes", ""], capsys)
+    assert "argument --sizes: expected an integer >= 50, got '10'" in parse_fails(ope, ["--sizes", "10"], capsys)
+    assert "--plot must be a file path, got the directory" in parse_fails(ope, ["--plot", str(tmp_path)], capsys)
+    train = load("train_offline").Args
+    a = parse_args(train, ["--datasets-path", str(tmp_path), "--out", str(tmp_path / "o"), "--hidden", "128,128", "--no-scaler"])
+    assert (a.hidden, a.scaler, a.network) == ((128, 128), False, "candidate")
+    assert "argument --hidden: expected an integer >= 1, got '0'" in parse_fails(
+        train, ["--datasets-path", str(tmp_path), "--out", "o", "--hidden", "64,0"], capsys)
 
 
 def test_export_minari_writes_a_dataset(tmp_path) -> None:
@@ -34,7 +73,7 @@ def test_export_minari_writes_a_dataset(tmp_path) -> None:
               check=False)
     assert bad.returncode == 2 and "one-item-per-step id" in bad.stderr
     bad = run("export_minari.py", "--datasets-path", str(tmp_path), "--sessions", "0", check=False)
-    assert bad.returncode == 2 and "--sessions must be >= 1, got 0" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr == "error: argument --sessions: expected an integer >= 1, got '0'\n"
 
 
 def test_ope_benchmark_tiny_json_and_plot(tmp_path) -> None:
@@ -51,8 +90,8 @@ def test_ope_benchmark_tiny_json_and_plot(tmp_path) -> None:
     logging = [r for r in rows if r["target"] == "logging" and r["estimator"] == "IPS"][0]
     assert logging["effective_sessions"] == pytest.approx(logging["sessions"])  # weights all 1
     assert png.stat().st_size > 10_000
-    bad = run("ope_benchmark.py", "--sizes", "10,abc", check=False)
-    assert bad.returncode == 2 and "--sizes must be comma-separated integers" in bad.stderr
+    bad = run("ope_benchmark.py", "--sizes", "1000,abc", check=False)
+    assert bad.returncode == 2 and bad.stderr == "error: argument --sizes: expected an integer, got 'abc'\n"
 
 
 def test_score_offline_and_train_offline_without_d3rlpy(tmp_path) -> None:

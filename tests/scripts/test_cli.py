@@ -1,6 +1,6 @@
 """The one script convention: ``@dataclass Args`` parsed by ``agents.cli``, one error line, one thread setting.
 
-Scripts are loaded in-process (their ``main`` does not run), so checking all nine costs one import.
+Scripts are loaded in-process (their ``main`` does not run), so checking all of them costs one import each.
 """
 
 from __future__ import annotations
@@ -155,10 +155,12 @@ def test_every_script_follows_the_convention(name):
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
-def test_zero_is_kept_or_refused_never_replaced(name, capsys):
+def test_zero_is_kept_or_refused_never_replaced(name, tmp_path, capsys):
     """Every integer flag given 0 parses to 0 or fails naming the flag; no script turns 0 into its default."""
     Args = load(name).Args
-    required = ["--policy", "random"] if name == "evaluate" else []
+    required = {"evaluate": ["--policy", "random"], "score_offline": ["--card", "card.json"],
+                "export_minari": ["--datasets-path", str(tmp_path)],
+                "train_offline": ["--datasets-path", str(tmp_path), "--out", str(tmp_path / "out")]}.get(name, [])
     for f in dataclasses.fields(Args):
         if not f.init or f.type not in ("int", "int | None"):
             continue
@@ -170,9 +172,8 @@ def test_zero_is_kept_or_refused_never_replaced(name, capsys):
             assert getattr(parse_args(Args, [*required, flag, "0"]), f.name) == 0
 
 
-def readme_commands() -> list[tuple[str, list[str]]]:
-    """``(script, flags)`` of every ``python3 scripts/X.py ...`` command in the README."""
-    text = (ROOT / "README.md").read_text()
+def commands_in(text: str) -> list[tuple[str, list[str]]]:
+    """``(script, flags)`` of every ``python3 scripts/X.py ...`` command in ``text``."""
     out = []
     for m in re.finditer(r"python3? scripts/(\w+)\.py([^`\n]*)", text):
         words = []
@@ -184,6 +185,11 @@ def readme_commands() -> list[tuple[str, list[str]]]:
     return out
 
 
+def readme_commands() -> list[tuple[str, list[str]]]:
+    """``(script, flags)`` of every ``python3 scripts/X.py ...`` command in the README."""
+    return commands_in((ROOT / "README.md").read_text())
+
+
 def test_readme_command_lines_parse():
     commands = readme_commands()
     assert {s for s, _ in commands} >= {"train_agent", "evaluate", "benchmark", "train_gan", "train_behavior",
@@ -191,6 +197,21 @@ def test_readme_command_lines_parse():
     for script, argv in commands:
         if "PATH" in " ".join(argv):  # the README's usage summary of evaluate.py, not a command to run
             continue
+        parse_args(load(script).Args, argv)
+
+
+@pytest.mark.parametrize("source", sorted(p.relative_to(ROOT).as_posix() for p in [*(ROOT / "docs").glob("*.md"),
+                                                                                    *(ROOT / "scripts").glob("*.py")]))
+def test_docs_and_docstring_command_lines_parse(source, tmp_path, monkeypatch):
+    """Every command line in docs/*.md and in the scripts' docstrings parses (run from an empty folder)."""
+    path = ROOT / source
+    text = load(path.stem).__doc__ if path.suffix == ".py" else path.read_text()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MINARI_DATASETS_PATH", raising=False)
+    for script, words in commands_in(text):
+        argv = [w.strip("[]") for w in words]  # a usage summary's optional flags: ``[--sessions 20000]``
+        if "--datasets-path" in argv:  # train_offline.py reads an existing folder of datasets
+            (tmp_path / argv[argv.index("--datasets-path") + 1]).mkdir(parents=True, exist_ok=True)
         parse_args(load(script).Args, argv)
 
 
