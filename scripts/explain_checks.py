@@ -22,7 +22,7 @@ import time
 import numpy as np
 import torch
 
-from ecomsim.data.logs import log_reference_world
+from ecomsim.data.reference_logs import log_reference_world
 from ecomsim.explain import EXPLAINED_HEADS, explain_features, global_importance
 from ecomsim.shoppers.behavior import load_net, shipped_weights_path
 

@@ -35,11 +35,11 @@ import torch
 
 from behavior_report import REQUIRED, TARGETS, agreement  # scripts/ is on sys.path when run as a script
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 from ecomsim.envs import build_core
 from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, load_net, save_weights, shipped_weights_path
 from ecomsim.shoppers.membership import membership_inference
-from ecomsim.shoppers.training import TrainConfig, heldout_metrics, train_behavior
+from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
 
 SHIPPED_RECIPE = ((100_000, 0, 1), (40_000, 1, 5))  # (sessions, seed, slate size) of scripts/train_behavior.py
 
@@ -154,7 +154,7 @@ def main() -> None:
     for name, eps in runs:
         t1 = time.perf_counter()
         if eps is None:
-            net, history = train_behavior(train.steps, val.steps, TrainConfig(max_seconds=args.max_seconds, seed=0))
+            net, history = train_behavior(train.steps, val.steps, BehaviorTrainConfig(max_seconds=args.max_seconds, seed=0))
             extra = {"train": {"epochs": len(history), "early_stopping": "validation loss"}}
         else:
             from ecomsim.shoppers.private import PrivateTrainConfig, train_private

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from ecomsim.data.logs import log_reference_world
+from ecomsim.data.reference_logs import log_reference_world
 
 pytest.importorskip("captum", reason="explanations need the optional extra 'explain' (captum)")
 from stable_baselines3 import DQN, PPO  # noqa: E402

@@ -165,7 +165,7 @@ def build_report(
         importance_sample: logged steps of the global importances.
         title: page title.
     """
-    from ecomsim.data.logs import log_reference_world
+    from ecomsim.data.reference_logs import log_reference_world
 
     core = env.unwrapped.core
     traces, obs = trace_sessions(model, env, num_sessions, seed)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecomsim.data.logs import StepData
+from ecomsim.data.schema import StepData
 from ecomsim.shoppers.behavior import BehaviorNet
 from ecomsim.shoppers.training import predict_steps
 

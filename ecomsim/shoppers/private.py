@@ -47,10 +47,10 @@ import torch
 from torch import nn
 
 from ecomsim.config import CHANNELS
-from ecomsim.data.logs import StepData
+from ecomsim.data.schema import StepData
 from ecomsim.shoppers.behavior import BehaviorNet
 from ecomsim.shoppers.net_rows import raw_rows
-from ecomsim.shoppers.training import _loss, _tensors, fit_calibration
+from ecomsim.shoppers.training import fit_calibration, step_loss, step_tensors
 
 MIN_SCALE = 1e-2  # floor of a released feature scale (a near-constant feature is not blown up)
 
@@ -256,7 +256,7 @@ def train_private(
         noise_multiplier=sigma, max_grad_norm=cfg.max_grad_norm, loss_reduction="mean", poisson_sampling=True,
         noise_generator=torch.Generator().manual_seed(cfg.seed + 1),
     )
-    data = {k: _tensors(s) for k, s in train.items()}
+    data = {k: step_tensors(s) for k, s in train.items()}
     params = [p for p in dpnet.parameters() if p.requires_grad]
     history, t0 = [], time.perf_counter()
     for epoch in range(cfg.epochs):
@@ -271,7 +271,7 @@ def train_private(
                 continue
             for c, (k, rows, seg, count) in enumerate(chunks):
                 idx = torch.from_numpy(rows)
-                loss = _loss(dpnet, data[k], idx)
+                loss = step_loss(dpnet, data[k], idx)
                 (loss / len(rows)).backward()
                 for p in params:  # per-row gradients -> per-session sums: the session is the privacy unit
                     gs = p.grad_sample

@@ -76,7 +76,8 @@ def ece(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
 
 
 # ================================================================ tensors
-def _tensors(s: StepData) -> dict[str, torch.Tensor]:
+def step_tensors(s: StepData) -> dict[str, torch.Tensor]:
+    """The arrays of ``s`` as torch tensors (float32 features, int64 channel), for :func:`step_loss`."""
     return {
         "user": torch.from_numpy(np.ascontiguousarray(s.user, dtype=np.float32)),
         "items": torch.from_numpy(np.ascontiguousarray(s.items, dtype=np.float32)),
@@ -90,7 +91,7 @@ def _tensors(s: StepData) -> dict[str, torch.Tensor]:
     }
 
 
-def _loss(net: BehaviorNet, b: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> torch.Tensor:
+def step_loss(net: BehaviorNet, b: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> torch.Tensor:
     """Summed negative log-likelihood of the steps ``idx`` (all when None)."""
     g = b if idx is None else {k: (v if k == "positions" else v[idx]) for k, v in b.items()}
     log_click, cart, buy, leave = net.raw(g["user"], g["items"], g["positions"], g["channel"])
@@ -119,14 +120,14 @@ def _eval_loss(net: BehaviorNet, data: dict[int, dict[str, torch.Tensor]], chunk
         for b in data.values():
             n = b["user"].shape[0]
             for a in range(0, n, chunk):
-                total += float(_loss(net, b, torch.arange(a, min(a + chunk, n))))
+                total += float(step_loss(net, b, torch.arange(a, min(a + chunk, n))))
             steps += n
     return total / max(steps, 1)
 
 
 def predict_steps(net: BehaviorNet, s: StepData, chunk: int = 16384) -> dict[str, np.ndarray]:
     """Calibrated probabilities on logged steps: ``click``/``cart``/``purchase`` ``(S, k)``, ``leave`` ``(S,)`` at the logged level."""
-    b = _tensors(s)
+    b = step_tensors(s)
     out = {h: [] for h in HEADS}
     net.eval()
     with torch.inference_mode():
@@ -240,8 +241,8 @@ def train_behavior(
         torch.manual_seed(cfg.seed)
         net = BehaviorNet(first.user.shape[1], item_dim or first.items.shape[2], len(CHANNELS), cfg.hidden)
     _set_normalisation(net, train)
-    tr = {k: _tensors(s) for k, s in train.items()}
-    va = {k: _tensors(s) for k, s in val.items()}
+    tr = {k: step_tensors(s) for k, s in train.items()}
+    va = {k: step_tensors(s) for k, s in val.items()}
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # a plateau in validation loss first cuts the step size; early stopping ends the run later
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=cfg.lr_patience)
@@ -294,7 +295,7 @@ def _train_epoch(net: BehaviorNet, opt: torch.optim.Optimizer, tr: dict[int, dic
     total, steps = 0.0, 0
     for i in order:
         k, idx = batches[i]
-        loss = _loss(net, tr[k], idx)
+        loss = step_loss(net, tr[k], idx)
         opt.zero_grad()
         (loss / len(idx)).backward()
         opt.step()

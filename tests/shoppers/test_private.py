@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 from ecomsim.shoppers.behavior import load_behavior_model, load_net, save_weights, shipped_weights_path
 from ecomsim.shoppers.membership import loss_threshold_attack, membership_inference, session_losses
-from ecomsim.shoppers.training import TrainConfig, train_behavior
+from ecomsim.shoppers.training import BehaviorTrainConfig, train_behavior
 
 
 @pytest.fixture(scope="module")
@@ -122,10 +122,10 @@ def test_attack_finds_a_memorising_model_and_not_a_generalising_one():
     train, val, test = logs.split((0.5, 0.25, 0.25))
     few = train.steps[1].take(train.steps[1].session < np.unique(train.steps[1].session)[40])  # 40 sessions
     # validating on the training rows keeps the most memorised epoch
-    memo, _ = train_behavior({1: few}, {1: few}, TrainConfig(hidden=128, weight_decay=0.0, max_epochs=300,
+    memo, _ = train_behavior({1: few}, {1: few}, BehaviorTrainConfig(hidden=128, weight_decay=0.0, max_epochs=300,
                                                              patience=300, batch_steps=64, seed=0))
     strong = membership_inference(memo, {1: few}, test.steps, seed=0)
-    fair, _ = train_behavior(train.steps, val.steps, TrainConfig(hidden=32, max_epochs=8, patience=2, seed=0))
+    fair, _ = train_behavior(train.steps, val.steps, BehaviorTrainConfig(hidden=32, max_epochs=8, patience=2, seed=0))
     weak = membership_inference(fair, train.steps, test.steps, seed=0)
     assert strong["auc"] > 0.85, strong
     assert abs(weak["auc"] - 0.5) < 0.06, weak  # 800 + 800 sessions: ~2.5 standard errors
