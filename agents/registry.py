@@ -13,12 +13,16 @@ POLICY_NAMES = tuple(BASELINES) + ("bandit",)
 MODEL_KINDS = ("ppo", "dqn")
 
 
-def policy_factory(spec: str, device: str = "cpu") -> Callable[[], Policy]:
+def policy_factory(spec: str, device: str = "cpu", trust_pickle: bool = False) -> Callable[[], Policy]:
     """A function returning a fresh policy for ``spec`` (a model file is loaded once).
 
+    ``ppo:PATH`` / ``dqn:PATH`` load a trained agent (``model.pt`` + ``model.json``, see
+    ``agents.model_files``); ``trust_pickle`` also allows a Stable-Baselines3 zip.
+
     Raises:
-        ValueError: an unknown name (with a suggestion) or a bad ``ppo:``/``dqn:`` spec.
-        FileNotFoundError: the model file does not exist.
+        ValueError: an unknown name (with a suggestion), a bad ``ppo:``/``dqn:`` spec, or a
+            model file that is refused (an SB3 zip without ``trust_pickle``) or invalid.
+        FileNotFoundError / IsADirectoryError: the model file does not exist, or is a directory.
     """
     if ":" in spec:
         kind, path = spec.split(":", 1)
@@ -26,8 +30,10 @@ def policy_factory(spec: str, device: str = "cpu") -> Callable[[], Policy]:
             raise ValueError(f"policy must be one of {list(POLICY_NAMES)} or ppo:PATH / dqn:PATH, got {spec!r}")
         from agents.train import load_model
 
-        model = load_model(path, kind, device=device)
-        return lambda: SB3Policy(model, name=kind)
+        model = load_model(path, kind, device=device, trust_pickle=trust_pickle)
+        factory = lambda: SB3Policy(model, name=kind)  # noqa: E731
+        factory.agent = model  # the loaded agent, for checks against the env before scoring
+        return factory
     if spec == "bandit":
         return LinUCBPolicy
     if spec in BASELINES:

@@ -144,7 +144,7 @@ def test_missing_files(tmp_path, card_copy):
     with pytest.raises(FileNotFoundError, match="does not exist; build it with scripts/train_gan.py"):
         CatalogGAN.load(tmp_path / "nope.json")
     card_copy.with_suffix(".pt").unlink()
-    with pytest.raises(FileNotFoundError, match="generator weights .* do not exist"):
+    with pytest.raises(FileNotFoundError, match="generator weights file .* does not exist"):
         CatalogGAN.load(card_copy)
 
 
