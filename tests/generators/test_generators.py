@@ -140,6 +140,40 @@ def test_corrupted_card(card_copy):
         CatalogGAN.load(card_copy)
 
 
+def test_bad_generator_cards_and_weights(tmp_path, card_copy):
+    import hashlib
+    import json
+    import pickle
+
+    card = json.loads(card_copy.read_text())
+    for key in ("network", "sha256", "schema"):
+        card_copy.write_text(json.dumps({k: v for k, v in card.items() if k != key}))
+        with pytest.raises(ValueError, match=rf"generator card '.*' lacks keys \['{key}'\]"):
+            CatalogGAN.load(card_copy)
+    card_copy.write_text(json.dumps(dict(card, network={"noise_dim": 64})))
+    with pytest.raises(ValueError, match=r"generator card '.*' 'network' lacks keys \['gen_hidden'\]"):
+        CatalogGAN.load(card_copy)
+    weights = card_copy.with_suffix(".pt")
+    target = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return exec, (f"open({str(target)!r}, 'w').write('ran')",)
+
+    for data, match in ((weights.read_bytes()[:3000], r"is not a readable torch weights file \(truncated or corrupted\?\)"),
+                        (pickle.dumps(Payload()), r"holds objects other than tensors \(a pickle that could run code")):
+        weights.write_bytes(data)
+        card_copy.write_text(json.dumps(dict(card, sha256=hashlib.sha256(data).hexdigest())))
+        with pytest.raises(ValueError, match=r"generator weights '.*catalog_gan.pt' " + match):
+            CatalogGAN.load(card_copy)
+    assert not target.exists()
+    with pytest.raises(IsADirectoryError, match=r"generator card '.*' is a directory; expected a generator card \(.json\)"):
+        CatalogGAN.load(tmp_path)
+    card_copy.write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match=r"generator card '.*' is not UTF-8 text \(byte 0xff at offset 0\)"):
+        CatalogGAN.load(card_copy)
+
+
 def test_missing_files(tmp_path, card_copy):
     with pytest.raises(FileNotFoundError, match="does not exist; build it with scripts/train_gan.py"):
         CatalogGAN.load(tmp_path / "nope.json")
