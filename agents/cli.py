@@ -108,6 +108,15 @@ def output_dir(path: str) -> None:
     output_file(os.path.join(path, "x"))  # no file among its parents
 
 
+def or_empty(check: Callable[[str], None]) -> Callable[[str], None]:
+    """``check`` for a path flag whose empty value ``''`` means "none" (``--log-dir ''``)."""
+    def checked(path: str) -> None:
+        if path:
+            check(path)
+
+    return checked
+
+
 def run(main: Callable[[], int]) -> None:
     """Exit with ``main()``'s status.
 

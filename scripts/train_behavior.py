@@ -6,6 +6,11 @@
 Reads top to bottom: log the reference world under the randomised logging policy
 (recommend and slate sessions), split by time, train with early stopping,
 calibrate, score on the held-out test split, save ``state_dict`` + JSON card.
+
+Every epoch ends with a checkpoint (``--checkpoint``); Ctrl-C or SIGTERM stops within
+a batch, keeps the last epoch's checkpoint and prints the command that resumes
+(``--resume``: the logs are rebuilt from the seed, training continues bit for bit);
+exit status 130 or 143.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from agents.cli import option, parse_args, pin_threads, run
+from agents.cli import option, or_empty, output_dir, output_file, parse_args, pin_threads, run
+from agents.signals import resume_command, stop_signals, stopped
+from ecomsim.errors import TrainingStopped
 from ecomsim.config import CHANNELS, EnvConfig
 from ecomsim.data.reference_logs import log_reference_world, merge_logs
 from ecomsim.envs import build_core
@@ -46,10 +53,23 @@ class Args:
     """a safety cap only: early stopping ends the shipped build (~13 epochs), so it stays deterministic"""
     threads: int = option(1, min=1)
     """torch and BLAS threads"""
-    out: str = "ecomsim/assets/behavior.pt"
+    out: str = option("ecomsim/assets/behavior.pt", check=output_file)
     """weights file (the card is written beside it)"""
-    log_dir: str = "runs/behavior"
+    log_dir: str = option("runs/behavior", check=or_empty(output_dir))
     """TensorBoard directory ('' for none)"""
+    checkpoint: str = option("runs/behavior/checkpoint.pt", check=or_empty(output_file))
+    """end-of-epoch checkpoint file ('' for none)"""
+    resume: bool = False
+    """continue from --checkpoint (same seed, logs and options)"""
+
+    def __post_init__(self) -> None:
+        if not self.out.endswith(".pt"):
+            raise ValueError(f"argument --out: expected a weights file ending in .pt (the card goes beside it as .json), "
+                             f"got {self.out!r}")
+        if self.resume and not self.checkpoint:
+            raise ValueError("argument --resume: needs a --checkpoint file to continue from, got --checkpoint ''")
+        if self.resume and not Path(self.checkpoint).is_file():
+            raise ValueError(f"argument --resume: no checkpoint at --checkpoint {self.checkpoint!r}; train without --resume first")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = BehaviorTrainConfig(hidden=args.hidden, max_epochs=args.max_epochs, patience=args.patience, seed=args.seed,
                               threads=args.threads, max_seconds=args.max_seconds, log_dir=args.log_dir or None)
-    net, history = train_behavior(train.steps, val.steps, cfg)
+    with stop_signals() as stop:
+        try:
+            with stop.deferred():
+                net, history = train_behavior(train.steps, val.steps, cfg, checkpoint=args.checkpoint or None,
+                                              resume=args.resume, should_stop=stop)
+        except TrainingStopped as exc:
+            return stopped(stop, exc, resume_command("scripts/train_behavior.py", argv))
     for h in history:
         print(f"epoch {h['epoch']:2d} train {h['train_loss']:.4f} val {h['val_loss']:.4f} ({h['epoch_seconds']:.0f}s)", flush=True)
     metrics = heldout_metrics(net, test.steps)

@@ -13,6 +13,7 @@ import importlib.metadata
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ecomsim.catalog import REFERENCE_CATEGORIES, Catalog, load_catalog
 from ecomsim.data.obd import obd_catalog, obd_files
@@ -335,3 +336,34 @@ def test_cuda_training_and_sampling():
         gan = train_gan(table, names, cfg, log=lambda *_: None)
     cat = gan.sample(100, seed=0)
     assert cat.num_items == 100 and cat.equals(gan.sample(100, seed=0))
+
+
+@pytest.mark.slow
+def test_gan_stop_and_resume_equal_an_uninterrupted_run(tmp_path):
+    from ecomsim.errors import TrainingStopped
+    from generators.data import reference_table
+    from generators.train import GanTrainConfig, train_gan
+
+    table, names = reference_table(num_items=200)
+    cfg = GanTrainConfig(epochs=3, batch_size=64, noise_dim=8, gen_hidden=(16,), critic_hidden=(16,), critic_steps=1,
+                         eval_every=0, checkpoint_every=0, max_modes=2)
+    quiet = lambda *a: None  # noqa: E731
+    whole = train_gan(table, names, cfg, log=quiet)
+    ckpt = tmp_path / "ck.pt"
+    asked = {"n": 0}
+
+    def stop_after_first_epoch() -> bool:
+        asked["n"] += 1
+        return True
+
+    with pytest.raises(TrainingStopped) as exc:
+        train_gan(table, names, cfg, checkpoint=ckpt, log=quiet, should_stop=stop_after_first_epoch)
+    assert exc.value.checkpoint == ckpt and exc.value.progress == "epoch 1 of 3" and asked["n"] == 1
+    resumed = train_gan(table, names, cfg, checkpoint=ckpt, resume=True, log=quiet)
+    for (k, a), b in zip(whole.generator.state_dict().items(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match=r"GAN checkpoint '.*ck.pt' was written with other options \(checkpoint, now\): "
+                                         r"\{'noise_dim': \(8, 9\)\}"):
+        train_gan(table, names, GanTrainConfig(**{**cfg.__dict__, "noise_dim": 9}), checkpoint=ckpt, resume=True, log=quiet)
+    with pytest.raises(FileNotFoundError, match=r"resume: no GAN checkpoint at '.*nope.pt'"):
+        train_gan(table, names, cfg, checkpoint=tmp_path / "nope.pt", resume=True, log=quiet)
