@@ -26,7 +26,8 @@ replay buffer ``buffer_size`` rows of observation and next observation, an int64
 action and three floats.
 
 :func:`available_bytes` is ``MemAvailable`` of ``/proc/meminfo``, capped by a cgroup
-(container) limit; where neither can be read, nothing is refused.
+(container) limit and by an address-space limit (``ulimit -v``) less what the process
+already maps; where none can be read, nothing is refused.
 :func:`check_fits` is what the scripts call; the pieces are public so the core's own
 estimate (``EnvConfig``) can reuse them.
 """
@@ -47,12 +48,13 @@ DNN_TRANSIENT_OBS = 1.5  # observation-sized torch activations per session of a 
 
 
 def available_bytes() -> int | None:
-    """Memory this process can still take: ``MemAvailable``, capped by a cgroup limit; ``None`` when unknown."""
-    avail = None
+    """Memory this process can still take: ``MemAvailable``, capped by cgroup and ``ulimit -v`` limits; ``None`` when unknown."""
+    avail = _rlimit_room()
     try:
         for line in Path("/proc/meminfo").read_text().splitlines():
             if line.startswith("MemAvailable:"):
-                avail = int(line.split()[1]) * 1024
+                free = int(line.split()[1]) * 1024
+                avail = free if avail is None else min(avail, free)
     except (OSError, ValueError):
         pass
     for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
@@ -67,6 +69,20 @@ def available_bytes() -> int | None:
             avail = room if avail is None else min(avail, room)
         break
     return avail
+
+
+def _rlimit_room() -> int | None:
+    """Address space left under ``RLIMIT_AS`` (``ulimit -v``), or ``None`` when unlimited or unknown."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        mapped = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
+        return max(0, limit - mapped)
+    except (ImportError, OSError, ValueError):
+        return None
 
 
 def show_bytes(n: float) -> str:
