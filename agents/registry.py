@@ -13,6 +13,16 @@ POLICY_NAMES = tuple(BASELINES) + ("bandit",)
 MODEL_KINDS = ("ppo", "dqn")
 
 
+class AgentFactory:
+    """Fresh :class:`SB3Policy` objects over one loaded agent; ``agent`` is there to check it against an env first."""
+
+    def __init__(self, agent, name: str) -> None:
+        self.agent, self.name = agent, name
+
+    def __call__(self) -> SB3Policy:
+        return SB3Policy(self.agent, name=self.name)
+
+
 def policy_factory(spec: str, device: str = "cpu", trust_pickle: bool = False) -> Callable[[], Policy]:
     """A function returning a fresh policy for ``spec`` (a model file is loaded once).
 
@@ -30,10 +40,7 @@ def policy_factory(spec: str, device: str = "cpu", trust_pickle: bool = False) -
             raise ValueError(f"policy must be one of {list(POLICY_NAMES)} or ppo:PATH / dqn:PATH, got {spec!r}")
         from agents.train import load_model
 
-        model = load_model(path, kind, device=device, trust_pickle=trust_pickle)
-        factory = lambda: SB3Policy(model, name=kind)  # noqa: E731
-        factory.agent = model  # the loaded agent, for checks against the env before scoring
-        return factory
+        return AgentFactory(load_model(path, kind, device=device, trust_pickle=trust_pickle), kind)
     if spec == "bandit":
         return LinUCBPolicy
     if spec in BASELINES:

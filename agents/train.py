@@ -34,8 +34,9 @@ from agents.callbacks import CheckpointCallback, EcomMetricsCallback, PeriodicEv
 from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS
 from agents.evaluation import make_eval_env
 from agents.hyperparams import check_hyperparams
+from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.model_files import (CHECKPOINT, LEGACY_CHECKPOINT, MODEL, PICKLE_WARNING, STATE, SavedAgent, agent_card,
-                                check_fits, load_agent, load_checkpoint, save_agent, save_checkpoint)
+                                check_fits, load_agent, save_agent)
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.cards import read_json

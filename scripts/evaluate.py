@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from agents.cli import option, parse_args, pin_threads, run
 from agents.evaluation import EvalResult, score, spaces_of
 from agents.memory import check_env_memory
-from agents.registry import policy_factory
+from agents.registry import AgentFactory, policy_factory
 from agents.report import score_table
 from ecomsim.registration import env_kwargs
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     check_env_memory("--num-envs", min(args.num_envs, args.sessions), kwargs)
     # every policy loads, and every agent is checked against the env, before any scoring
     factories = {spec: policy_factory(spec, device=args.device, trust_pickle=args.trust_pickle) for spec in args.policy}
-    agents = [f.agent for f in factories.values() if hasattr(f, "agent")]
+    agents = [f.agent for f in factories.values() if isinstance(f, AgentFactory)]
     if agents:
         action_space, observation_space = spaces_of(kwargs)
         for agent in agents:

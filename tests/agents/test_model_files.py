@@ -14,7 +14,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from agents.evaluation import SB3Policy, evaluate, make_eval_env, spaces_of
-from agents.model_files import CHECKPOINT, MODEL, STATE, load_agent, load_checkpoint
+from agents.checkpoint import load_checkpoint
+from agents.model_files import CHECKPOINT, MODEL, STATE, load_agent
 from agents.registry import policy_factory
 from agents.train import AgentTrainConfig, load_model, train
 from agents.vec_env import EcomSB3VecEnv
