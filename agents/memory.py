@@ -13,9 +13,10 @@ The estimate of a vector env is per session (sub-env):
   changes;
 * **the step's transients**: the new observation (``obs_dim`` float32) and, with DNN
   shoppers above 128 rows, torch's activations, which ``tracemalloc`` does not see:
-  1.5 observations more (calibrated on this machine: RSS grew 3.2 KB per session of
-  a 40,000-session reference-world ``EcomSB3VecEnv`` over five steps and 6.5 KB with
-  DNN shoppers; the estimate says 4.3 KB and 7.9 KB).
+  1.5 observations more (calibrated on the 2-core machine with
+  ``python3 -m agents.memory``: RSS grew 3.1 KB per session of a 40,000-session
+  reference-world ``EcomSB3VecEnv`` over five steps and 5.6 KB with DNN shoppers; the
+  estimate says 4.2 KB and 7.7 KB, about 35% above: on the safe side).
 
 Training adds SB3's buffers, from their layout (float32 unless said): PPO's rollout
 ``n_steps * num_envs`` rows of the observation, the action, reward, value, log-prob,
@@ -211,3 +212,27 @@ def check_env_memory(option: str, num_envs: int, env_options: dict[str, Any], sb
         return Estimate({f"{n:,} sessions x {per / 1024:.1f} KB": n * per})
 
     return check_fits(estimate, option, num_envs, num_envs * QUICK_BYTES_PER_SESSION)
+
+
+def _calibrate(num_envs: int = 40_000) -> None:
+    """Print the estimate next to the RSS growth of a ``num_envs``-session SB3 VecEnv stepped five times, per shopper model."""
+    from agents.vec_env import EcomSB3VecEnv
+
+    def rss() -> int:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
+
+    for options in ({"user_model": "reference"}, {"user_model": "dnn"}):
+        est = env_bytes_per_session(options)
+        before = rss()
+        env = EcomSB3VecEnv(num_envs, **options)
+        env.reset()
+        for _ in range(5):
+            env.step(np.zeros(num_envs, dtype=np.int64))
+        grown = (rss() - before) / num_envs
+        print(f"{options['user_model']:>9}: estimate {est / 1024:.1f} KB per session, RSS grew {grown / 1024:.1f} KB "
+              f"per session over {num_envs:,} sessions and 5 steps")
+        del env
+
+
+if __name__ == "__main__":
+    _calibrate()
