@@ -36,10 +36,16 @@ tuple or list) and ``check`` (any test of a parsed value, e.g. :func:`existing_f
 Checks across fields go in ``Args.__post_init__`` as a ``ValueError`` that names the
 flags. All of it runs before ``main`` does any work.
 
-Bad input, on the command line or later (a ``ValueError``, ``FileNotFoundError`` or
-``TypeError`` whose message names the field, the value and what was expected), ends
-in one line ``error: ...`` on stderr and exit status 2: never a traceback, never a
-silent fallback. Nothing here imports numpy or torch.
+Bad input, on the command line or later (a ``ValueError`` or ``TypeError`` whose
+message names the field, the value and what was expected, a missing file, a directory
+where a file belongs or the reverse, an output that already exists), ends in one line
+``error: ...`` on stderr and exit status 2: never a traceback, never a silent
+fallback. :func:`existing_file`, :func:`output_file` and :func:`output_dir` check
+paths at parse time.
+
+Ctrl-C and SIGTERM mean "save and stop" (``agents.signals``); a stop signal that
+reaches :func:`run` ends the script with one line and exit status 128 + the signal's
+number: **130** after Ctrl-C, **143** after SIGTERM. Nothing here imports numpy or torch.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ import dataclasses
 import inspect
 import math
 import os
+import signal
 import sys
 import textwrap
 import types
@@ -57,6 +64,7 @@ import typing
 from typing import Any, Callable, Iterable, Literal
 
 USAGE_ERROR = 2  # exit status of bad input (argparse's own convention)
+USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 TRUE_WORDS = ("true", "1", "yes")
 FALSE_WORDS = ("false", "0", "no")
@@ -100,13 +108,49 @@ def one_of(valid: Iterable[str]) -> Callable[[str], None]:
     return check
 
 
+def output_file(path: str) -> None:
+    """A ``check`` for :func:`option`: ``path`` can be written as a file (not a directory, its parent not a file)."""
+    if os.path.isdir(path):
+        raise ValueError(f"expected a file to write, got the directory {path!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if parent and not os.path.isdir(parent):
+        raise ValueError(f"cannot write {path!r}: {parent!r} is a file, not a directory")
+
+
+def output_dir(path: str) -> None:
+    """A ``check`` for :func:`option`: ``path`` is a directory or can be made one (not an existing file)."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"expected a directory, got the existing file {path!r}")
+    output_file(os.path.join(path, "x"))  # no file among its parents
+
+
+def or_empty(check: Callable[[str], None]) -> Callable[[str], None]:
+    """``check`` for a path flag whose empty value ``''`` means "none" (``--log-dir ''``)."""
+    def checked(path: str) -> None:
+        if path:
+            check(path)
+
+    return checked
+
+
 def run(main: Callable[[], int]) -> None:
-    """Exit with ``main()``'s status; a ``ValueError``, ``FileNotFoundError`` or ``TypeError`` (bad options,
-    files or weights, whose messages name the field, value and what was expected) prints ``error: ...`` and exits 2."""
+    """Exit with ``main()``'s status.
+
+    Bad input (:data:`USER_ERRORS`: a ``ValueError`` or ``TypeError`` naming the field, value and
+    what was expected, a missing file, a directory where a file belongs, an output that exists)
+    prints ``error: ...`` and exits 2. A stop signal that reaches here (Ctrl-C, SIGTERM) prints
+    one line and exits 128 + its number.
+    """
     try:
         sys.exit(main())
-    except (ValueError, FileNotFoundError, TypeError) as exc:
+    except USER_ERRORS as exc:
         _fail(str(exc))
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"\n{signal.Signals(signum).name}: stopped ({exc or 'interrupted'})", file=sys.stderr)
+        sys.exit(128 + signum)
 
 
 def _fail(message: str) -> typing.NoReturn:

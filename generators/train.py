@@ -15,15 +15,19 @@ from 80 to 5000 rows.
 from __future__ import annotations
 
 import copy
+import io
 import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 import torch
 
+from ecomsim.cards import load_tensors, require_keys, write_atomic
+from ecomsim.errors import TrainingStopped
 from ecomsim.metrics import GAN_TAGS
 from generators.data import check_training_table
 from generators.metrics import quick_fidelity
@@ -81,7 +85,8 @@ def _writer(logdir: str | Path | None):
 
 def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: GanTrainConfig | None = None,
               logdir: str | Path | None = None, checkpoint: str | Path | None = None, resume: bool = False,
-              eval_table: pd.DataFrame | None = None, log=print) -> CatalogGAN:
+              eval_table: pd.DataFrame | None = None, log=print,
+              should_stop: Callable[[], bool] | None = None) -> CatalogGAN:
     """Train a conditional WGAN-GP on ``table`` and return the sampler.
 
     Args:
@@ -90,10 +95,22 @@ def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: GanT
         config: options; defaults train the reference catalog in a few CPU minutes.
         logdir: TensorBoard directory for ``gan/...`` scalars (none when ``None``).
         checkpoint: file for periodic checkpoints (networks, optimisers, RNG state, epoch).
-        resume: continue from ``checkpoint`` if it exists (options must match).
+        resume: continue from ``checkpoint`` (it must exist, and the options must match).
         eval_table: real rows to score fidelity against during training (``table`` when ``None``).
+        should_stop: polled after every epoch; when true, the epoch's checkpoint is saved and
+            :class:`~ecomsim.errors.TrainingStopped` raised (an epoch takes seconds).
+
+    Raises:
+        FileNotFoundError: ``resume`` without a checkpoint file (or with ``checkpoint=None``).
+        ValueError: a checkpoint of other options, or unreadable.
     """
     cfg = config or GanTrainConfig()
+    ckpt_path = Path(checkpoint) if checkpoint is not None else None
+    if resume and (ckpt_path is None or not ckpt_path.is_file()):
+        raise FileNotFoundError(f"resume: no GAN checkpoint at {str(ckpt_path) if ckpt_path else None!r}; train without "
+                                "resume first (or name the checkpoint file)")
+    if ckpt_path is not None and ckpt_path.is_dir():
+        raise IsADirectoryError(f"GAN checkpoint {str(ckpt_path)!r} is a directory; expected a file path")
     check_training_table(table)
     unknown = sorted(set(table["category"]) - set(category_names))
     if unknown:
@@ -105,8 +122,7 @@ def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: GanT
     cond = torch.as_tensor(transformer.encode_condition(table["category"]), device=dev)
     nets = _Networks.build(cfg, transformer, dev, gen)
     start = 0
-    ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    if resume and ckpt_path is not None and ckpt_path.is_file():
+    if resume:
         start = _load_checkpoint(ckpt_path, cfg, nets, gen, dev)
         log(f"resumed from {ckpt_path} at epoch {start}")
 
@@ -128,8 +144,13 @@ def train_gan(table: pd.DataFrame, category_names: tuple[str, ...], config: GanT
                     writer.add_scalar(GAN_TAGS[key], v, done)
             log(f"epoch {done}/{cfg.epochs} critic {losses[0]:+.3f} gen {losses[1]:+.3f} "
                 + " ".join(f"{k} {v:.3f}" for k, v in fid.items()) + f" ({time.perf_counter() - t0:.0f}s)")
-        if ckpt_path is not None and (done == cfg.epochs or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)):
+        stop = should_stop is not None and should_stop() and done < cfg.epochs
+        if ckpt_path is not None and (stop or done == cfg.epochs or (cfg.checkpoint_every and done % cfg.checkpoint_every == 0)):
             _save_checkpoint(ckpt_path, cfg, done, nets, gen)
+        if stop:
+            if writer is not None:
+                writer.close()
+            raise TrainingStopped(ckpt_path, f"epoch {done} of {cfg.epochs}")
     if writer is not None:
         writer.close()
     card["train_seconds"] = round(time.perf_counter() - t0, 1)
@@ -241,19 +262,31 @@ def _cfg_json(cfg: GanTrainConfig, exclude_epochs: bool = False) -> dict:
 
 def _save_checkpoint(path: Path, cfg: GanTrainConfig, epoch: int, nets: _Networks, gen: torch.Generator) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    buf = io.BytesIO()
     torch.save({"format": CHECKPOINT_FORMAT, "config": json.dumps(_cfg_json(cfg, exclude_epochs=True)),
                 "epoch": epoch, "G": nets.G.state_dict(), "G_ema": nets.G_ema.state_dict(), "D": nets.D.state_dict(),
-                "opt_g": nets.opt_g.state_dict(), "opt_d": nets.opt_d.state_dict(), "rng": gen.get_state()}, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint
+                "opt_g": nets.opt_g.state_dict(), "opt_d": nets.opt_d.state_dict(), "rng": gen.get_state()}, buf)
+    write_atomic(path, buf.getvalue())  # temporary file + os.replace: a crash never leaves half a checkpoint
 
 
 def _load_checkpoint(path: Path, cfg: GanTrainConfig, nets: _Networks, gen: torch.Generator, dev: torch.device) -> int:
     """Restore networks, optimisers and the generator's RNG from ``path``; the epoch it was written at."""
-    ck = torch.load(path, map_location=dev, weights_only=True)
-    if ck.get("format") != CHECKPOINT_FORMAT or json.loads(ck["config"]) != _cfg_json(cfg, exclude_epochs=True):
-        raise ValueError(f"checkpoint {str(path)!r} was written with other options; delete it or match them")
-    for name in ("G", "G_ema", "D", "opt_g", "opt_d"):
-        getattr(nets, name).load_state_dict(ck[name])
-    gen.set_state(ck["rng"].cpu())  # generator states are CPU byte tensors on every device
+    ck = load_tensors(path, "GAN checkpoint", map_location=dev)
+    where = f"GAN checkpoint {str(path)!r}"
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        found = ck.get("format") if isinstance(ck, dict) else type(ck).__name__
+        raise ValueError(f"{where} has format {found!r}, expected {CHECKPOINT_FORMAT!r}")
+    require_keys(ck, ("config", "epoch", "G", "G_ema", "D", "opt_g", "opt_d", "rng"), where)
+    saved, now = json.loads(ck["config"]), _cfg_json(cfg, exclude_epochs=True)
+    if saved != now:
+        diff = {k: (saved.get(k), now.get(k)) for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)}
+        raise ValueError(f"{where} was written with other options (checkpoint, now): {diff}; match them or delete it")
+    try:
+        for name in ("G", "G_ema", "D", "opt_g", "opt_d"):
+            getattr(nets, name).load_state_dict(ck[name])
+        gen.set_state(ck["rng"].cpu())  # generator states are CPU byte tensors on every device
+    except (RuntimeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{where} does not fit the networks of this table: {str(exc).splitlines()[0]}") from None
+    if int(ck["epoch"]) > cfg.epochs:
+        raise ValueError(f"{where} is at epoch {int(ck['epoch'])}, past epochs={cfg.epochs}; ask for at least that many")
     return int(ck["epoch"])

@@ -29,6 +29,7 @@ import numpy as np
 from agents.baselines import BASELINES
 from agents.cli import existing_file, option, parse_args, pin_threads, run
 from agents.evaluation import evaluate
+from agents.memory import check_env_memory
 from ecomsim.shoppers.behavior import load_behavior_model, load_net, shipped_weights_path
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, heldout_metrics, predict_steps, train_behavior
 from ecomsim.envs import EcomVectorEnv
@@ -153,6 +154,7 @@ def obd_report(seed: int = 0, folds: int = 5) -> dict:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
+    check_env_memory("--num-envs", min(args.num_envs, args.sessions), {"user_model": "reference", "catalog": "reference"})
     t0 = time.perf_counter()
     report = {"heldout": heldout(args.weights, args.log_sessions, args.log_slate_sessions)}
     print_heldout(report["heldout"])

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from agents.benchmark import (ENV_ID, OBS_FLOATS, Shoppers, bench_forward, bench_make_vec, bench_memory, bench_observe,
                               bench_ppo, bench_sb3_vec, bench_single, mem_available_mb)
 from agents.cli import option, parse_args, pin_threads, run
+from agents.memory import check_env_memory
 
 TARGET_SINGLE = 25_000  # steps/s, single env, DNN shoppers
 TARGET_VEC_RATIO = 0.60  # vector env at 4096 / forward-only rows/s
@@ -82,6 +83,10 @@ class Args:
     """when the shipped weights are missing, time the DNN path with random weights"""
     skip: tuple[Section, ...] = ()
     """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory"""
+
+    def __post_init__(self) -> None:
+        if not self.seconds > 0:
+            raise ValueError(f"argument --seconds: expected a number > 0 (seconds per measurement), got {self.seconds!r}")
 
 
 class Report:
@@ -208,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import ecomsim  # noqa: F401  (registers the ids)
 
+    if args.long_steps > 0 and "memory" not in args.skip:
+        check_env_memory("--long-envs", args.long_envs, {})
     sh = Shoppers(args.random_dnn)
     rep = Report(args, argv, sh.dnn_note if sh.dnn is not None else f"unavailable: {sh.dnn_reason}")
     if args.device == "cuda" and not torch.cuda.is_available():

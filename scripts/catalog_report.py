@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 import numpy as np
 import torch
 
-from agents.cli import existing_file, option, parse_args, pin_threads, run
+from agents.cli import existing_file, option, or_empty, output_file, parse_args, pin_threads, run
 from generators.data import split_table, training_table
 from generators.metrics import fidelity_report
 from generators.plots import comparison_figure
@@ -40,7 +40,7 @@ class Args:
     """synthetic rows scored (default: the card's report sample size)"""
     json: bool = False
     """print JSON only"""
-    png: str = "runs/catalog_report.png"
+    png: str = option("runs/catalog_report.png", check=or_empty(output_file))
     """comparison figure ('' to skip)"""
     ctgan: bool = False
     """add a CTGAN reference row (needs the ctgan package)"""

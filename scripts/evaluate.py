@@ -3,8 +3,13 @@
 Each policy is scored in the env's own simulator and in the reference world
 (``user_model="reference"``), side by side: the sim-to-real gap.
 
+A trained agent is ``ppo:PATH`` or ``dqn:PATH`` with PATH its ``model.pt`` (the card
+``model.json`` beside it says the env it was trained on; another env id or action
+space is refused). A Stable-Baselines3 zip loads only with ``--trust-pickle``: SB3
+unpickles its ``data`` entry, so a crafted file runs code.
+
     python scripts/evaluate.py --policy greedy --sessions 20000
-    python scripts/evaluate.py --policy ppo:runs/ppo/model.zip --policy popularity --json
+    python scripts/evaluate.py --policy ppo:runs/ppo/model.pt --policy popularity --json
 """
 
 from __future__ import annotations
@@ -18,8 +23,9 @@ from typing import Literal
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from agents.cli import option, parse_args, pin_threads, run
-from agents.evaluation import EvalResult, score
-from agents.registry import policy_factory
+from agents.evaluation import EvalResult, score, spaces_of
+from agents.memory import check_env_memory
+from agents.registry import AgentFactory, policy_factory
 from agents.report import score_table
 from ecomsim.registration import env_kwargs
 
@@ -48,6 +54,8 @@ class Args:
     """skip the reference-world scoring"""
     json: bool = False
     """print JSON instead of a table"""
+    trust_pickle: bool = False
+    """also load Stable-Baselines3 zips (ppo:FILE.zip): SB3 unpickles them, which runs any code a crafted file holds"""
     threads: int = option(1, min=1)
     """torch and BLAS threads"""
 
@@ -57,7 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     pin_threads(args.threads)
     kwargs = env_kwargs(args.env_id, catalog=args.catalog, channel=args.channel, user_model=args.user_model)
     worlds = ("sim",) if args.sim_only else ("sim", "reference")
-    factories = {spec: policy_factory(spec, device=args.device) for spec in args.policy}  # every policy loads before scoring
+    check_env_memory("--num-envs", min(args.num_envs, args.sessions), kwargs)
+    # every policy loads, and every agent is checked against the env, before any scoring
+    factories = {spec: policy_factory(spec, device=args.device, trust_pickle=args.trust_pickle) for spec in args.policy}
+    agents = [f.agent for f in factories.values() if isinstance(f, AgentFactory)]
+    if agents:
+        action_space, observation_space = spaces_of(kwargs)
+        for agent in agents:
+            agent.check_env(args.env_id, action_space, observation_space)
     rows: dict[str, dict[str, EvalResult]] = {}
     for spec, make in factories.items():
         rows[spec] = score(make, kwargs, args.sessions, seed=args.seed, num_envs=args.num_envs, worlds=worlds)

@@ -27,6 +27,7 @@ import numpy as np
 from agents.baselines import BASELINES, Policy
 from agents.cli import option, parse_args, pin_threads, run
 from agents.evaluation import evaluate
+from agents.memory import check_env_memory
 from agents.report import score_table
 from ecomsim.envs import EcomVectorEnv
 
@@ -63,6 +64,7 @@ class LookaheadPolicy(Policy):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
+    check_env_memory("--num-envs", min(args.num_envs, args.sessions), {"user_model": "reference", "catalog": "reference"})
     policies = [BASELINES[n]() for n in ("random", "popularity", "click_greedy", "greedy")] + [LookaheadPolicy(args.beta)]
     results, seconds = {}, {}
     for pol in policies:

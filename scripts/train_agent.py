@@ -4,8 +4,13 @@ With no arguments: PPO on ``ecomsim/Recommend-v0`` with the defaults of
 ``agents/defaults.py`` (a few minutes on 2 CPU cores), then random, popularity,
 greedy and the LinUCB bandit are scored on the same seeded sessions, in the env's
 simulator and in the reference world. Writes under ``--out`` (default
-``runs/<algo>-<env>-s<seed>``): ``model.zip``, ``checkpoint.zip`` + ``state.json``
-(for ``--resume``), ``results.json``, ``report.png`` and TensorBoard logs in ``tb/``.
+``runs/<algo>-<env>-s<seed>``): ``model.pt`` + ``model.json`` (the agent: weights and
+card, ``agents/model_files.py``), ``checkpoint.pt`` + ``state.json`` (for ``--resume``),
+``results.json``, ``report.png`` and TensorBoard logs in ``tb/``.
+
+Every option is checked before any work: hyperparameters against SB3's constructor,
+paths, and whether ``--num-envs`` fits in memory. Ctrl-C or SIGTERM saves a checkpoint
+and prints the command that resumes (exit status 130 or 143); ``--resume`` continues.
 
     python scripts/train_agent.py
     python scripts/train_agent.py --algo dqn --timesteps 500000
@@ -25,12 +30,13 @@ from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from agents.cli import option, parse_args, pin_threads, run
+from agents.cli import option, output_dir, parse_args, pin_threads, run
 from agents.evaluation import SB3Policy, score
 from agents.registry import POLICY_NAMES, policy_factory
 from agents.report import plot_run, score_table, write_results
-from agents.train import AgentTrainConfig, train
-from ecomsim.errors import check_choice
+from agents.signals import resume_command, stop_signals, stopped
+from agents.train import AgentTrainConfig, check_output_dir, train
+from ecomsim.errors import TrainingStopped, check_choice
 from ecomsim.registration import env_kwargs
 
 
@@ -44,12 +50,14 @@ class Args:
     """training env steps (default: the algorithm's, agents/defaults.py)"""
     sessions: int = option(5000, min=1)
     """evaluation sessions per policy and world"""
-    out: str | None = None
+    out: str | None = option(None, check=output_dir)
     """output directory (default: runs/<algo>-<env>-s<seed>)"""
     device: str = "auto"
     """auto, cpu, cuda or cuda:N (auto picks CUDA when present)"""
     resume: bool = False
-    """continue from <out>/checkpoint.zip up to --timesteps"""
+    """continue from <out>/checkpoint.pt up to --timesteps"""
+    trust_pickle: bool = False
+    """resume from an earlier release's checkpoint.zip, an SB3 zip that is unpickled (runs code): only a run you trust"""
     seed: int = 0
     """seeds training, the sub-envs (seed + i), the periodic evaluation (seed + 10000) and the final scores (seed + 1000000)"""
     num_envs: int | None = option(None, min=1)
@@ -105,12 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     config = dataclasses.replace(config, eval_every=eval_every)
     short = args.env_id.split("/")[-1].split("-")[0].lower()
     out = Path(args.out if args.out is not None else f"runs/{args.algo}-{short}-s{args.seed}")
+    check_output_dir(out, args.resume)
     print(f"training {args.algo.upper()} on {args.env_id} for {config.timesteps} steps -> {out}")
-    try:
-        model, summary = train(config, out, resume=args.resume)
-    except KeyboardInterrupt:
-        return 130
+    with stop_signals() as stop:
+        try:
+            with stop.deferred():
+                model, summary = train(config, out, resume=args.resume, should_stop=stop, trust_pickle=args.trust_pickle)
+        except TrainingStopped as exc:
+            again = list(argv if argv is not None else sys.argv[1:]) + ([] if args.out else ["--out", str(out)])
+            return stopped(stop, exc, resume_command("scripts/train_agent.py", again))
+        return finish(args, config, options, out, model, summary)
 
+
+def finish(args: Args, config: AgentTrainConfig, options: dict[str, Any], out: Path, model, summary: dict[str, Any]) -> int:
+    """Score the trained policy and the baselines, write results.json and report.png."""
     start = time.time()
     kwargs = env_kwargs(args.env_id, **options)
     # far from the training seeds (seed + i) and the periodic evaluation (seed + 10_000 + i)
@@ -133,11 +149,12 @@ def main(argv: list[str] | None = None) -> int:
         "scores": {name: {w: r.to_dict() for w, r in by.items()} for name, by in rows.items()},
         "learning_curve": summary["eval_history"],
         "training_sessions": summary["rollout_history"],
-        "model": str(out / "model.zip"),
+        "model": str(out / "model.pt"),
     }
     write_results(out / "results.json", results)
     plot_run(out / "report.png", summary, rows, f"{args.algo.upper()} on {args.env_id}, {summary['timesteps']} steps")
-    print(f"\nwrote {out / 'model.zip'}, {out / 'results.json'}, {out / 'report.png'}; tensorboard --logdir {out / 'tb'}")
+    print(f"\nwrote {out / 'model.pt'} (+ model.json), {out / 'results.json'}, {out / 'report.png'}; "
+          f"tensorboard --logdir {out / 'tb'}")
     return 0
 
 

@@ -10,11 +10,14 @@ Cleaning rules, each counted in a :class:`CleaningReport`: exact duplicate event
 events on items not in the known catalog; sessions from bots (more events than
 ``max_session_events``, or faster than ``max_events_per_minute`` over at least
 ``bot_min_events`` events). A malformed file fails naming the file, the row (as
-a line number of the file) and the column.
+a line number of the file) and the column: an empty file, a header without events,
+text that is not in the given encoding (UTF-8 by default; pass ``encoding=`` for
+another), missing columns, unparsable or out-of-range times, a directory.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,17 +46,25 @@ class CleaningReport:
                 f"({self.bot_sessions} bot sessions removed); {self.rows_out} log rows")
 
 
+TIME_HELP = "expected an ISO 8601 time or epoch seconds / milliseconds between 1677 and 2262"
+
+
 def _parse_time(col: pd.Series, path: str) -> pd.Series:
     num = pd.to_numeric(col, errors="coerce")
     if num.notna().all():
         unit = "ms" if num.abs().max() > 1e11 else "s"  # RetailRocket exports epoch milliseconds
+        ns = num.to_numpy(np.float64) * (1e6 if unit == "ms" else 1e9)
+        bad = ~np.isfinite(ns) | (np.abs(ns) >= 9.2e18)  # datetime64[ns] spans about 1677-2262
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(f"{path}: row {row + 2} column 'timestamp' has {col.iloc[row]!r}, out of range as epoch "
+                             f"{'milliseconds' if unit == 'ms' else 'seconds'}; {TIME_HELP}")
         return pd.to_datetime(num, unit=unit, utc=True)
     t = pd.to_datetime(col, utc=True, errors="coerce", format="mixed")
     bad = t.isna().to_numpy()
     if bad.any():
         row = int(np.argmax(bad))
-        raise ValueError(f"{path}: row {row + 2} column 'timestamp' has {col.iloc[row]!r}; "
-                         "expected an ISO 8601 time or epoch seconds / milliseconds")
+        raise ValueError(f"{path}: row {row + 2} column 'timestamp' has {col.iloc[row]!r}; {TIME_HELP}")
     return t
 
 
@@ -68,21 +79,59 @@ def _as_ids(col: pd.Series, name: str, path: str) -> np.ndarray:
     return pd.factorize(col.astype(str))[0].astype(np.int64)  # string ids become dense integer codes
 
 
-def read_events(path: str | Path) -> pd.DataFrame:
-    """Read and validate an event CSV into columns timestamp, user, item, event, price, channel."""
-    path = str(path)
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"event file {path!r} does not exist")
+def _read_csv(path: str, encoding: str) -> pd.DataFrame:
+    """The raw CSV as strings; errors name the file and say what is wrong with it."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+        with warnings.catch_warnings():
+            # without index_col=False pandas silently turns the extra fields of a long first row into an index
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""], encoding=encoding, index_col=False)
+    except pd.errors.ParserWarning:
+        raise ValueError(f"{path}: line 2 has more fields than the header line; expected {COLUMNS_HELP}") from None
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: the file is empty; expected a header line {COLUMNS_HELP} and event rows") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not {encoding} text ({_bad_byte(path, encoding) or exc.reason}); convert it, e.g. "
+                         f"`iconv -f latin1 -t utf-8`, or pass its encoding (read_events(path, encoding='latin-1'))") from None
+    except LookupError:
+        raise ValueError(f"encoding must be a codec Python knows (e.g. 'utf-8', 'latin-1'), got {encoding!r}") from None
     except pd.errors.ParserError as exc:
-        raise ValueError(f"{path}: not a readable CSV: {exc}") from exc
+        raise ValueError(f"{path}: not a readable CSV: {exc}") from None
+    if raw.empty:
+        raise ValueError(f"{path}: no event rows, only the header {list(raw.columns)}")
+    return raw
+
+
+def _bad_byte(path: str, encoding: str) -> str:
+    """Where the first byte that does not decode sits (line and byte), found by decoding line by line."""
+    with open(path, "rb") as f:
+        for number, line in enumerate(f, start=1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return f"byte {line[exc.start]:#04x} on line {number}"
+    return ""
+
+
+COLUMNS_HELP = "timestamp,user,item,event[,price][,channel]"
+
+
+def read_events(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
+    """Read and validate an event CSV into columns timestamp, user, item, event, price, channel.
+
+    Args:
+        path: the CSV file.
+        encoding: its text encoding (exports from spreadsheets are often ``latin-1`` or ``cp1252``).
+    """
+    from ecomsim.cards import check_file
+
+    path = str(check_file(path, "event file", "an event CSV file"))
+    raw = _read_csv(path, encoding)
     raw.columns = [c.strip().lower() for c in raw.columns]
     raw = raw.rename(columns={"visitorid": "user", "itemid": "item", "user_id": "user", "item_id": "item"})
     missing = [c for c in ("timestamp", "user", "item", "event") if c not in raw.columns]
     if missing:
-        raise ValueError(f"{path}: missing columns {missing}; expected timestamp, user, item, event[, price][, channel], "
-                         f"got {list(raw.columns)}")
+        raise ValueError(f"{path}: missing columns {missing}; expected {COLUMNS_HELP}, got {list(raw.columns)}")
     ev = raw["event"].astype(str).str.strip().str.lower().map(EVENT_ALIASES)
     if ev.isna().any():
         row = int(np.argmax(ev.isna().to_numpy()))
@@ -169,9 +218,10 @@ def events_to_logs(ev: pd.DataFrame) -> pd.DataFrame:
     }), "event logs")
 
 
-def read_event_csv(path: str | Path, known_items: np.ndarray | None = None, **clean_kwargs) -> tuple[pd.DataFrame, CleaningReport]:
+def read_event_csv(path: str | Path, known_items: np.ndarray | None = None, encoding: str = "utf-8",
+                   **clean_kwargs) -> tuple[pd.DataFrame, CleaningReport]:
     """Read, clean and sessionise an event CSV into tidy logs (see module docstring)."""
-    ev, rep = clean_events(read_events(path), known_items, **clean_kwargs)
+    ev, rep = clean_events(read_events(path, encoding), known_items, **clean_kwargs)
     logs = events_to_logs(ev)
     rep.rows_out = len(logs)
     return logs, rep

@@ -162,7 +162,7 @@ def _tiny(algo: str = "ppo", **kw) -> AgentTrainConfig:
 def test_train_save_load_resume_and_tensorboard(tmp_path) -> None:
     model, summary = train(_tiny(), tmp_path)
     assert summary["timesteps"] == 512 and len(summary["eval_history"]) == 2
-    loaded = load_model(tmp_path / "model.zip", "ppo", device="cpu")
+    loaded = load_model(tmp_path / "model.pt", "ppo", device="cpu")
     obs = EcomSB3VecEnv(8, user_model="reference").reset()
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
     state = json.loads((tmp_path / "state.json").read_text())
@@ -182,7 +182,7 @@ def test_train_save_load_resume_and_tensorboard(tmp_path) -> None:
     for tag in ("ecom/ctr", "ecom/conversion_rate", "ecom/revenue_per_session", "ecom/session_length",
                 "eval/conversion_rate", "rollout/ep_rew_mean", "train/value_loss"):
         assert tag in tags, (tag, sorted(tags))
-    with pytest.raises(FileNotFoundError, match="no checkpoint.zip"):
+    with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
         train(_tiny(), tmp_path / "empty", resume=True)
 
 
@@ -223,8 +223,8 @@ def test_policy_factory() -> None:
         policy_factory("populárity")
     with pytest.raises(ValueError, match="ppo:PATH"):
         policy_factory("a2c:model.zip")
-    with pytest.raises(FileNotFoundError, match="no ppo model"):
-        policy_factory("ppo:/nonexistent/model.zip")
+    with pytest.raises(FileNotFoundError, match="ppo model '/nonexistent/model.pt' does not exist"):
+        policy_factory("ppo:/nonexistent/model.pt")
 
 
 @pytest.mark.slow
@@ -248,4 +248,4 @@ def test_agent_train_config_keeps_zero_as_zero(kwargs, match):
     """A zero count is an error naming the field, never silently the default."""
     with pytest.raises(ValueError, match=match):
         AgentTrainConfig(**kwargs)
-    assert AgentTrainConfig(num_envs=np.int64(4)).resolved()["num_envs"] == 4
+    assert AgentTrainConfig(num_envs=np.int64(8)).resolved()["num_envs"] == 8

@@ -81,3 +81,35 @@ def test_clean_events_rejects_bad_gap():
                        "event": ["view"], "price": [np.nan], "channel": ["unknown"]})
     with pytest.raises(ValueError, match="gap_minutes must be > 0, got 0"):
         clean_events(ev, gap_minutes=0)
+
+
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"", r"events.csv: the file is empty; expected a header line timestamp,user,item,event"),
+        (b"timestamp,user,item,event\n", r"events.csv: no event rows, only the header \['timestamp', 'user', 'item', 'event'\]"),
+        ("timestamp,user,item,event\n2024-01-01,j\xe9r\xf4me,1,view\n".encode("latin-1"),
+         r"events.csv: not utf-8 text \(byte 0xe9 on line 2\); convert it.*encoding='latin-1'"),
+        (b"timestamp,user,item,event\n2024-01-01,a,1,view,extra,x\n", r"events.csv: line 2 has more fields than the header"),
+        (b"timestamp,user,item,event\n1e400,a,1,view\n", r"row 2 column 'timestamp' has '1e400', out of range as epoch"),
+        (b"timestamp,user,item,event\n99999999999999999999,a,1,view\n", r"row 2 column 'timestamp' has '99999999999999999999', "
+                                                                        r"out of range as epoch milliseconds"),
+        (b"timestamp,user,item,event\n2024-13-45,a,1,view\n", r"row 2 column 'timestamp' has '2024-13-45'; expected an ISO 8601"),
+        (b"ts;user;item;event\n2024-01-01;a;1;view\n", r"missing columns \['timestamp', 'user', 'item', 'event'\]"),
+    ],
+)
+def test_unreadable_event_files_name_file_and_problem(tmp_path, content, match):
+    path = tmp_path / "events.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=match):
+        read_events(path)
+
+
+def test_event_file_in_another_encoding_and_a_directory(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_bytes("timestamp,user,item,event\n2024-01-01,j\xe9r\xf4me,1,view\n".encode("latin-1"))
+    assert read_events(path, encoding="latin-1")["user"].tolist() == [0]
+    with pytest.raises(ValueError, match=r"encoding must be a codec Python knows.*got 'klingon'"):
+        read_events(path, encoding="klingon")
+    with pytest.raises(IsADirectoryError, match=r"event file '.*' is a directory; expected an event CSV file"):
+        read_events(tmp_path)

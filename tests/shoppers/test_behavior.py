@@ -234,7 +234,7 @@ def test_training_is_seeded_and_leaves_global_rng_alone():
 def test_tiny_training_run_subprocess(tmp_path):
     out = tmp_path / "b.pt"
     cmd = [sys.executable, "scripts/train_behavior.py", "--sessions", "300", "--slate-sessions", "100", "--max-epochs", "2",
-           "--hidden", "8", "--out", str(out), "--log-dir", str(tmp_path / "runs")]
+           "--hidden", "8", "--out", str(out), "--log-dir", str(tmp_path / "runs"), "--checkpoint", str(tmp_path / "ck.pt")]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     card = json.loads(out.with_suffix(".json").read_text())
