@@ -5,27 +5,20 @@
   ``ecom/revenue_per_session`` and ``ecom/session_length`` (tags from
   ``ecomsim.metrics.TAGS``), logged at each rollout / log interval.
 * :class:`PeriodicEvalCallback` scores the current policy every ``eval_freq``
-  steps on fixed seeded sessions (``eval/<metric>``) and keeps the history for the
+  steps on fixed seeded sessions (``eval/<metric>``, ``ecomsim.metrics.EVAL_TAGS``) and keeps the history for the
   learning curve.
-* :class:`CheckpointCallback` saves ``checkpoint.zip`` and ``state.json`` every
-  ``save_freq`` steps; :func:`save_checkpoint` is also what Ctrl-C calls.
+* :class:`CheckpointCallback` calls a save function (``agents.train`` writes
+  ``checkpoint.pt`` and ``state.json``, see ``agents.model_files``) every ``save_freq`` steps.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from ecomsim.metrics import METRIC_NAMES, TAGS, session_metrics
-
-EVAL_TAGS = {name: f"eval/{name}" for name in METRIC_NAMES}
-CHECKPOINT = "checkpoint.zip"
-STATE = "state.json"
+from ecomsim.metrics import EVAL_TAGS, TAGS, session_metrics
 
 
 class EcomMetricsCallback(BaseCallback):
@@ -95,14 +88,18 @@ class PeriodicEvalCallback(_EveryNSteps):
         num_sessions: sessions per evaluation (same seed every time: comparable points).
         seed: evaluation seed.
         history: earlier points (a resumed run continues its curve).
+        should_stop: when it returns true at the end of training (a stop was asked for), the
+            final evaluation is skipped so the run ends at once.
     """
 
     def __init__(self, make_env, eval_freq: int, num_sessions: int = 1000, seed: int = 10_000,
-                 history: list[dict[str, Any]] | None = None, verbose: int = 0) -> None:
+                 history: list[dict[str, Any]] | None = None, should_stop: Callable[[], bool] | None = None,
+                 verbose: int = 0) -> None:
         super().__init__(verbose)
         if eval_freq < 1 or num_sessions < 1:
             raise ValueError(f"eval_freq and num_sessions must be >= 1, got {eval_freq} and {num_sessions}")
         self.make_env, self.eval_freq, self.num_sessions, self.seed = make_env, eval_freq, num_sessions, seed
+        self.should_stop = should_stop
         self.every = eval_freq
         self.history: list[dict[str, Any]] = list(history or [])
         self._env = None
@@ -111,6 +108,8 @@ class PeriodicEvalCallback(_EveryNSteps):
         self.run_eval()
 
     def _on_training_end(self) -> None:
+        if self.should_stop is not None and self.should_stop():
+            return
         if not self.history or self.history[-1]["timesteps"] < self.num_timesteps:
             self.run_eval()
             self.logger.dump(self.num_timesteps)
@@ -131,37 +130,15 @@ class PeriodicEvalCallback(_EveryNSteps):
         return point
 
 
-def save_checkpoint(model, out_dir: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Save the model and a small state file atomically enough for ``--resume``."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ("tmp_" + CHECKPOINT)
-    model.save(tmp)
-    os.replace(tmp, out_dir / CHECKPOINT)
-    state = {"num_timesteps": int(model.num_timesteps), **(extra or {})}
-    (out_dir / STATE).write_text(json.dumps(state, indent=1))
-    return out_dir / CHECKPOINT
-
-
-def load_state(out_dir: Path) -> dict[str, Any] | None:
-    path = Path(out_dir) / STATE
-    if not (Path(out_dir) / CHECKPOINT).exists() or not path.exists():
-        return None
-    return json.loads(path.read_text())
-
-
 class CheckpointCallback(_EveryNSteps):
-    """Save ``checkpoint.zip`` + ``state.json`` every ``save_freq`` env steps.
+    """Call ``save()`` every ``save_freq`` env steps (``agents.train`` saves ``checkpoint.pt`` and ``state.json``)."""
 
-    ``state`` is a callable returning extra JSON for ``state.json`` (e.g. the eval history).
-    """
-
-    def __init__(self, out_dir: Path, save_freq: int, state=None, verbose: int = 0) -> None:
+    def __init__(self, save_freq: int, save: Callable[[], Any], verbose: int = 0) -> None:
         super().__init__(verbose)
         if save_freq < 1:
             raise ValueError(f"save_freq must be >= 1 env step, got {save_freq}")
-        self.out_dir, self.save_freq, self.state = Path(out_dir), save_freq, state
+        self.save_freq, self.save = save_freq, save
         self.every = save_freq
 
     def _fire(self) -> None:
-        save_checkpoint(self.model, self.out_dir, self.state() if self.state else None)
+        self.save()

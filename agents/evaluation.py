@@ -18,7 +18,6 @@ import numpy as np
 from agents.baselines import Policy
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.metrics import Estimate, SessionRecorder
-from ecomsim.registration import env_kwargs
 
 
 @dataclass
@@ -38,10 +37,22 @@ class EvalResult:
 
 
 class SB3Policy(Policy):
-    """An SB3 model (PPO / DQN) as a :class:`Policy`: deterministic ``model.predict``."""
+    """An SB3 model (PPO / DQN) or a loaded agent (``agents.model_files.SavedAgent``) as a
+    :class:`Policy`: deterministic ``model.predict``. :meth:`reset` refuses an env whose
+    action or observation space is not the one the model was trained for."""
 
     def __init__(self, model, name: str = "sb3", deterministic: bool = True) -> None:
         self.model, self.name, self.deterministic = model, name, deterministic
+
+    def reset(self, core, rng: np.random.Generator) -> None:
+        from agents.model_files import check_fits, describe_space
+        from ecomsim.envs import env_spaces
+
+        super().reset(core, rng)
+        card = getattr(self.model, "card", None) or {
+            "algo": self.name, "env_id": None, "observation_space": describe_space(self.model.observation_space),
+            "action_space": describe_space(self.model.action_space)}
+        check_fits(card, str(getattr(self.model, "path", self.name)), None, *env_spaces(core))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         actions, _ = self.model.predict(obs, deterministic=self.deterministic)
@@ -98,6 +109,14 @@ def evaluate(
             raise RuntimeError(f"evaluation did not finish {num_sessions} sessions in {limit} steps")
     name = getattr(policy, "name", str(policy))
     return EvalResult(name, recorder.num_sessions, recorder.metrics(), recorder.funnel())
+
+
+def spaces_of(options: dict[str, Any]):
+    """``(action_space, observation_space)`` of the env ``options`` make (a one-session core: no vector env built)."""
+    from ecomsim.config import EnvConfig
+    from ecomsim.envs import build_core, env_spaces
+
+    return env_spaces(build_core(EnvConfig.from_kwargs(options), 1))
 
 
 def make_eval_env(options: dict[str, Any], num_envs: int = 256) -> EcomVectorEnv:

@@ -13,12 +13,26 @@ POLICY_NAMES = tuple(BASELINES) + ("bandit",)
 MODEL_KINDS = ("ppo", "dqn")
 
 
-def policy_factory(spec: str, device: str = "cpu") -> Callable[[], Policy]:
+class AgentFactory:
+    """Fresh :class:`SB3Policy` objects over one loaded agent; ``agent`` is there to check it against an env first."""
+
+    def __init__(self, agent, name: str) -> None:
+        self.agent, self.name = agent, name
+
+    def __call__(self) -> SB3Policy:
+        return SB3Policy(self.agent, name=self.name)
+
+
+def policy_factory(spec: str, device: str = "cpu", trust_pickle: bool = False) -> Callable[[], Policy]:
     """A function returning a fresh policy for ``spec`` (a model file is loaded once).
 
+    ``ppo:PATH`` / ``dqn:PATH`` load a trained agent (``model.pt`` + ``model.json``, see
+    ``agents.model_files``); ``trust_pickle`` also allows a Stable-Baselines3 zip.
+
     Raises:
-        ValueError: an unknown name (with a suggestion) or a bad ``ppo:``/``dqn:`` spec.
-        FileNotFoundError: the model file does not exist.
+        ValueError: an unknown name (with a suggestion), a bad ``ppo:``/``dqn:`` spec, or a
+            model file that is refused (an SB3 zip without ``trust_pickle``) or invalid.
+        FileNotFoundError / IsADirectoryError: the model file does not exist, or is a directory.
     """
     if ":" in spec:
         kind, path = spec.split(":", 1)
@@ -26,8 +40,7 @@ def policy_factory(spec: str, device: str = "cpu") -> Callable[[], Policy]:
             raise ValueError(f"policy must be one of {list(POLICY_NAMES)} or ppo:PATH / dqn:PATH, got {spec!r}")
         from agents.train import load_model
 
-        model = load_model(path, kind, device=device)
-        return lambda: SB3Policy(model, name=kind)
+        return AgentFactory(load_model(path, kind, device=device, trust_pickle=trust_pickle), kind)
     if spec == "bandit":
         return LinUCBPolicy
     if spec in BASELINES:

@@ -11,27 +11,34 @@ from ecomsim.metrics import METRIC_NAMES
 
 
 def distinct_worlds(rows: dict[str, dict[str, EvalResult]]) -> list[str]:
-    """The worlds scored, dropping ``reference`` when it is the same run as ``sim`` (the env's model is the reference world)."""
+    """The worlds scored, without ``reference`` when it is the same run as ``sim`` (the env's model is the reference world)."""
     first = next(iter(rows.values()))
     return [w for w in first if not (w == "reference" and first.get("sim") is first[w])]
 
 
 def score_table(rows: dict[str, dict[str, EvalResult]], reference: str | None = None) -> str:
-    """Plain-text table: one line per policy and world, conversion first, with ``x ref`` ratios."""
+    """The one score table of the project: a line per world and policy, conversion first, every metric with its 95% CI.
+
+    Args:
+        rows: ``{policy: {world: result}}`` as :func:`agents.evaluation.score` returns per policy.
+        reference: a policy of ``rows``; adds each policy's conversion divided by its conversion in the same world.
+    """
     worlds = distinct_worlds(rows)
     names = ["conversion_rate", *[m for m in METRIC_NAMES if m != "conversion_rate"]]
-    head = f"{'policy':<12}{'world':<11}" + "".join(f"{m:>27}" for m in names)
-    if reference:
-        head += f"{'conv / ' + reference:>18}"
+    cells = {(p, w): [str(by[w].metrics[m]) for m in names] for p, by in rows.items() for w in worlds}
+    if reference is not None and reference in rows:
+        names.append(f"conv / {reference}")
+        for (p, w), line in cells.items():
+            base = rows[reference][w].metrics["conversion_rate"].value
+            line.append(f"{rows[p][w].metrics['conversion_rate'].value / base:.2f}" if base > 0 else "n/a")
+    pw = max(len("policy"), *map(len, rows)) + 2
+    ww = max(len("world"), *map(len, worlds)) + 2
+    cw = [max(len(n), *(len(c[j]) for c in cells.values())) + 2 for j, n in enumerate(names)]
+    head = f"{'policy':<{pw}}{'world':<{ww}}" + "".join(f"{n:>{w}}" for n, w in zip(names, cw))
     lines = [head, "-" * len(head)]
     for world in worlds:
-        for name, by_world in rows.items():
-            res = by_world[world]
-            line = f"{name:<12}{world:<11}" + "".join(f"{str(res.metrics[m]):>27}" for m in names)
-            if reference and reference in rows:
-                base = rows[reference][world].metrics["conversion_rate"].value
-                line += f"{res.metrics['conversion_rate'].value / base:>18.2f}" if base > 0 else f"{'n/a':>18}"
-            lines.append(line)
+        for policy in rows:
+            lines.append(f"{policy:<{pw}}{world:<{ww}}" + "".join(f"{c:>{w}}" for c, w in zip(cells[policy, world], cw)))
     return "\n".join(lines)
 
 

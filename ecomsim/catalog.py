@@ -196,28 +196,60 @@ class Catalog:
 
     @classmethod
     def load(cls, path: str | Path) -> "Catalog":
-        """Load a catalog saved by :meth:`save`; errors name the file and what is wrong."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"catalog file {str(path)!r} does not exist")
+        """Load a catalog saved by :meth:`save`; errors name the file and what is wrong.
+
+        Raises:
+            FileNotFoundError: nothing at ``path``.
+            IsADirectoryError: ``path`` is a directory.
+            ValueError: not a readable ``.npz`` (truncated, another format, pickled objects), a header
+                that is not the JSON object :meth:`save` writes, missing arrays or invalid columns.
+        """
+        from ecomsim.cards import check_file
+
+        path = check_file(path, "catalog file", "a .npz catalog file saved by Catalog.save")
+        with open(path, "rb") as f:
+            magic = f.read(4)
+        if magic != b"PK\x03\x04":  # a .npz is a zip archive; anything else would reach numpy's pickle fallback
+            raise ValueError(f"catalog file {str(path)!r} is not a .npz (zip) archive: it starts with {magic!r}")
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
-        except Exception as exc:  # zip/npz corruption surfaces as many exception types
-            raise ValueError(f"catalog file {str(path)!r} is not a readable .npz catalog: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001 - zip/npz corruption surfaces as many exception types
+            raise ValueError(f"catalog file {str(path)!r} is not a readable .npz catalog (truncated or another "
+                             f"format?): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
         required = ("header", "item_id", "category", "price", "quality", "popularity", "embedding")
         missing = [k for k in required if k not in arrays]
         if missing:
             raise ValueError(f"catalog file {str(path)!r} lacks arrays {missing}; expected {list(required)}")
-        header = json.loads(str(arrays.pop("header")))
-        if header.get("format") != CATALOG_FORMAT:
-            raise ValueError(
-                f"catalog file {str(path)!r} has format {header.get('format')!r}, expected {CATALOG_FORMAT!r}"
-            )
+        header = _read_header(arrays.pop("header"), path)
+        extra = sorted(set(arrays) - set(required))
+        if extra:
+            raise ValueError(f"catalog file {str(path)!r} has unexpected arrays {extra}; expected {list(required)}")
         try:
             return cls(category_names=tuple(header["category_names"]), meta=header.get("meta", {}), **arrays)
-        except ValueError as exc:
+        except (ValueError, TypeError) as exc:
             raise ValueError(f"catalog file {str(path)!r} is invalid: {exc}") from exc
+
+
+def _read_header(raw: np.ndarray, path: Path) -> dict:
+    """The JSON header of a catalog file: an object of format ``CATALOG_FORMAT`` with a list of category names."""
+    where = f"catalog file {str(path)!r}"
+    if raw.shape != () or raw.dtype.kind != "U":
+        raise ValueError(f"{where} has a header array of dtype {raw.dtype} and shape {raw.shape}; expected one JSON string")
+    try:
+        header = json.loads(str(raw))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where} has a header that is not JSON ({exc}): {str(raw)[:60]!r}") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{where} has a JSON header of type {type(header).__name__}; expected an object")
+    if header.get("format") != CATALOG_FORMAT:
+        raise ValueError(f"{where} has format {header.get('format')!r}, expected {CATALOG_FORMAT!r}")
+    names = header.get("category_names")
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise ValueError(f"{where} header needs 'category_names', a list of strings, got {names!r}")
+    if not isinstance(header.get("meta", {}), dict):
+        raise ValueError(f"{where} header 'meta' must be an object, got {header['meta']!r}")
+    return header
 
 
 def make_reference_catalog(
@@ -286,7 +318,7 @@ def load_catalog(spec: str) -> Catalog:
     if spec == "reference":  # built deterministically when the shipped file is absent (e.g. a source checkout)
         return make_reference_catalog()
     path = Path(spec)
-    if path.suffix == ".npz" or path.exists():
+    if path.suffix == ".npz" or path.exists():  # a directory is named as such by Catalog.load
         return Catalog.load(path)
     names = sorted(p.name.removesuffix("_catalog.npz") for p in shipped.parent.glob("*_catalog.npz"))
     from ecomsim.errors import suggest

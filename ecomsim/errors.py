@@ -1,7 +1,11 @@
 """Errors for users' mistakes: did-you-mean hints and the range / choice checks every option goes through.
 
 Every message names the field, the value received and what is valid, so a user can
-fix the call without reading the source.
+fix the call without reading the source. Users' mistakes are ``ValueError`` or
+``TypeError`` (a wrong type) whose message names the field; a missing file is
+``FileNotFoundError`` and a directory where a file belongs ``IsADirectoryError``.
+:class:`TrainingStopped` is not a mistake: a training loop that stopped early on
+request (Ctrl-C, SIGTERM) after saving its checkpoint.
 """
 
 from __future__ import annotations
@@ -30,3 +34,18 @@ def check_range(field: str, value: Any, low: float, high: float, *, integer: boo
         raise TypeError(f"{field} must be {kind} in [{low}, {high}], got {value!r} ({type(value).__name__})")
     if not low <= value <= high:
         raise ValueError(f"{field} must be in [{low}, {high}], got {value!r}")
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """A training loop stopped early on request (its ``should_stop()`` turned true) after saving what it could.
+
+    A ``KeyboardInterrupt``, so code that handles Ctrl-C handles it too.
+
+    Attributes:
+        checkpoint: the file to resume from (``None`` when the run had none to save).
+        progress: how far it got, for people (``"304 of 1,024 steps"``, ``"epoch 3 of 30"``).
+    """
+
+    def __init__(self, checkpoint: Any, progress: str) -> None:
+        super().__init__(f"stopped at {progress}" + (f"; checkpoint {checkpoint}" if checkpoint else ""))
+        self.checkpoint, self.progress = checkpoint, progress

@@ -1,4 +1,4 @@
-"""Training tables for the catalog GAN: catalogs as flat tables, and the OBD item table.
+"""Training tables for the catalog GAN: catalogs as flat tables.
 
 A catalog *table* (``pandas.DataFrame``) has one row per item and the columns
 ``category`` (str), ``price`` (currency units), ``quality`` ([0, 1]),
@@ -10,21 +10,16 @@ table into a validated :class:`~ecomsim.catalog.Catalog`.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ecomsim.catalog import Catalog, make_reference_catalog
+from ecomsim.data.obd import obd_catalog
 
 #: smallest training table the GAN accepts (fewer rows leave nothing to learn a distribution from)
 MIN_TRAIN_ROWS = 40
-OBD_INSTALL_HINT = "pip install --no-deps obp==0.4.1"
-#: OBD item table mapping (documented assumptions, see :func:`obd_catalog`)
-OBD_PRICE_MEDIAN = 30.0  # currency units
-OBD_PRICE_LOG_SCALE = 0.5
 
 
 def catalog_to_table(catalog: Catalog) -> pd.DataFrame:
@@ -89,56 +84,8 @@ def reference_table(num_items: int = 5000, seed: int = 0) -> tuple[pd.DataFrame,
     return catalog_to_table(cat), cat.category_names
 
 
-def obd_item_context_path(campaign: str = "random", population: str = "all") -> Path:
-    """Path of OBD's ``item_context.csv`` inside the installed ``obp`` wheel, found without importing obp."""
-    try:
-        dist = importlib.metadata.distribution("obp")
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise ModuleNotFoundError(
-            f"the Open Bandit Dataset sample ships inside the obp wheel, which is not installed; run: {OBD_INSTALL_HINT}"
-        ) from exc
-    want = f"obp/dataset/obd/{campaign}/{population}/item_context.csv"
-    for f in dist.files or []:
-        if str(f) == want:
-            return Path(str(dist.locate_file(f)))
-    raise FileNotFoundError(f"obp is installed but lacks {want!r}; reinstall with: {OBD_INSTALL_HINT}")
-
-
-def obd_catalog(campaign: str = "random", population: str = "all", embed_dim: int = 8) -> Catalog:
-    """OBD's 80-item table as a catalog. OBD anonymises its items, so the mapping states its assumptions:
-
-    * category: ``item_feature_3`` (7 hashed values; names are their first 6 hex digits);
-    * price: ``item_feature_0`` is a standardised numeric attribute, read as a log-price
-      z-score: ``price = OBD_PRICE_MEDIAN * exp(OBD_PRICE_LOG_SCALE * f0)``;
-    * quality: OBD has no rating, so it is 0.5 for every item (a constant column);
-    * popularity: uniform (OBD's click logs, not this table, hold popularity);
-    * embedding: a fixed random projection (seed 0) of the one-hots of
-      ``item_feature_1`` and ``item_feature_2``, unit norm.
-    """
-    df = pd.read_csv(obd_item_context_path(campaign, population), index_col=0)
-    n = len(df)
-    codes3, names3 = pd.factorize(df["item_feature_3"].astype(str), sort=True)
-    onehots = [pd.get_dummies(df[c].astype(str)).to_numpy(np.float64) for c in ("item_feature_1", "item_feature_2")]
-    x = np.concatenate(onehots, axis=1)
-    proj = np.random.default_rng(0).normal(size=(x.shape[1], embed_dim))
-    emb = x @ proj
-    emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
-    price = np.round(OBD_PRICE_MEDIAN * np.exp(OBD_PRICE_LOG_SCALE * df["item_feature_0"].to_numpy(np.float64)), 2)
-    digest = hashlib.sha256(df.to_csv().encode()).hexdigest()[:12]
-    return Catalog(
-        item_id=df["item_id"].to_numpy(np.int64),
-        category=codes3,
-        price=price,
-        quality=np.full(n, 0.5),
-        popularity=np.full(n, 1.0 / n),
-        embedding=emb.astype(np.float32),
-        category_names=tuple(str(v)[:6] for v in names3),
-        meta={"source": f"obd/{campaign}/{population}/item_context.csv", "sha256_12": digest},
-    )
-
-
 def training_table(source: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """Resolve a training source: ``"reference"``, ``"obd"`` or a path to a saved catalog ``.npz``."""
+    """Resolve a training source: ``"reference"``, ``"obd"`` (``ecomsim.data.obd.obd_catalog``) or a path to a saved catalog ``.npz``."""
     if source == "reference":
         return reference_table()
     if source == "obd":

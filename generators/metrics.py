@@ -21,18 +21,6 @@ from sklearn.neighbors import NearestNeighbors
 
 from generators.data import embedding_columns
 
-#: TensorBoard tags of the GAN, defined once here
-GAN_TAGS = {
-    "critic_loss": "gan/critic_loss",
-    "generator_loss": "gan/generator_loss",
-    "gradient_penalty": "gan/gradient_penalty",
-    "wasserstein": "gan/wasserstein_estimate",
-    "max_ks": "gan/fidelity/max_ks",
-    "category_tv": "gan/fidelity/category_tv",
-    "corr_max_diff": "gan/fidelity/corr_max_diff",
-    "median_price_max_rel_err": "gan/fidelity/median_price_max_rel_err",
-}
-
 MIN_RELIABLE_HOLDOUT = 200  # held-out rows below which the figures are mostly noise (e.g. OBD's 16)
 
 TARGETS = {
@@ -145,7 +133,10 @@ def privacy(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
 
 
 def quick_fidelity(real: pd.DataFrame, synthetic: pd.DataFrame, category_names: tuple[str, ...]) -> dict[str, float]:
-    """The cheap figures logged to TensorBoard during training (no classifier, no neighbours)."""
+    """The cheap figures logged to TensorBoard during training (no classifier, no neighbours).
+
+    Keys are those of ``ecomsim.metrics.GAN_TAGS`` under ``gan/fidelity/``.
+    """
     dist = column_distances(real, synthetic)
     med = median_price_by_category(real, synthetic)
     return {

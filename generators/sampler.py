@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ecomsim.cards import read_card, sha256_file
+from ecomsim.cards import check_file, check_sha256, check_state_dict, load_tensors, read_card, require_keys, sha256_file
 from ecomsim.catalog import Catalog
 from ecomsim.catalog_source import CatalogSupport
 from ecomsim.errors import suggest
@@ -204,22 +204,27 @@ class CatalogGAN:
     def load(cls, card_path: str | Path | None = None, device: str = "cpu") -> "CatalogGAN":
         """Load a generator from its card (the shipped one when ``None``); checks format, checksum and schema."""
         card_path = Path(card_path) if card_path is not None else shipped_generator_card()
-        if not card_path.is_file():
-            raise FileNotFoundError(f"generator card {str(card_path)!r} does not exist; build it with scripts/train_gan.py")
-        card = read_card(card_path, CARD_FORMAT, "generator")
-        weights = card_path.parent / card["weights"]
-        if not weights.is_file():
-            raise FileNotFoundError(f"generator weights {str(weights)!r} named by {str(card_path)!r} do not exist")
-        digest = sha256_file(weights)
-        if digest != card["sha256"]:
-            raise ValueError(
-                f"generator weights {str(weights)!r} have sha256 {digest[:12]}..., the card expects "
-                f"{card['sha256'][:12]}...: the file is corrupted or from another build; rebuild with scripts/train_gan.py"
-            )
-        transformer = TableTransformer.from_dict(card["schema"])
-        net = card["network"]
-        generator = Generator(net["noise_dim"], transformer.num_categories, transformer.width, tuple(net["gen_hidden"]))
-        state = torch.load(weights, map_location=device, weights_only=True)
+        fix = "; build it with scripts/train_gan.py"
+        card = read_card(check_file(card_path, "generator card", "a generator card (.json)", fix), CARD_FORMAT, "generator",
+                         required=("weights", "sha256", "schema", "network", "category_share"))
+        where = f"generator card {str(card_path)!r}"
+        if not isinstance(card["network"], dict):
+            raise ValueError(f"{where}: 'network' must be an object with noise_dim and gen_hidden, got {card['network']!r}")
+        require_keys(card["network"], ("noise_dim", "gen_hidden"), f"{where} 'network'")
+        weights = check_file(card_path.parent / str(card["weights"]), "generator weights file", fix=f" (named by {where})")
+        check_sha256(weights, card["sha256"], "generator weights", "rebuild with scripts/train_gan.py")
+        try:
+            transformer = TableTransformer.from_dict(card["schema"])
+            net = card["network"]
+            generator = Generator(int(net["noise_dim"]), transformer.num_categories, transformer.width,
+                                  tuple(int(h) for h in net["gen_hidden"]))
+            shares = [float(card["category_share"][c]) for c in transformer.category_names]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"{where} has an invalid schema, network or category_share: "
+                             f"{type(exc).__name__}: {exc}") from None
+        if not all(np.isfinite(shares)) or min(shares) < 0 or sum(shares) <= 0:
+            raise ValueError(f"{where}: category_share must be finite shares >= 0 with a positive sum, got {shares}")
+        state = check_state_dict(load_tensors(weights, "generator weights", map_location=device), weights, "generator weights")
         try:
             generator.load_state_dict(state)
         except RuntimeError as exc:

@@ -16,24 +16,49 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
-import torch
 
 from agents.baselines import BASELINES
+from agents.cli import existing_file, option, parse_args, pin_threads, run
 from agents.evaluation import evaluate
+from agents.memory import check_env_memory
 from ecomsim.shoppers.behavior import load_behavior_model, load_net, shipped_weights_path
-from ecomsim.shoppers.training import TrainConfig, auc, heldout_metrics, predict_steps, train_behavior
+from ecomsim.shoppers.training import BehaviorTrainConfig, auc, heldout_metrics, predict_steps, train_behavior
 from ecomsim.envs import EcomVectorEnv
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 
 REPORT_SEED = 12345  # the held-out logs' seed; training used seeds 0 and 1
 POLICIES = ("random", "popularity", "click_greedy", "greedy")
 REQUIRED = ("random", "popularity", "greedy")
 TARGETS = {"click_auc_ratio": 0.97, "purchase_auc_ratio": 0.95, "click_ece": 0.01, "relative_gap": 0.10}
+
+
+@dataclass
+class Args:
+    json: bool = False
+    """print the report as JSON on the last line, after the table"""
+    weights: str | None = option(None, check=existing_file)
+    """weights file (default: the shipped ecomsim/assets/behavior.pt)"""
+    sessions: int = option(50_000, min=1)
+    """sessions per policy and world (use >= 20,000: at 2-5% conversion 50k keep the 95% CI of the gap near +-6%)"""
+    num_envs: int = option(1000, min=1)
+    """sessions stepped together"""
+    log_sessions: int = option(20_000, min=1)
+    """held-out recommend sessions logged"""
+    log_slate_sessions: int = option(8_000, min=1)
+    """held-out slate sessions logged"""
+    skip_obd: bool = False
+    """skip the Open Bandit Dataset section"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
 
 
 def heldout(weights: str | None, sessions: int, slate_sessions: int) -> dict:
@@ -83,7 +108,7 @@ def obd_report(seed: int = 0, folds: int = 5) -> dict:
     """
     from sklearn.linear_model import LogisticRegression
 
-    from ecomsim.data.loaders import load_obd
+    from ecomsim.data.obd import load_obd
 
     try:
         data = load_obd("random", "all")
@@ -96,7 +121,7 @@ def obd_report(seed: int = 0, folds: int = 5) -> dict:
     pos_oh = np.eye(int(data.position.max()) + 1)[data.position]
     x = np.concatenate([data.user, data.items, pos_oh], axis=1)
     p_dnn, p_lr = np.zeros(n), np.zeros(n)
-    cfg = TrainConfig(hidden=16, lr=3e-3, weight_decay=1e-3, batch_steps=256, max_epochs=40, patience=5, seed=seed)
+    cfg = BehaviorTrainConfig(hidden=16, lr=3e-3, weight_decay=1e-3, batch_steps=256, max_epochs=40, patience=5, seed=seed)
     for b in range(folds):
         test = block == b
         val = block == (b - 1 if b > 0 else b + 1)
@@ -126,50 +151,54 @@ def obd_report(seed: int = 0, folds: int = 5) -> dict:
     }
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", action="store_true", help="print the report as JSON on the last line")
-    ap.add_argument("--weights", default=None, help="weights file (default: the shipped ecomsim/assets/behavior.pt)")
-    ap.add_argument("--sessions", type=int, default=50_000, help="sessions per policy and world (>= 20,000; at 2-5%% conversion 50k keep the 95%% CI of the gap near +-6%%)")
-    ap.add_argument("--num-envs", type=int, default=1000)
-    ap.add_argument("--log-sessions", type=int, default=20_000, help="held-out recommend sessions")
-    ap.add_argument("--log-slate-sessions", type=int, default=8_000, help="held-out slate sessions")
-    ap.add_argument("--skip-obd", action="store_true")
-    args = ap.parse_args()
-    torch.set_num_threads(1)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
+    check_env_memory("--num-envs", min(args.num_envs, args.sessions), {"user_model": "reference", "catalog": "reference"})
     t0 = time.perf_counter()
     report = {"heldout": heldout(args.weights, args.log_sessions, args.log_slate_sessions)}
-    h = report["heldout"]
+    print_heldout(report["heldout"])
+    report["agreement"] = agreement(args.weights, args.sessions, args.num_envs)
+    print_agreement(report["agreement"])
+    if not args.skip_obd:
+        report["obd"] = obd_report()
+        print_obd(report["obd"])
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    if args.json:
+        print(json.dumps(report, default=float))
+    return 0
+
+
+def print_heldout(h: dict) -> None:
     print(f"held-out: click AUC {h['click_auc']:.4f} vs Bayes {h['click_auc_bayes']:.4f} (ratio {h['click_auc_ratio']:.4f}, "
           f"target >= 0.97); purchase AUC {h['purchase_auc']:.4f} vs Bayes {h['purchase_auc_bayes']:.4f} "
           f"(ratio {h['purchase_auc_ratio']:.4f}, target >= 0.95)")
     print(f"ECE: click {h['click_ece']:.4f} (target <= 0.01), cart {h['cart_ece']:.4f}, purchase {h['purchase_ece']:.4f}, "
           f"leave {h['leave_ece']:.4f}", flush=True)
-    report["agreement"] = agreement(args.weights, args.sessions, args.num_envs)
+
+
+def print_agreement(a: dict) -> None:
     print(f"{'policy':13s} {'conv ref':>9s} {'conv dnn':>9s} {'gap':>7s} {'ctr ref':>8s} {'ctr dnn':>8s} {'gap':>7s}")
-    for name, row in report["agreement"]["policies"].items():
+    for name, row in a["policies"].items():
         print(f"{name:13s} {row['reference']['conversion_rate']['value']:9.4f} {row['dnn']['conversion_rate']['value']:9.4f} "
               f"{row['conversion_rate_relative_gap']:+7.1%} {row['reference']['ctr']['value']:8.4f} "
               f"{row['dnn']['ctr']['value']:8.4f} {row['ctr_relative_gap']:+7.1%}   conv gap 95% CI "
               f"[{row['conversion_rate_relative_gap_ci95'][0]:+.1%}, {row['conversion_rate_relative_gap_ci95'][1]:+.1%}]")
     for key in ("ranking_conversion_rate_required", "ranking_ctr_required", "ranking_conversion_rate_all", "ranking_ctr_all"):
-        r = report["agreement"][key]
+        r = a[key]
         print(f"{key}: same={r['same']} reference={r['reference']} dnn={r['dnn']}", flush=True)
-    if not args.skip_obd:
-        report["obd"] = obd_report()
-        o = report["obd"]
-        if "skipped" in o:
-            print(f"OBD: skipped ({o['skipped']})")
-        else:
-            print(f"OBD: held-out click AUC {o['click_auc_dnn']:.4f} (DNN) vs {o['click_auc_logistic_regression']:.4f} "
-                  f"(logistic regression), pooled over {o['clicks']} held-out clicks; last time block "
-                  f"{o['last_block_click_auc_dnn']:.4f} vs {o['last_block_click_auc_logistic_regression']:.4f}")
-            for pos, c in o["ctr_per_position"].items():
-                print(f"  position {pos}: CTR data {c['data']:.4f} sim {c['sim']:.4f} (model mean {c['model_mean']:.4f})")
-    report["seconds"] = round(time.perf_counter() - t0, 1)
-    if args.json:
-        print(json.dumps(report, default=float))
+
+
+def print_obd(o: dict) -> None:
+    if "skipped" in o:
+        print(f"OBD: skipped ({o['skipped']})")
+        return
+    print(f"OBD: held-out click AUC {o['click_auc_dnn']:.4f} (DNN) vs {o['click_auc_logistic_regression']:.4f} "
+          f"(logistic regression), pooled over {o['clicks']} held-out clicks; last time block "
+          f"{o['last_block_click_auc_dnn']:.4f} vs {o['last_block_click_auc_logistic_regression']:.4f}")
+    for pos, c in o["ctr_per_position"].items():
+        print(f"  position {pos}: CTR data {c['data']:.4f} sim {c['sim']:.4f} (model mean {c['model_mean']:.4f})")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -2,26 +2,30 @@
 
     python scripts/catalog_report.py --json                 # figures as JSON (targets, verdicts)
     python scripts/catalog_report.py --png runs/catalog_report.png
-    python scripts/catalog_report.py --json --ctgan 1       # add CTGAN as a reference row (if importable)
+    python scripts/catalog_report.py --json --ctgan         # add CTGAN as a reference row (if importable)
 
 Recreates the generator's training table and held-out split from its card, samples
 ``--rows`` synthetic rows with the card's report seed, and scores them against the
 held-out real rows (``generators.metrics``). Also prints two context rows: ``real_vs_real``
 (training rows vs held-out rows: the noise floor of each figure at these sample
-sizes) and, with ``--ctgan 1``, CTGAN trained on the same training rows.
+sizes) and, with ``--ctgan``, CTGAN trained on the same training rows.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
 import torch
 
+from agents.cli import existing_file, option, or_empty, output_file, parse_args, pin_threads, run
 from generators.data import split_table, training_table
 from generators.metrics import fidelity_report
 from generators.plots import comparison_figure
@@ -30,24 +34,20 @@ from generators.sampler import CatalogGAN
 
 @dataclass
 class Args:
-    card: str = ""  # generator card (.json); '' for the shipped generator
-    rows: int = 0  # synthetic rows; 0 for the card's report sample size
-    json: int = 0  # 1 (or bare --json): print JSON only
-    png: str = "runs/catalog_report.png"  # '' to skip the figure
-    ctgan: int = 0  # 1: add a CTGAN reference row (needs the ctgan package)
-    ctgan_epochs: int = 300
-    threads: int = 1
-
-
-def parse() -> Args:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for f in fields(Args):
-        kind = {"int": int, "float": float}.get(str(f.type), str)
-        if f.name == "json":
-            p.add_argument("--json", type=int, nargs="?", const=1, default=0)
-        else:
-            p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
-    return Args(**vars(p.parse_args()))
+    card: str | None = option(None, check=existing_file)
+    """generator card (.json) (default: the shipped generator)"""
+    rows: int | None = option(None, min=1)
+    """synthetic rows scored (default: the card's report sample size)"""
+    json: bool = False
+    """print JSON only"""
+    png: str = option("runs/catalog_report.png", check=or_empty(output_file))
+    """comparison figure ('' to skip)"""
+    ctgan: bool = False
+    """add a CTGAN reference row (needs the ctgan package)"""
+    ctgan_epochs: int = option(300, min=1)
+    """CTGAN training epochs"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
 
 
 def ctgan_row(train, holdout, names, rows: int, epochs: int, seed: int) -> tuple[dict, object]:
@@ -72,15 +72,15 @@ def ctgan_row(train, holdout, names, rows: int, epochs: int, seed: int) -> tuple
             "train_seconds": round(time.perf_counter() - t0, 1), "epochs": epochs}, syn
 
 
-def main() -> None:
-    args = parse()
-    torch.set_num_threads(args.threads)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     warnings.filterwarnings("ignore", module="sklearn")
-    gan = CatalogGAN.load(args.card or None)
+    gan = CatalogGAN.load(args.card)
     card = gan.card
     table, names = training_table(card["data"])
     train, holdout = split_table(table, card["split"]["holdout"], card["split"]["seed"])
-    rows = args.rows or card["report_sample"]["rows"]
+    rows = args.rows if args.rows is not None else card["report_sample"]["rows"]
     synthetic = gan.sample_table(rows, seed=card["report_sample"]["seed"])
     rep = fidelity_report(train, holdout, synthetic, names, seed=card["split"]["seed"])
 
@@ -107,7 +107,7 @@ def main() -> None:
                                            title=f"held-out real vs {card.get('weights')} ({card['data']})"))
     if args.json:
         print(json.dumps(out, indent=1))
-        return
+        return 0
     print(f"generator {out['generator']}")
     for key, value in rep["figures"].items():
         verdict = "met" if rep["met"][key] else "MISSED"
@@ -119,7 +119,8 @@ def main() -> None:
         print(f"  ctgan: {json.dumps(out['ctgan'].get('figures', out['ctgan']))}")
     if args.png:
         print(f"  figure: {out['png']}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

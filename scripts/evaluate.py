@@ -3,72 +3,78 @@
 Each policy is scored in the env's own simulator and in the reference world
 (``user_model="reference"``), side by side: the sim-to-real gap.
 
+A trained agent is ``ppo:PATH`` or ``dqn:PATH`` with PATH its ``model.pt`` (the card
+``model.json`` beside it says the env it was trained on; another env id or action
+space is refused). A Stable-Baselines3 zip loads only with ``--trust-pickle``: SB3
+unpickles its ``data`` entry, so a crafted file runs code.
+
     python scripts/evaluate.py --policy greedy --sessions 20000
-    python scripts/evaluate.py --policy ppo:runs/ppo/model.zip --policy popularity --json
+    python scripts/evaluate.py --policy ppo:runs/ppo/model.pt --policy popularity --json
 """
 
 from __future__ import annotations
 
-import os
-
-# one BLAS / OpenMP thread unless told otherwise: the networks and the shopper model's
-# matrices are small, and on a shared 2-core machine extra BLAS threads spin and slow the
-# simulator down by up to 10x (measured with the numpy DNN forward at 256 envs)
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
+import json
+import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from agents.evaluation import EvalResult, score  # noqa: E402
-from agents.registry import policy_factory  # noqa: E402
-from agents.report import distinct_worlds  # noqa: E402
-from ecomsim.registration import env_kwargs  # noqa: E402
-from ecomsim.metrics import METRIC_NAMES  # noqa: E402
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--policy", action="append", required=True,
-                   help="random|popularity|click_greedy|greedy|bandit|ppo:PATH|dqn:PATH (repeat for several)")
-    p.add_argument("--sessions", type=int, default=20_000, help="sessions per policy and world (default 20000)")
-    p.add_argument("--seed", type=int, default=0, help="evaluation seed (sub-env i gets seed + i)")
-    p.add_argument("--env-id", default="ecomsim/Recommend-v0")
-    p.add_argument("--catalog", default=None, help="shipped catalog name or catalog file (default: the env's)")
-    p.add_argument("--channel", default=None, choices=["app", "web", "social"], help="fix the channel (default: population mix)")
-    p.add_argument("--user-model", default=None, help="the simulator's shopper model (default: the env's)")
-    p.add_argument("--num-envs", type=int, default=256, help="sessions stepped together")
-    p.add_argument("--device", default="cpu", help="device for loading SB3 models: auto|cpu|cuda")
-    p.add_argument("--sim-only", action="store_true", help="skip the reference-world scoring")
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = p.parse_args(argv)
-    if args.sessions < 1:
-        p.error(f"--sessions must be >= 1, got {args.sessions}")
-    return args
+from agents.cli import option, parse_args, pin_threads, run
+from agents.evaluation import EvalResult, score, spaces_of
+from agents.memory import check_env_memory
+from agents.registry import AgentFactory, policy_factory
+from agents.report import score_table
+from ecomsim.registration import env_kwargs
 
 
-def format_table(rows: dict[str, dict[str, EvalResult]]) -> str:
-    worlds = distinct_worlds(rows)
-    head = f"{'policy':<14}{'world':<11}" + "".join(f"{m:>28}" for m in METRIC_NAMES)
-    lines = [head, "-" * len(head)]
-    for name, by_world in rows.items():
-        for world in worlds:
-            res = by_world[world]
-            lines.append(f"{name:<14}{world:<11}" + "".join(f"{str(res.metrics[m]):>28}" for m in METRIC_NAMES))
-    return "\n".join(lines)
+@dataclass
+class Args:
+    policy: list[str]
+    """random, popularity, click_greedy, greedy, bandit, ppo:PATH or dqn:PATH"""
+    sessions: int = option(20_000, min=1)
+    """sessions per policy and world"""
+    seed: int = 0
+    """evaluation seed (sub-env i gets seed + i)"""
+    env_id: str = "ecomsim/Recommend-v0"
+    """a registered ecomsim id"""
+    catalog: str | None = None
+    """shipped catalog name or catalog file (default: the env's)"""
+    channel: Literal["app", "web", "social"] | None = None
+    """fix the shoppers' channel (default: the population's mix)"""
+    user_model: str | None = None
+    """the simulator's shopper model (default: the env's)"""
+    num_envs: int = option(256, min=1)
+    """sessions stepped together"""
+    device: str = "cpu"
+    """device for loading SB3 models: auto, cpu, cuda or cuda:N"""
+    sim_only: bool = False
+    """skip the reference-world scoring"""
+    json: bool = False
+    """print JSON instead of a table"""
+    trust_pickle: bool = False
+    """also load Stable-Baselines3 zips (ppo:FILE.zip): SB3 unpickles them, which runs any code a crafted file holds"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     kwargs = env_kwargs(args.env_id, catalog=args.catalog, channel=args.channel, user_model=args.user_model)
     worlds = ("sim",) if args.sim_only else ("sim", "reference")
+    check_env_memory("--num-envs", min(args.num_envs, args.sessions), kwargs)
+    # every policy loads, and every agent is checked against the env, before any scoring
+    factories = {spec: policy_factory(spec, device=args.device, trust_pickle=args.trust_pickle) for spec in args.policy}
+    agents = [f.agent for f in factories.values() if isinstance(f, AgentFactory)]
+    if agents:
+        action_space, observation_space = spaces_of(kwargs)
+        for agent in agents:
+            agent.check_env(args.env_id, action_space, observation_space)
     rows: dict[str, dict[str, EvalResult]] = {}
-    for spec in args.policy:
-        make = policy_factory(spec, device=args.device)
+    for spec, make in factories.items():
         rows[spec] = score(make, kwargs, args.sessions, seed=args.seed, num_envs=args.num_envs, worlds=worlds)
     if args.json:
         out = {"env_id": args.env_id, "env_options": kwargs, "sessions": args.sessions, "seed": args.seed,
@@ -76,11 +82,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(out, indent=1))
     else:
         print(f"{args.env_id}  {kwargs}  {args.sessions} sessions per policy and world, seed {args.seed}, 95% CIs")
-        print(format_table(rows))
+        print(score_table(rows))
     return 0
 
 
 if __name__ == "__main__":
-    from agents.cli import run
-
     run(main)

@@ -14,15 +14,38 @@ Usage: ``python scripts/reference_experiment.py [--sessions 20000] [--seed 0] [-
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
 
 from agents.baselines import BASELINES, Policy
+from agents.cli import option, parse_args, pin_threads, run
 from agents.evaluation import evaluate
+from agents.memory import check_env_memory
+from agents.report import score_table
 from ecomsim.envs import EcomVectorEnv
+
+
+@dataclass
+class Args:
+    sessions: int = option(20_000, min=1)
+    """sessions per policy"""
+    num_envs: int = option(500, min=1)
+    """sessions stepped together"""
+    seed: int = 0
+    """evaluation seed (sub-env i gets seed + i)"""
+    beta: float = 0.05
+    """lookahead's weight on the patience a satisfying click restores"""
+    json: bool = False
+    """print JSON instead of a table"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
 
 
 class LookaheadPolicy(Policy):
@@ -38,32 +61,25 @@ class LookaheadPolicy(Policy):
         return self._pick(r.purchase_total + self.beta * r.click * (2.0 * q - 0.4))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sessions", type=int, default=20000)
-    ap.add_argument("--num-envs", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--beta", type=float, default=0.05)
-    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
+    check_env_memory("--num-envs", min(args.num_envs, args.sessions), {"user_model": "reference", "catalog": "reference"})
     policies = [BASELINES[n]() for n in ("random", "popularity", "click_greedy", "greedy")] + [LookaheadPolicy(args.beta)]
-    results = {}
+    results, seconds = {}, {}
     for pol in policies:
         env = EcomVectorEnv(num_envs=args.num_envs, user_model="reference", catalog="reference")
         t0 = time.perf_counter()
-        res = evaluate(pol, env, args.sessions, seed=args.seed)
-        results[pol.name] = dict(res.to_dict(), seconds=round(time.perf_counter() - t0, 2))
+        results[pol.name] = {"reference": evaluate(pol, env, args.sessions, seed=args.seed)}
+        seconds[pol.name] = round(time.perf_counter() - t0, 2)
     if args.json:
-        print(json.dumps(results, indent=2))
-        return
-    print(f"reference world, Recommend-v0, {args.sessions} sessions per policy, seed {args.seed}")
-    print(f"{'policy':14s} {'conversion_rate [95% CI]':28s} {'ctr':>7s} {'rev/session':>12s} {'length':>7s}")
-    for name, r in results.items():
-        m = r["metrics"]
-        cr = m["conversion_rate"]
-        print(f"{name:14s} {cr['value']:.4f} [{cr['low']:.4f}, {cr['high']:.4f}]     "
-              f"{m['ctr']['value']:7.4f} {m['revenue_per_session']['value']:12.2f} {m['session_length']['value']:7.2f}")
+        print(json.dumps({name: dict(by["reference"].to_dict(), seconds=seconds[name]) for name, by in results.items()},
+                         indent=2))
+        return 0
+    print(f"reference world, Recommend-v0, {args.sessions} sessions per policy, seed {args.seed}, 95% CIs")
+    print(score_table(results, reference="popularity"))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

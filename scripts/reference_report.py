@@ -11,10 +11,15 @@ Usage: ``python scripts/reference_report.py [--sessions 20000] [--seed 0] [--jso
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from agents.baselines import PopularityPolicy
+from agents.cli import option, parse_args, pin_threads, run
 from agents.evaluation import evaluate
 from ecomsim.config import CHANNELS
 from ecomsim.envs import EcomVectorEnv
@@ -28,7 +33,20 @@ TARGETS = {
 }
 
 
-def run(channel: str | None, sessions: int, seed: int) -> dict:
+@dataclass
+class Args:
+    sessions: int = option(20_000, min=1)
+    """sessions overall and per channel"""
+    seed: int = 0
+    """evaluation seed (sub-env i gets seed + i)"""
+    json: bool = False
+    """print JSON instead of a table"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
+
+
+def funnel(channel: str | None, sessions: int, seed: int) -> dict:
+    """The popularity policy's figures in the reference world (one channel, or the mix for None)."""
     env = EcomVectorEnv(num_envs=500, user_model="reference", catalog="reference", channel=channel)
     res = evaluate(PopularityPolicy(), env, sessions, seed=seed)
     m = res.metrics
@@ -41,18 +59,15 @@ def run(channel: str | None, sessions: int, seed: int) -> dict:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sessions", type=int, default=20000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     report = {"policy": "popularity", "sessions": args.sessions, "targets": TARGETS,
-              "overall": run(None, args.sessions, args.seed),
-              "channels": {ch: run(ch, args.sessions, args.seed) for ch in CHANNELS}}
+              "overall": funnel(None, args.sessions, args.seed),
+              "channels": {ch: funnel(ch, args.sessions, args.seed) for ch in CHANNELS}}
     if args.json:
         print(json.dumps(report, indent=2))
-        return
+        return 0
     o = report["overall"]
     print(f"reference world, popularity policy, {args.sessions} sessions (seed {args.seed})")
     print(f"conversion_rate   {o['conversion_rate']['value']:.4f} [{o['conversion_rate']['low']:.4f}, {o['conversion_rate']['high']:.4f}]   target {TARGETS['conversion_rate']}")
@@ -65,7 +80,8 @@ def main() -> None:
         cr = r["conversion_rate"]
         print(f"{ch:8s} {cr['value']:.4f} [{cr['low']:.4f}, {cr['high']:.4f}]   {r['average_order_value']:7.2f}")
     print(f"target: {TARGETS['channels']}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

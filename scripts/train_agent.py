@@ -4,8 +4,13 @@ With no arguments: PPO on ``ecomsim/Recommend-v0`` with the defaults of
 ``agents/defaults.py`` (a few minutes on 2 CPU cores), then random, popularity,
 greedy and the LinUCB bandit are scored on the same seeded sessions, in the env's
 simulator and in the reference world. Writes under ``--out`` (default
-``runs/<algo>-<env>-s<seed>``): ``model.zip``, ``checkpoint.zip`` + ``state.json``
-(for ``--resume``), ``results.json``, ``report.png`` and TensorBoard logs in ``tb/``.
+``runs/<algo>-<env>-s<seed>``): ``model.pt`` + ``model.json`` (the agent: weights and
+card, ``agents/model_files.py``), ``checkpoint.pt`` + ``state.json`` (for ``--resume``),
+``results.json``, ``report.png`` and TensorBoard logs in ``tb/``.
+
+Every option is checked before any work: hyperparameters against SB3's constructor,
+paths, and whether ``--num-envs`` fits in memory. Ctrl-C or SIGTERM saves a checkpoint
+and prints the command that resumes (exit status 130 or 143); ``--resume`` continues.
 
     python scripts/train_agent.py
     python scripts/train_agent.py --algo dqn --timesteps 500000
@@ -15,98 +20,122 @@ simulator and in the reference world. Writes under ``--out`` (default
 
 from __future__ import annotations
 
-import os
-
-# one BLAS / OpenMP thread unless told otherwise: the networks and the shopper model's
-# matrices are small, and on a shared 2-core machine extra BLAS threads spin and slow the
-# simulator down by up to 10x (measured with the numpy DNN forward at 256 envs)
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import sys  # noqa: E402
+import dataclasses
+import json
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-import torch  # noqa: E402
+from agents.cli import option, output_dir, parse_args, pin_threads, run
+from agents.evaluation import SB3Policy, score
+from agents.registry import POLICY_NAMES, policy_factory
+from agents.report import plot_run, score_table, write_results
+from agents.signals import resume_command, stop_signals, stopped
+from agents.train import AgentTrainConfig, check_output_dir, train
+from ecomsim.errors import TrainingStopped, check_choice
+from ecomsim.registration import env_kwargs
 
-from agents.evaluation import SB3Policy, score  # noqa: E402
-from agents.registry import policy_factory  # noqa: E402
-from agents.report import plot_run, score_table, write_results  # noqa: E402
-from agents.train import TrainConfig, train  # noqa: E402
-from ecomsim.registration import env_kwargs  # noqa: E402
 
-BASELINES = ("random", "popularity", "greedy", "bandit")
+@dataclass
+class Args:
+    algo: Literal["ppo", "dqn"] = "ppo"
+    """the algorithm (DQN needs the Discrete actions of ecomsim/Recommend-v0)"""
+    env_id: str = "ecomsim/Recommend-v0"
+    """a registered ecomsim id"""
+    timesteps: int | None = option(None, min=1)
+    """training env steps (default: the algorithm's, agents/defaults.py)"""
+    sessions: int = option(5000, min=1)
+    """evaluation sessions per policy and world"""
+    out: str | None = option(None, check=output_dir)
+    """output directory (default: runs/<algo>-<env>-s<seed>)"""
+    device: str = "auto"
+    """auto, cpu, cuda or cuda:N (auto picks CUDA when present)"""
+    resume: bool = False
+    """continue from <out>/checkpoint.pt up to --timesteps"""
+    trust_pickle: bool = False
+    """resume from an earlier release's checkpoint.zip, an SB3 zip that is unpickled (runs code): only a run you trust"""
+    seed: int = 0
+    """seeds training, the sub-envs (seed + i), the periodic evaluation (seed + 10000) and the final scores (seed + 1000000)"""
+    num_envs: int | None = option(None, min=1)
+    """training sessions stepped together (default: the algorithm's)"""
+    user_model: str | None = None
+    """the simulator's shopper model (default: the env's)"""
+    catalog: str | None = None
+    """catalog name or file (default: the env's)"""
+    channel: Literal["app", "web", "social"] | None = None
+    """fix the shoppers' channel (default: the population's mix)"""
+    checkpoint_every: int = option(100_000, min=1)
+    """env steps between checkpoints"""
+    eval_every: int | None = option(None, min=0)
+    """env steps between periodic evaluations (default: timesteps / 8; 0: none)"""
+    eval_sessions: int = option(1000, min=1)
+    """sessions per periodic evaluation"""
+    hyperparams: str = "{}"
+    """JSON overrides of agents/defaults.py, e.g. '{"learning_rate": 1e-3}'"""
+    baselines: tuple[str, ...] = ("random", "popularity", "greedy", "bandit")
+    """baselines scored next to the trained policy ('' for none)"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads (1 is fastest for these small networks)"""
+    progress: bool = True
+    """show the progress bar"""
+
+    def __post_init__(self) -> None:
+        for name in self.baselines:
+            check_choice("--baselines", name, POLICY_NAMES)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--algo", default="ppo", choices=["ppo", "dqn"])
-    p.add_argument("--env-id", default="ecomsim/Recommend-v0")
-    p.add_argument("--timesteps", type=int, default=None, help="training env steps (default: the algorithm's default)")
-    p.add_argument("--sessions", type=int, default=5000, help="evaluation sessions per policy and world")
-    p.add_argument("--out", default=None, help="output dir (default runs/<algo>-<env>-s<seed>)")
-    p.add_argument("--device", default="auto", help="auto|cpu|cuda (auto picks CUDA when present)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.zip up to --timesteps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--num-envs", type=int, default=None, help="training sessions stepped together (default per algo)")
-    p.add_argument("--user-model", default=None, help="shopper model of the simulator (default: the env's)")
-    p.add_argument("--catalog", default=None, help="catalog name or file (default: the env's)")
-    p.add_argument("--channel", default=None, choices=["app", "web", "social"])
-    p.add_argument("--checkpoint-every", type=int, default=100_000, help="env steps between checkpoints")
-    p.add_argument("--eval-every", type=int, default=None, help="env steps between periodic evaluations (default timesteps/8; 0 = off)")
-    p.add_argument("--eval-sessions", type=int, default=1000, help="sessions per periodic evaluation")
-    p.add_argument("--hyperparams", default="{}", help='JSON overrides of agents/defaults.py, e.g. \'{"learning_rate": 1e-3}\'')
-    p.add_argument("--baselines", default=",".join(BASELINES), help="comma-separated baselines to score ('' for none)")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest for these small networks)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    args = p.parse_args(argv)
-    for name in ("sessions", "checkpoint_every", "threads"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.timesteps is not None and args.timesteps < 1:
-        p.error(f"--timesteps must be >= 1, got {args.timesteps}")
+def json_object(flag: str, text: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, or a ``ValueError`` naming ``flag``."""
     try:
-        args.hyperparams = json.loads(args.hyperparams)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
-        p.error(f"--hyperparams must be a JSON object, got {args.hyperparams!r} ({exc})")
-    if not isinstance(args.hyperparams, dict):
-        p.error(f"--hyperparams must be a JSON object, got {args.hyperparams!r}")
-    return args
+        raise ValueError(f"{flag} must be a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object, got {text!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    torch.set_num_threads(args.threads)
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     options = {k: v for k, v in {"user_model": args.user_model, "catalog": args.catalog, "channel": args.channel}.items()
                if v is not None}
-    config = TrainConfig(algo=args.algo, env_id=args.env_id, env_options=options, seed=args.seed, device=args.device,
-                         num_envs=args.num_envs, hyperparams=args.hyperparams, checkpoint_every=args.checkpoint_every,
-                         eval_sessions=args.eval_sessions, progress_bar=not args.no_progress)
-    if args.timesteps is not None:
-        config.timesteps = args.timesteps
-    config.eval_every = args.eval_every if args.eval_every is not None else max(1, config.timesteps // 8)
+    config = AgentTrainConfig(algo=args.algo, env_id=args.env_id, env_options=options, timesteps=args.timesteps,
+                              seed=args.seed, device=args.device, num_envs=args.num_envs,
+                              hyperparams=json_object("--hyperparams", args.hyperparams),
+                              checkpoint_every=args.checkpoint_every, eval_sessions=args.eval_sessions,
+                              progress_bar=args.progress)
+    eval_every = args.eval_every if args.eval_every is not None else max(1, config.timesteps // 8)
+    config = dataclasses.replace(config, eval_every=eval_every)
     short = args.env_id.split("/")[-1].split("-")[0].lower()
-    out = Path(args.out or f"runs/{args.algo}-{short}-s{args.seed}")
+    out = Path(args.out if args.out is not None else f"runs/{args.algo}-{short}-s{args.seed}")
+    check_output_dir(out, args.resume)
     print(f"training {args.algo.upper()} on {args.env_id} for {config.timesteps} steps -> {out}")
-    try:
-        model, summary = train(config, out, resume=args.resume)
-    except KeyboardInterrupt:
-        return 130
+    with stop_signals() as stop:
+        try:
+            with stop.deferred():
+                model, summary = train(config, out, resume=args.resume, should_stop=stop, trust_pickle=args.trust_pickle)
+        except TrainingStopped as exc:
+            again = list(argv if argv is not None else sys.argv[1:]) + ([] if args.out else ["--out", str(out)])
+            return stopped(stop, exc, resume_command("scripts/train_agent.py", again))
+        return finish(args, config, options, out, model, summary)
 
+
+def finish(args: Args, config: AgentTrainConfig, options: dict[str, Any], out: Path, model, summary: dict[str, Any]) -> int:
+    """Score the trained policy and the baselines, write results.json and report.png."""
     start = time.time()
     kwargs = env_kwargs(args.env_id, **options)
     # far from the training seeds (seed + i) and the periodic evaluation (seed + 10_000 + i)
     eval_seed = args.seed + 1_000_000
     rows = {args.algo: score(lambda: SB3Policy(model, args.algo), kwargs, args.sessions, seed=eval_seed)}
-    for name in [b for b in args.baselines.split(",") if b]:
+    for name in args.baselines:
         rows[name] = score(policy_factory(name), kwargs, args.sessions, seed=eval_seed)
-    table = score_table(rows, reference="popularity" if "popularity" in rows else None)
     print(f"\n{args.env_id} {kwargs}: {args.sessions} evaluation sessions per policy and world, 95% CIs")
-    print(table)
+    print(score_table(rows, reference="popularity" if "popularity" in rows else None))
 
     results = {
         "config": config.to_dict(),
@@ -120,15 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         "scores": {name: {w: r.to_dict() for w, r in by.items()} for name, by in rows.items()},
         "learning_curve": summary["eval_history"],
         "training_sessions": summary["rollout_history"],
-        "model": str(out / "model.zip"),
+        "model": str(out / "model.pt"),
     }
     write_results(out / "results.json", results)
     plot_run(out / "report.png", summary, rows, f"{args.algo.upper()} on {args.env_id}, {summary['timesteps']} steps")
-    print(f"\nwrote {out / 'model.zip'}, {out / 'results.json'}, {out / 'report.png'}; tensorboard --logdir {out / 'tb'}")
+    print(f"\nwrote {out / 'model.pt'} (+ model.json), {out / 'results.json'}, {out / 'report.png'}; "
+          f"tensorboard --logdir {out / 'tb'}")
     return 0
 
 
 if __name__ == "__main__":
-    from agents.cli import run
-
     run(main)

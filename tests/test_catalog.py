@@ -57,7 +57,7 @@ def test_bad_files(tmp_path):
         Catalog.load(tmp_path / "missing.npz")
     junk = tmp_path / "junk.npz"
     junk.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="is not a readable .npz catalog"):
+    with pytest.raises(ValueError, match=r"junk.npz' is not a .npz \(zip\) archive: it starts with b'not '"):
         Catalog.load(junk)
     partial = tmp_path / "partial.npz"
     np.savez(partial, price=np.ones(3))
@@ -114,3 +114,41 @@ def test_stream_uniforms_look_uniform():
     counts = np.histogram(u, bins=10, range=(0, 1))[0]
     chi2 = ((counts - 10000) ** 2 / 10000).sum()
     assert chi2 < 40  # 9 dof: p ~ 1e-5
+
+
+def _resave(path, tmp_path, name, **change):
+    arrays = dict(np.load(path))
+    arrays.update(change)
+    for key in [k for k, v in change.items() if v is None]:
+        del arrays[key]
+    np.savez(tmp_path / name, **arrays)
+    return tmp_path / name
+
+
+def test_unreadable_catalog_files_name_file_and_problem(tmp_path):
+    import json
+
+    path = make_reference_catalog(num_items=50).save(tmp_path / "c.npz")
+    with pytest.raises(IsADirectoryError, match=r"catalog file '.*' is a directory; expected a .npz catalog file"):
+        Catalog.load(tmp_path)
+    with pytest.raises(IsADirectoryError, match="is a directory"):  # the env's option, not "does not exist"
+        load_catalog(str(tmp_path))
+    data = path.read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"trunc.npz' is not a readable .npz catalog \(truncated or another format\?\)"):
+        Catalog.load(tmp_path / "trunc.npz")
+    header = json.loads(str(np.load(path)["header"]))
+    cases = [
+        ({"header": np.array("not json{")}, r"has a header that is not JSON"),
+        ({"header": np.array(json.dumps([1, 2]))}, r"has a JSON header of type list; expected an object"),
+        ({"header": np.array(json.dumps({k: v for k, v in header.items() if k != "category_names"}))},
+         r"header needs 'category_names', a list of strings, got None"),
+        ({"header": np.array(json.dumps(dict(header, format="other")))}, r"has format 'other', expected 'ecomsim-catalog-v1'"),
+        ({"header": np.arange(3)}, r"has a header array of dtype int64 and shape \(3,\); expected one JSON string"),
+        ({"price": None}, r"lacks arrays \['price'\]"),
+        ({"extra": np.ones(3)}, r"has unexpected arrays \['extra'\]"),
+        ({"price": -np.ones(50)}, r"is invalid: catalog column 'price' must be > 0, got -1.0 at row 0"),
+    ]
+    for i, (change, match) in enumerate(cases):
+        with pytest.raises(ValueError, match=match):
+            Catalog.load(_resave(path, tmp_path, f"bad{i}.npz", **change))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import ecomsim
+import ecomsim  # noqa: F401  (registers the ids)
 from ecomsim.catalog import REFERENCE_CATEGORIES, load_catalog, make_reference_catalog
 from ecomsim.catalog_source import CatalogSource, load_catalog_source
 from ecomsim.config import EnvConfig

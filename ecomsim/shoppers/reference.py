@@ -10,39 +10,49 @@ purchase intent ``w``. The core adds the observable history: items shown recentl
 (``rep_i`` = times ``i`` was shown in the last ``HISTORY`` steps) and the
 categories bought this session (``sat_i`` = 1 if ``i``'s category was bought).
 
-**Affinity** ``a = <u, e_i>`` in [-1, 1]; **relative popularity**
-``r_i = log(popularity_i * num_items)`` (0 for an average item).
+**Affinity** ``a = <u, e_i>`` in [-1, 1] (``e_i`` the unit-norm item embedding);
+**relative popularity** ``r_i = log(popularity_i * num_items)`` (0 for an average item);
+**premium look** ``z_i``, the item's log price standardised over the catalog
+(``(log price_i - mean) / std``: dearer items look better and draw clicks).
 
 **Attention** (position bias, cascade-free): ``theta_k = (1 + k) ** -eta_c`` with
 ``eta = (app 1.0, web 0.6, social 0.8)``: small screens lose lower slots fastest.
 
 **Click**::
 
-    p_click = theta_k * sigmoid(b0 + b_aff a + b_pop r_i + b_q (q_i - 0.5) - b_fat f - b_rep rep_i - b_sat sat_i + b_ch[c])
+    p_click = theta_k * sigmoid(b0 + b_aff * a + b_pop * r_i + b_q * (q_i - 0.5) + b_prem * z_i
+                                - b_fat * f - b_rep * rep_i - b_sat * sat_i + b_ch[c])
 
 **Cart given click** (price against budget, sensitivity ``s``)::
 
-    p_cart = sigmoid(g0 + g_aff a + w - s * log(price_i / budget))
+    p_cart = sigmoid(g0 + g_aff * a + w - g_price * s * log(price_i / budget))
 
 **Purchase given cart** (a price over budget is abandoned more; quality reassures)::
 
-    p_buy = sigmoid(d0 + d_q (q_i - 0.5) + 0.5 w - s * d_over * max(0, price_i / budget - 1))
+    p_buy = sigmoid(d0 + d_q * (q_i - 0.5) + 0.5 * w - s * d_over * max(0, price_i / budget - 1))
 
 **Leaving** after the step, for outcome level ``o`` (none / click / purchase), with
 ``p'``, ``f'`` the patience and fatigue after this step's item costs::
 
-    h_o = sigmoid(l0 - l_pat p' + l_fat f' + l_o[o]),    h_purchase = 1 - (1 - checkout)(1 - h_click)
+    h_o = sigmoid(l0 - l_pat * p' + l_fat * f' + l_o[o])
+    h_purchase = 1 - (1 - checkout) * (1 - h_click)
+
+(``h_purchase`` replaces the sigmoid for the purchase level: a buyer who checked out
+leaves with probability ``checkout`` on top of the click-level hazard; ``l_o[2]`` is
+therefore unused by the equations and kept only so ``l_o`` has one entry per level.)
 
 **Transitions** after the outcomes (mean over the ``m`` items shown):
 
 * item cost: ``p -= 1 / (slots shown) * sum(1 + k_irr * max(0, a_min - a))`` and
   ``f = f_decay * f + mean(phi_irr * max(0, a_min - a) + phi_rep * rep_i)``:
   irrelevant and repeated items tire and exhaust the shopper;
-* click on ``i``: patience refund ``k_click * (2 q_i - 0.4)`` (a low-quality
-  click-bait item *costs* patience: disappointment), fatigue halves, intent warms
-  up ``w += w_click * q_i``, interest drifts ``u <- normalise(u + rho (e_i - u))``;
-* purchase in category ``c``: ``sat_c = 1`` (need satisfied: the shopper stops
-  wanting the category), intent drops by ``w_after_buy``.
+* each click on ``i``: patience refund ``p += k_click * (2 q_i - 0.4)`` (a low-quality
+  click-bait item *costs* patience: disappointment) and intent warms up
+  ``w += w_click * q_i``; after any click fatigue halves (``f <- 0.5 f``) and interest
+  drifts ``u <- normalise(u + rho * (e - u))``, ``e`` the mean embedding of the
+  items clicked this step;
+* each purchase: intent drops, ``w -= w_after_buy``; and the core marks its category
+  ``c`` bought, ``sat_c = 1`` (need satisfied: the shopper stops wanting the category).
 
 Why a policy must plan: cheap, popular click-bait maximises the next click and the
 next purchase probability but low quality drains patience and intent; repeated or

@@ -5,36 +5,41 @@ shown item, cart given click, purchase given cart and leaving at the step's
 outcome level, summed and divided by the number of steps. Early stopping keeps
 the epoch with the best validation loss; then each head gets Platt scaling
 (``sigmoid(a * logit + b)``) fitted on the validation set. TensorBoard tags are
-``behavior/...`` (``TAGS``).
+``behavior/...`` (``ecomsim.metrics.BEHAVIOR_TAGS``).
+
+With a ``checkpoint`` file, the state at the end of every epoch (network, optimiser,
+learning-rate schedule, batch-order RNG, best epoch so far, history) is written
+atomically; ``resume=True`` continues from it, bit for bit as if never stopped.
+``should_stop`` is polled every batch: the running epoch is dropped and training ends
+with :class:`~ecomsim.errors.TrainingStopped`, the last epoch's checkpoint being the
+safe point (a shipped-build epoch takes about 40 s, too long to finish on SIGTERM).
 """
 
 from __future__ import annotations
 
 import copy
+import io
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
-from ecomsim.shoppers.network import HEADS, BehaviorNet
+from ecomsim.cards import load_tensors, require_keys, write_atomic
 from ecomsim.config import CHANNELS
-from ecomsim.data.logs import StepData
+from ecomsim.data.schema import StepData
+from ecomsim.errors import TrainingStopped
+from ecomsim.metrics import BEHAVIOR_TAGS
+from ecomsim.shoppers.network import HEADS, BehaviorNet
 
-TAGS = {
-    "train_loss": "behavior/train_loss",
-    "val_loss": "behavior/val_loss",
-    "val_click_auc": "behavior/val_click_auc",
-    "val_purchase_auc": "behavior/val_purchase_auc",
-    "val_click_ece": "behavior/val_click_ece",
-    "epoch_seconds": "behavior/epoch_seconds",
-}
-
+CHECKPOINT_FORMAT = "ecomsim-behavior-checkpoint-v1"
 
 @dataclass(frozen=True)
-class TrainConfig:
+class BehaviorTrainConfig:
     """Options of :func:`train_behavior`."""
 
     hidden: int = 64
@@ -53,9 +58,9 @@ class TrainConfig:
         for name in ("hidden", "batch_steps", "max_epochs", "patience", "threads"):
             v = getattr(self, name)
             if not isinstance(v, int) or v < 1:
-                raise ValueError(f"TrainConfig.{name} must be a positive integer, got {v!r}")
+                raise ValueError(f"BehaviorTrainConfig.{name} must be a positive integer, got {v!r}")
         if not self.lr > 0:
-            raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+            raise ValueError(f"BehaviorTrainConfig.lr must be > 0, got {self.lr}")
 
 
 # ================================================================ metrics
@@ -84,7 +89,8 @@ def ece(y: np.ndarray, p: np.ndarray, bins: int = 15) -> float:
 
 
 # ================================================================ tensors
-def _tensors(s: StepData) -> dict[str, torch.Tensor]:
+def step_tensors(s: StepData) -> dict[str, torch.Tensor]:
+    """The arrays of ``s`` as torch tensors (float32 features, int64 channel), for :func:`step_loss`."""
     return {
         "user": torch.from_numpy(np.ascontiguousarray(s.user, dtype=np.float32)),
         "items": torch.from_numpy(np.ascontiguousarray(s.items, dtype=np.float32)),
@@ -98,7 +104,7 @@ def _tensors(s: StepData) -> dict[str, torch.Tensor]:
     }
 
 
-def _loss(net: BehaviorNet, b: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> torch.Tensor:
+def step_loss(net: BehaviorNet, b: dict[str, torch.Tensor], idx: torch.Tensor | None = None) -> torch.Tensor:
     """Summed negative log-likelihood of the steps ``idx`` (all when None)."""
     g = b if idx is None else {k: (v if k == "positions" else v[idx]) for k, v in b.items()}
     log_click, cart, buy, leave = net.raw(g["user"], g["items"], g["positions"], g["channel"])
@@ -127,14 +133,14 @@ def _eval_loss(net: BehaviorNet, data: dict[int, dict[str, torch.Tensor]], chunk
         for b in data.values():
             n = b["user"].shape[0]
             for a in range(0, n, chunk):
-                total += float(_loss(net, b, torch.arange(a, min(a + chunk, n))))
+                total += float(step_loss(net, b, torch.arange(a, min(a + chunk, n))))
             steps += n
     return total / max(steps, 1)
 
 
 def predict_steps(net: BehaviorNet, s: StepData, chunk: int = 16384) -> dict[str, np.ndarray]:
     """Calibrated probabilities on logged steps: ``click``/``cart``/``purchase`` ``(S, k)``, ``leave`` ``(S,)`` at the logged level."""
-    b = _tensors(s)
+    b = step_tensors(s)
     out = {h: [] for h in HEADS}
     net.eval()
     with torch.inference_mode():
@@ -226,11 +232,28 @@ def heldout_metrics(net: BehaviorNet, test: dict[int, StepData]) -> dict[str, fl
 
 # =============================================================== training
 def train_behavior(
-    train: dict[int, StepData], val: dict[int, StepData], config: TrainConfig | None = None,
-    item_dim: int | None = None,
+    train: dict[int, StepData], val: dict[int, StepData], config: BehaviorTrainConfig | None = None,
+    item_dim: int | None = None, checkpoint: str | Path | None = None, resume: bool = False,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[BehaviorNet, list[dict[str, float]]]:
-    """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it."""
-    cfg = config or TrainConfig()
+    """Train a :class:`BehaviorNet` with early stopping on the validation loss, then calibrate it.
+
+    Args:
+        train, val: step arrays per slate size (``ecomsim.data.schema.StepData``).
+        config: options (default :class:`BehaviorTrainConfig`).
+        item_dim: item feature width (default: the training data's).
+        checkpoint: file for the end-of-epoch checkpoint (none when ``None``).
+        resume: continue from ``checkpoint`` (it must exist and match the options and data).
+        should_stop: polled every batch; when true, training ends with ``TrainingStopped``.
+
+    Returns:
+        The calibrated network (the best epoch's weights) and one record per epoch
+        (``epoch``, ``train_loss``, ``val_loss``, ``epoch_seconds``, ``lr``).
+    """
+    cfg = config or BehaviorTrainConfig()
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    if resume and (ckpt is None or not ckpt.is_file()):
+        raise FileNotFoundError(f"resume: no behaviour checkpoint at {str(ckpt) if ckpt else None!r}; train without resume first")
     torch.set_num_threads(cfg.threads)
     gen = torch.Generator().manual_seed(cfg.seed)
     first = next(iter(train.values()))
@@ -238,64 +261,140 @@ def train_behavior(
         torch.manual_seed(cfg.seed)
         net = BehaviorNet(first.user.shape[1], item_dim or first.items.shape[2], len(CHANNELS), cfg.hidden)
     _set_normalisation(net, train)
-    tr = {k: _tensors(s) for k, s in train.items()}
-    va = {k: _tensors(s) for k, s in val.items()}
+    tr = {k: step_tensors(s) for k, s in train.items()}
+    va = {k: step_tensors(s) for k, s in val.items()}
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     # a plateau in validation loss first cuts the step size; early stopping ends the run later
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.3, patience=cfg.lr_patience)
-    writer = None
-    if cfg.log_dir:
-        from torch.utils.tensorboard import SummaryWriter
-
-        writer = SummaryWriter(cfg.log_dir)
-    best, best_state, bad, history = float("inf"), copy.deepcopy(net.state_dict()), 0, []
-    start = time.perf_counter()
-    for epoch in range(cfg.max_epochs):
+    run = _Run(best=float("inf"), best_state=copy.deepcopy(net.state_dict()), bad=0, history=[], seconds=0.0)
+    fingerprint = {"config": _cfg_json(cfg), "steps": {str(k): len(s) for k, s in train.items()},
+                   "val_steps": {str(k): len(s) for k, s in val.items()}}
+    if resume:
+        run = _load_checkpoint(ckpt, fingerprint, net, opt, sched, gen)
+    writer = _writer(cfg.log_dir)
+    start = time.perf_counter() - run.seconds
+    for epoch in range(len(run.history), cfg.max_epochs):
+        if run.bad >= cfg.patience or time.perf_counter() - start > cfg.max_seconds:
+            break  # a resumed run that had already stopped early
         t0 = time.perf_counter()
-        net.train()
-        batches = []
-        for k, b in tr.items():
-            perm = torch.randperm(b["user"].shape[0], generator=gen)
-            batches += [(k, perm[a : a + cfg.batch_steps]) for a in range(0, len(perm), cfg.batch_steps)]
-        order = torch.randperm(len(batches), generator=gen).tolist()
-        total, steps = 0.0, 0
-        for i in order:
-            k, idx = batches[i]
-            loss = _loss(net, tr[k], idx)
-            opt.zero_grad()
-            (loss / len(idx)).backward()
-            opt.step()
-            total += float(loss.detach())
-            steps += len(idx)
+        train_loss = _train_epoch(net, opt, tr, cfg.batch_steps, gen, should_stop)
+        if train_loss is None:  # stopped: the epoch is dropped, the previous epoch's checkpoint is the safe point
+            if writer:
+                writer.close()
+            raise TrainingStopped(ckpt if ckpt is not None and (resume or epoch > 0) else None,
+                                  f"epoch {epoch + 1} of at most {cfg.max_epochs} ({epoch} done)")
         net.eval()
         val_loss = _eval_loss(net, va)
         sched.step(val_loss)
-        rec = {"epoch": epoch, "train_loss": total / steps, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0,
+        rec = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "epoch_seconds": time.perf_counter() - t0,
                "lr": opt.param_groups[0]["lr"]}
-        history.append(rec)
+        run.history.append(rec)
         if writer:
             for key in ("train_loss", "val_loss", "epoch_seconds"):
-                writer.add_scalar(TAGS[key], rec[key], epoch)
-        if val_loss < best - 1e-5:
-            best, best_state, bad = val_loss, copy.deepcopy(net.state_dict()), 0
+                writer.add_scalar(BEHAVIOR_TAGS[key], rec[key], epoch)
+        if val_loss < run.best - 1e-5:
+            run.best, run.best_state, run.bad = val_loss, copy.deepcopy(net.state_dict()), 0
         else:
-            bad += 1
-        if bad >= cfg.patience or time.perf_counter() - start > cfg.max_seconds:
+            run.bad += 1
+        run.seconds = time.perf_counter() - start
+        if ckpt is not None:
+            _save_checkpoint(ckpt, fingerprint, net, opt, sched, gen, run)
+        if run.bad >= cfg.patience or time.perf_counter() - start > cfg.max_seconds:
             break
-    net.load_state_dict(best_state)
+    net.load_state_dict(run.best_state)
     net.eval()
     fit_calibration(net, val)
     if writer:
-        m = heldout_metrics(net, val)
-        for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
-            writer.add_scalar(TAGS[tag], m[key], len(history))
-        writer.close()
-    return net, history
+        _log_heldout(writer, net, val, len(run.history))
+    return net, run.history
 
 
-def save_step_data(path: str | Path, data: dict[int, StepData]) -> None:
-    """Cache step arrays as one ``.npz`` (keys ``k{slate}/{field}``)."""
-    from dataclasses import fields
+@dataclass
+class _Run:
+    """The training loop's state between epochs (what a checkpoint holds besides the modules)."""
 
-    arrays = {f"k{k}/{f.name}": getattr(s, f.name) for k, s in data.items() for f in fields(s)}
-    np.savez(path, **arrays)
+    best: float
+    best_state: dict
+    bad: int
+    history: list
+    seconds: float
+
+
+def _cfg_json(cfg: BehaviorTrainConfig) -> dict:
+    """Options that must match for a resume (not ``max_epochs``, ``max_seconds``, ``threads``, ``log_dir``)."""
+    d = asdict(cfg)
+    for key in ("max_epochs", "max_seconds", "threads", "log_dir"):
+        d.pop(key)
+    return d
+
+
+def _save_checkpoint(path: Path, fingerprint: dict, net: BehaviorNet, opt, sched, gen: torch.Generator, run: _Run) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "fingerprint": json.dumps(fingerprint), "net": net.state_dict(),
+                "opt": opt.state_dict(), "sched": json.dumps(sched.state_dict()), "rng": gen.get_state(),
+                "best_state": run.best_state, "run": json.dumps({"best": run.best, "bad": run.bad, "history": run.history,
+                                                                 "seconds": run.seconds})}, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def _load_checkpoint(path: Path, fingerprint: dict, net: BehaviorNet, opt, sched, gen: torch.Generator) -> _Run:
+    ck = load_tensors(path, "behaviour checkpoint")
+    where = f"behaviour checkpoint {str(path)!r}"
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        found = ck.get("format") if isinstance(ck, dict) else type(ck).__name__
+        raise ValueError(f"{where} has format {found!r}, expected {CHECKPOINT_FORMAT!r}")
+    require_keys(ck, ("fingerprint", "net", "opt", "sched", "rng", "best_state", "run"), where)
+    saved = json.loads(ck["fingerprint"])
+    if saved != fingerprint:
+        diff = {k: (saved.get(k), fingerprint.get(k)) for k in fingerprint if saved.get(k) != fingerprint.get(k)}
+        raise ValueError(f"{where} was written for other options or logs (checkpoint, now): {diff}; match them or delete it")
+    try:
+        net.load_state_dict(ck["net"])
+        opt.load_state_dict(ck["opt"])
+        sched.load_state_dict(json.loads(ck["sched"]))
+        gen.set_state(ck["rng"])
+        run = json.loads(ck["run"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{where} does not fit this network: {str(exc).splitlines()[0]}") from None
+    return _Run(best=run["best"], best_state=ck["best_state"], bad=run["bad"], history=run["history"], seconds=run["seconds"])
+
+
+def _writer(log_dir: str | None):
+    if not log_dir:
+        return None
+    from torch.utils.tensorboard import SummaryWriter  # imported lazily: tensorboard is slow to import
+
+    return SummaryWriter(log_dir)
+
+
+def _train_epoch(net: BehaviorNet, opt: torch.optim.Optimizer, tr: dict[int, dict[str, torch.Tensor]],
+                 batch_steps: int, gen: torch.Generator, should_stop: Callable[[], bool] | None = None) -> float | None:
+    """One pass over the training steps in seeded batches (each of one slate size); the mean loss per step
+    (``None`` when ``should_stop()`` turned true before the end)."""
+    net.train()
+    batches = []
+    for k, b in tr.items():
+        perm = torch.randperm(b["user"].shape[0], generator=gen)
+        batches += [(k, perm[a : a + batch_steps]) for a in range(0, len(perm), batch_steps)]
+    order = torch.randperm(len(batches), generator=gen).tolist()
+    total, steps = 0.0, 0
+    for i in order:
+        if should_stop is not None and should_stop():
+            return None
+        k, idx = batches[i]
+        loss = step_loss(net, tr[k], idx)
+        opt.zero_grad()
+        (loss / len(idx)).backward()
+        opt.step()
+        total += float(loss.detach())
+        steps += len(idx)
+    return total / steps
+
+
+def _log_heldout(writer, net: BehaviorNet, val: dict[int, StepData], step: int) -> None:
+    """The calibrated model's validation AUCs and click ECE, then close the writer."""
+    m = heldout_metrics(net, val)
+    for key, tag in (("click_auc", "val_click_auc"), ("purchase_auc", "val_purchase_auc"), ("click_ece", "val_click_ece")):
+        writer.add_scalar(BEHAVIOR_TAGS[tag], m[key], step)
+    writer.close()

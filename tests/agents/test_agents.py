@@ -15,7 +15,7 @@ from agents.baselines import BASELINES, RandomPolicy
 from agents.evaluation import SB3Policy, evaluate, make_eval_env, score
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
 from agents.registry import policy_factory
-from agents.train import TrainConfig, load_model, resolve_device, train
+from agents.train import AgentTrainConfig, load_model, resolve_device, train
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.envs import EcomVectorEnv
 from ecomsim.shoppers.base import Reaction, ShopperModel
@@ -134,14 +134,14 @@ def test_dqn_q_values_equivariant_and_slate_rejected() -> None:
         q2 = model.q_net(torch.as_tensor(_permute_candidates(obs, perm, lay["context_dim"], lay["num_candidates"])))
     torch.testing.assert_close(q2, q[:, perm])
     with pytest.raises(ValueError, match="needs a Discrete action space"):
-        TrainConfig(algo="dqn", env_id="ecomsim/Slate-v0")
+        AgentTrainConfig(algo="dqn", env_id="ecomsim/Slate-v0")
 
 
 def test_config_and_device_errors() -> None:
     with pytest.raises(ValueError, match="algo must be one of"):
-        TrainConfig(algo="a2c")
+        AgentTrainConfig(algo="a2c")
     with pytest.raises(ValueError, match="unknown ppo hyperparameters"):
-        TrainConfig(hyperparams={"learning_rat": 1e-3})
+        AgentTrainConfig(hyperparams={"learning_rat": 1e-3})
     with pytest.raises(ValueError, match="device must be"):
         resolve_device("tpu")
     assert resolve_device("cpu") == "cpu"
@@ -151,18 +151,18 @@ def test_config_and_device_errors() -> None:
             resolve_device("cuda")
 
 
-def _tiny(algo: str = "ppo", **kw) -> TrainConfig:
+def _tiny(algo: str = "ppo", **kw) -> AgentTrainConfig:
     hp = {"n_steps": 16, "batch_size": 64} if algo == "ppo" else {"learning_starts": 100, "buffer_size": 2000, "batch_size": 64}
     base = dict(algo=algo, timesteps=512, num_envs=8, device="cpu", hyperparams=hp, checkpoint_every=256,
                 eval_every=256, eval_sessions=20, progress_bar=False, env_options={"user_model": "reference"})
     base.update(kw)
-    return TrainConfig(**base)
+    return AgentTrainConfig(**base)
 
 
 def test_train_save_load_resume_and_tensorboard(tmp_path) -> None:
     model, summary = train(_tiny(), tmp_path)
     assert summary["timesteps"] == 512 and len(summary["eval_history"]) == 2
-    loaded = load_model(tmp_path / "model.zip", "ppo", device="cpu")
+    loaded = load_model(tmp_path / "model.pt", "ppo", device="cpu")
     obs = EcomSB3VecEnv(8, user_model="reference").reset()
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
     state = json.loads((tmp_path / "state.json").read_text())
@@ -182,7 +182,7 @@ def test_train_save_load_resume_and_tensorboard(tmp_path) -> None:
     for tag in ("ecom/ctr", "ecom/conversion_rate", "ecom/revenue_per_session", "ecom/session_length",
                 "eval/conversion_rate", "rollout/ep_rew_mean", "train/value_loss"):
         assert tag in tags, (tag, sorted(tags))
-    with pytest.raises(FileNotFoundError, match="no checkpoint.zip"):
+    with pytest.raises(FileNotFoundError, match="no checkpoint.pt"):
         train(_tiny(), tmp_path / "empty", resume=True)
 
 
@@ -223,15 +223,29 @@ def test_policy_factory() -> None:
         policy_factory("populárity")
     with pytest.raises(ValueError, match="ppo:PATH"):
         policy_factory("a2c:model.zip")
-    with pytest.raises(FileNotFoundError, match="no ppo model"):
-        policy_factory("ppo:/nonexistent/model.zip")
+    with pytest.raises(FileNotFoundError, match="ppo model '/nonexistent/model.pt' does not exist"):
+        policy_factory("ppo:/nonexistent/model.pt")
 
 
 @pytest.mark.slow
 def test_short_ppo_run_beats_random(tmp_path) -> None:
-    config = TrainConfig(timesteps=200_000, device="cpu", eval_every=0, progress_bar=False, seed=0)
+    config = AgentTrainConfig(timesteps=200_000, device="cpu", eval_every=0, progress_bar=False, seed=0)
     model, _ = train(config, tmp_path)
     env = make_eval_env({"mode": "recommend"}, num_envs=128)
     ppo = evaluate(SB3Policy(model, "ppo"), env, 4000, seed=1).metrics["conversion_rate"]
     rand = evaluate(RandomPolicy(), env, 4000, seed=1).metrics["conversion_rate"]
     assert ppo.low > rand.high, (ppo, rand)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"num_envs": 0}, r"AgentTrainConfig.num_envs must be an integer >= 1, got 0"),
+    ({"timesteps": 0}, r"AgentTrainConfig.timesteps must be an integer >= 1, got 0"),
+    ({"eval_every": -1}, r"AgentTrainConfig.eval_every must be an integer >= 0, got -1"),
+    ({"hyperparams": {"num_envs": 0}}, r"AgentTrainConfig.hyperparams\['num_envs'\] must be an integer >= 1, got 0"),
+    ({"hyperparams": {"hidden": 2.5}}, r"AgentTrainConfig.hyperparams\['hidden'\] must be an integer >= 1, got 2.5"),
+])
+def test_agent_train_config_keeps_zero_as_zero(kwargs, match):
+    """A zero count is an error naming the field, never silently the default."""
+    with pytest.raises(ValueError, match=match):
+        AgentTrainConfig(**kwargs)
+    assert AgentTrainConfig(num_envs=np.int64(8)).resolved()["num_envs"] == 8

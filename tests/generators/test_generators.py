@@ -13,13 +13,14 @@ import importlib.metadata
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from ecomsim.catalog import REFERENCE_CATEGORIES, Catalog, load_catalog
+from ecomsim.data.obd import obd_catalog, obd_files
 from generators.data import (
     MIN_TRAIN_ROWS,
     catalog_to_table,
     check_training_table,
-    obd_item_context_path,
     reference_table,
     split_table,
 )
@@ -140,11 +141,45 @@ def test_corrupted_card(card_copy):
         CatalogGAN.load(card_copy)
 
 
+def test_bad_generator_cards_and_weights(tmp_path, card_copy):
+    import hashlib
+    import json
+    import pickle
+
+    card = json.loads(card_copy.read_text())
+    for key in ("network", "sha256", "schema"):
+        card_copy.write_text(json.dumps({k: v for k, v in card.items() if k != key}))
+        with pytest.raises(ValueError, match=rf"generator card '.*' lacks keys \['{key}'\]"):
+            CatalogGAN.load(card_copy)
+    card_copy.write_text(json.dumps(dict(card, network={"noise_dim": 64})))
+    with pytest.raises(ValueError, match=r"generator card '.*' 'network' lacks keys \['gen_hidden'\]"):
+        CatalogGAN.load(card_copy)
+    weights = card_copy.with_suffix(".pt")
+    target = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return exec, (f"open({str(target)!r}, 'w').write('ran')",)
+
+    for data, match in ((weights.read_bytes()[:3000], r"is not a readable torch weights file \(truncated or corrupted\?\)"),
+                        (pickle.dumps(Payload()), r"holds objects other than tensors \(a pickle that could run code")):
+        weights.write_bytes(data)
+        card_copy.write_text(json.dumps(dict(card, sha256=hashlib.sha256(data).hexdigest())))
+        with pytest.raises(ValueError, match=r"generator weights '.*catalog_gan.pt' " + match):
+            CatalogGAN.load(card_copy)
+    assert not target.exists()
+    with pytest.raises(IsADirectoryError, match=r"generator card '.*' is a directory; expected a generator card \(.json\)"):
+        CatalogGAN.load(tmp_path)
+    card_copy.write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match=r"generator card '.*' is not UTF-8 text \(byte 0xff at offset 0\)"):
+        CatalogGAN.load(card_copy)
+
+
 def test_missing_files(tmp_path, card_copy):
     with pytest.raises(FileNotFoundError, match="does not exist; build it with scripts/train_gan.py"):
         CatalogGAN.load(tmp_path / "nope.json")
     card_copy.with_suffix(".pt").unlink()
-    with pytest.raises(FileNotFoundError, match="generator weights .* do not exist"):
+    with pytest.raises(FileNotFoundError, match="generator weights file .* does not exist"):
         CatalogGAN.load(card_copy)
 
 
@@ -196,17 +231,15 @@ def test_obd_missing_says_how_to_install(monkeypatch):
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
     with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps obp==0.4\.1"):
-        obd_item_context_path()
+        obd_files()
 
 
 def test_obd_catalog_is_valid():
     pytest.importorskip("importlib.metadata")
     try:
-        obd_item_context_path()
+        obd_files()
     except ModuleNotFoundError:
         pytest.skip("obp not installed")
-    from generators.data import obd_catalog
-
     cat = obd_catalog()
     assert cat.num_items == 80 and cat.num_categories == 7
     assert isinstance(catalog_to_table(cat), pd.DataFrame)
@@ -247,7 +280,7 @@ def test_tiny_training_run_and_resume(tmp_path):
 @pytest.mark.slow
 def test_obd_table_trains_to_valid_catalogs(tmp_path):
     try:
-        obd_item_context_path()
+        obd_files()
     except ModuleNotFoundError:
         pytest.skip("obp not installed")
     out = run(["scripts/train_gan.py", "--data", "obd", "--epochs", "20", "--out", str(tmp_path),
@@ -262,24 +295,24 @@ def test_obd_table_trains_to_valid_catalogs(tmp_path):
 def test_train_config_errors():
     import torch
 
-    from generators.train import TrainConfig
+    from generators.train import GanTrainConfig
 
     with pytest.raises(ValueError, match=r"device must be 'cpu' or 'cuda\[:i\]', got 'tpu'"):
-        TrainConfig(device="tpu")
+        GanTrainConfig(device="tpu")
     with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
-        TrainConfig(epochs=0)
+        GanTrainConfig(epochs=0)
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="torch sees no CUDA device"):
-            TrainConfig(device="cuda")
+            GanTrainConfig(device="cuda")
 
 
 def test_tiny_training_in_process_is_seeded():
     import torch
 
-    from generators.train import TrainConfig, train_gan
+    from generators.train import GanTrainConfig, train_gan
 
     table, names = reference_table(num_items=200, seed=1)
-    cfg = TrainConfig(epochs=1, batch_size=64, critic_steps=1, gen_hidden=(32,), critic_hidden=(32,), eval_every=0)
+    cfg = GanTrainConfig(epochs=1, batch_size=64, critic_steps=1, gen_hidden=(32,), critic_hidden=(32,), eval_every=0)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -294,12 +327,43 @@ def test_tiny_training_in_process_is_seeded():
 
 @pytest.mark.skipif("not __import__('torch').cuda.is_available()", reason="needs a CUDA device")
 def test_cuda_training_and_sampling():
-    from generators.train import TrainConfig, train_gan
+    from generators.train import GanTrainConfig, train_gan
 
     table, names = reference_table(num_items=200, seed=1)
-    cfg = TrainConfig(epochs=1, batch_size=64, critic_steps=1, eval_every=1, device="cuda")
+    cfg = GanTrainConfig(epochs=1, batch_size=64, critic_steps=1, eval_every=1, device="cuda")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         gan = train_gan(table, names, cfg, log=lambda *_: None)
     cat = gan.sample(100, seed=0)
     assert cat.num_items == 100 and cat.equals(gan.sample(100, seed=0))
+
+
+@pytest.mark.slow
+def test_gan_stop_and_resume_equal_an_uninterrupted_run(tmp_path):
+    from ecomsim.errors import TrainingStopped
+    from generators.data import reference_table
+    from generators.train import GanTrainConfig, train_gan
+
+    table, names = reference_table(num_items=200)
+    cfg = GanTrainConfig(epochs=3, batch_size=64, noise_dim=8, gen_hidden=(16,), critic_hidden=(16,), critic_steps=1,
+                         eval_every=0, checkpoint_every=0, max_modes=2)
+    quiet = lambda *a: None  # noqa: E731
+    whole = train_gan(table, names, cfg, log=quiet)
+    ckpt = tmp_path / "ck.pt"
+    asked = {"n": 0}
+
+    def stop_after_first_epoch() -> bool:
+        asked["n"] += 1
+        return True
+
+    with pytest.raises(TrainingStopped) as exc:
+        train_gan(table, names, cfg, checkpoint=ckpt, log=quiet, should_stop=stop_after_first_epoch)
+    assert exc.value.checkpoint == ckpt and exc.value.progress == "epoch 1 of 3" and asked["n"] == 1
+    resumed = train_gan(table, names, cfg, checkpoint=ckpt, resume=True, log=quiet)
+    for (k, a), b in zip(whole.generator.state_dict().items(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(ValueError, match=r"GAN checkpoint '.*ck.pt' was written with other options \(checkpoint, now\): "
+                                         r"\{'noise_dim': \(8, 9\)\}"):
+        train_gan(table, names, GanTrainConfig(**{**cfg.__dict__, "noise_dim": 9}), checkpoint=ckpt, resume=True, log=quiet)
+    with pytest.raises(FileNotFoundError, match=r"resume: no GAN checkpoint at '.*nope.pt'"):
+        train_gan(table, names, cfg, checkpoint=tmp_path / "nope.pt", resume=True, log=quiet)

@@ -32,7 +32,7 @@ def trained(tmp_path_factory) -> Path:
 
 
 def test_train_agent_writes_outputs(trained: Path) -> None:
-    for name in ("model.zip", "checkpoint.zip", "state.json", "results.json", "report.png"):
+    for name in ("model.pt", "model.json", "checkpoint.pt", "state.json", "results.json", "report.png"):
         assert (trained / name).stat().st_size > 0, name
     res = json.loads((trained / "results.json").read_text())
     assert set(res["scores"]) == {"ppo", "random", "popularity"}
@@ -45,7 +45,7 @@ def test_train_agent_writes_outputs(trained: Path) -> None:
 def test_train_agent_resume(trained: Path, tmp_path: Path) -> None:
     out = tmp_path / "copy"
     out.mkdir()
-    for name in ("checkpoint.zip", "state.json"):
+    for name in ("checkpoint.pt", "state.json"):
         (out / name).write_bytes((trained / name).read_bytes())
     args = [a if a != "512" else "1024" for a in TINY]
     run("train_agent.py", *args, "--out", str(out), "--resume", "--baselines", "")
@@ -54,11 +54,11 @@ def test_train_agent_resume(trained: Path, tmp_path: Path) -> None:
 
 
 def test_evaluate_json_with_trained_model(trained: Path) -> None:
-    proc = run("evaluate.py", "--policy", f"ppo:{trained / 'model.zip'}", "--policy", "greedy", "--sessions", "30",
+    proc = run("evaluate.py", "--policy", f"ppo:{trained / 'model.pt'}", "--policy", "greedy", "--sessions", "30",
                "--num-envs", "10", "--json", "--user-model", "reference", "--channel", "web")
     out = json.loads(proc.stdout)
     assert out["env_options"]["channel"] == "web"
-    for spec in (f"ppo:{trained / 'model.zip'}", "greedy"):
+    for spec in (f"ppo:{trained / 'model.pt'}", "greedy"):
         for world in ("sim", "reference"):
             m = out["results"][spec][world]["metrics"]
             assert set(m) == {"ctr", "conversion_rate", "revenue_per_session", "session_length"}
@@ -82,11 +82,11 @@ def test_dqn_tiny_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("script,args,message", [
     ("evaluate.py", ["--policy", "gredy", "--sessions", "5"], "Did you mean 'greedy'"),
-    ("evaluate.py", ["--policy", "ppo:/no/such/model.zip", "--sessions", "5"], "no ppo model"),
+    ("evaluate.py", ["--policy", "ppo:/no/such/model.pt", "--sessions", "5"], "ppo model '/no/such/model.pt' does not exist"),
     ("train_agent.py", ["--algo", "dqn", "--env-id", "ecomsim/Slate-v0"], "needs a Discrete action space"),
     ("train_agent.py", ["--env-id", "ecomsim/Slat-v0"], "Did you mean 'ecomsim/Slate-v0'"),
     ("train_agent.py", ["--hyperparams", '{"lr": 1}'], "unknown ppo hyperparameters"),
-    ("train_agent.py", ["--resume", "--out", "/tmp/ecomsim-no-such-run"], "no checkpoint.zip"),
+    ("train_agent.py", ["--resume", "--out", "/tmp/ecomsim-no-such-run"], "no checkpoint.pt"),
 ])
 def test_errors_are_clear(script: str, args: list[str], message: str) -> None:
     proc = run(script, *args, check=False)

@@ -16,9 +16,9 @@ import torch
 import ecomsim
 from ecomsim.shoppers.behavior import BehaviorModel, load_behavior_model, load_net, shipped_weights_path
 from ecomsim.shoppers.network import FoldedNet
-from ecomsim.shoppers.training import TrainConfig, ece, heldout_metrics, train_behavior
+from ecomsim.shoppers.training import BehaviorTrainConfig, ece, heldout_metrics, train_behavior
 from ecomsim.envs import EcomEnv, EcomVectorEnv
-from ecomsim.data.logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import log_reference_world, merge_logs
 
 ROOT = Path(__file__).resolve().parents[2]
 DNN = {"user_model": "dnn"}
@@ -217,7 +217,7 @@ def test_ece_of_perfect_calibration_is_small():
 def test_training_is_seeded_and_leaves_global_rng_alone():
     logs = log_reference_world(120, seed=0, batch=64)
     train, val, _ = logs.split((0.6, 0.2, 0.2))
-    cfg = TrainConfig(hidden=8, max_epochs=2, batch_steps=128)
+    cfg = BehaviorTrainConfig(hidden=8, max_epochs=2, batch_steps=128)
     state = torch.random.get_rng_state()
     a, _ = train_behavior(train.steps, val.steps, cfg)
     assert torch.equal(state, torch.random.get_rng_state())
@@ -229,7 +229,7 @@ def test_training_is_seeded_and_leaves_global_rng_alone():
 def test_tiny_training_run_subprocess(tmp_path):
     out = tmp_path / "b.pt"
     cmd = [sys.executable, "scripts/train_behavior.py", "--sessions", "300", "--slate-sessions", "100", "--max-epochs", "2",
-           "--hidden", "8", "--out", str(out), "--log-dir", str(tmp_path / "runs")]
+           "--hidden", "8", "--out", str(out), "--log-dir", str(tmp_path / "runs"), "--checkpoint", str(tmp_path / "ck.pt")]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     card = json.loads(out.with_suffix(".json").read_text())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import pathlib
+import sys
 
 import pytest
 
@@ -15,10 +16,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _experiment_module():
-    spec = importlib.util.spec_from_file_location("reference_experiment", ROOT / "scripts" / "reference_experiment.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    if "reference_experiment" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("reference_experiment", ROOT / "scripts" / "reference_experiment.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["reference_experiment"] = mod  # dataclasses (the script's Args) look their module up there
+        spec.loader.exec_module(mod)
+    return sys.modules["reference_experiment"]
 
 
 def ref_env(**kw):
