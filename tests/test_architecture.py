@@ -100,7 +100,7 @@ def test_ecomsim_imports_neither_agents_nor_generators_at_module_level() -> None
 
 
 def test_modules_stay_readable_in_size() -> None:
-    long = {_rel(p): n for p in _sources(*PACKAGES) if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    long = {_rel(p): n for p in _sources(*PACKAGES, "scripts") if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert set(long) <= LONG_MODULES, f"modules over {MAX_LINES} lines: {long}"
     for rel in LONG_MODULES:
         doc = ast.get_docstring(ast.parse((ROOT / rel).read_text())) or ""
