@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+import numpy as np
+
 from ecomsim.errors import check_choice, check_range, suggest
 
 REWARDS = ("purchase", "revenue", "click")
@@ -35,6 +37,17 @@ def check_device(device: str) -> str:
         raise ValueError(f"device={device!r} needs a CUDA device torch can see; torch {torch.__version__} sees {seen}. "
                          "Use device='cpu' (the default)")
     return device
+
+
+def _is_number(value: Any, integer: bool = False) -> bool:
+    """A Python or numpy number (an integer when ``integer``), not a bool."""
+    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
+    return isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number (JSON-friendly); anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 @dataclass(frozen=True)
@@ -109,33 +122,48 @@ class EnvConfig:
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, MODES)
-        check_range("num_candidates", self.num_candidates, 2, 1000, integer=True)
-        check_range("slate_size", self.slate_size, 1, self.num_candidates, integer=True)
-        if self.mode == "recommend" and self.slate_size != 1:
-            raise ValueError(f"slate_size must be 1 in mode='recommend', got {self.slate_size}; use mode='slate'")
-        check_range("max_steps", self.max_steps, 1, 100_000, integer=True)
+        self._set("num_candidates", check_range("num_candidates", self.num_candidates, 2, 1000, integer=True))
+        self._check_slate_size()
+        self._set("max_steps", check_range("max_steps", self.max_steps, 1, 100_000, integer=True))
         check_choice("reward", self.reward, REWARDS)
         check_choice("user_model", self.user_model, USER_MODELS)
         if not isinstance(self.catalog, str) or not self.catalog:
             raise TypeError(f"catalog must be a shipped catalog name or a file path, got {self.catalog!r}")
         if self.num_items is not None:
-            check_range("num_items", self.num_items, self.num_candidates, 10_000_000, integer=True)
+            self._set("num_items", check_range("num_items", self.num_items, self.num_candidates, 10_000_000, integer=True))
         self._check_gan_options()
         if self.channel is not None:
             check_choice("channel", self.channel, CHANNELS)
-        check_range("popular_share", self.popular_share, 0.0, 1.0)
-        check_range("personal_share", self.personal_share, 0.0, 1.0)
+        self._set("popular_share", check_range("popular_share", self.popular_share, 0.0, 1.0))
+        self._set("personal_share", check_range("personal_share", self.personal_share, 0.0, 1.0))
         if self.popular_share + self.personal_share > 1.0 + 1e-9:
             raise ValueError(
                 "popular_share + personal_share must be <= 1, got "
                 f"{self.popular_share} + {self.personal_share} = {self.popular_share + self.personal_share}"
             )
-        check_range("retrieval_noise", self.retrieval_noise, 0.0, 100.0)
+        self._set("retrieval_noise", check_range("retrieval_noise", self.retrieval_noise, 0.0, 100.0))
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N' (N a device index), got {self.device!r}")
 
+    def _set(self, name: str, value: Any) -> None:
+        """Store a checked value (numpy scalars become Python numbers: configs stay JSON-friendly)."""
+        object.__setattr__(self, name, value)
+
+    def _check_slate_size(self) -> None:
+        m = self.num_candidates
+        self._set("slate_size", check_range("slate_size", self.slate_size, 1, None, integer=True))
+        if self.slate_size > m:
+            from ecomsim.registration import ENV_IDS  # the ids' defaults, named when one of them is the cause
+
+            ids = [i for i, kw in ENV_IDS.items() if kw.get("mode") == self.mode and kw.get("slate_size") == self.slate_size]
+            why = (f" ({self.slate_size} is {ids[0]}'s default slate_size: pass slate_size=N with N <= {m}, or "
+                   f"num_candidates >= {self.slate_size})") if ids else ""
+            raise ValueError(f"slate_size must be in [1, num_candidates={m}], got {self.slate_size}{why}")
+        if self.mode == "recommend" and self.slate_size != 1:
+            raise ValueError(f"slate_size must be 1 in mode='recommend', got {self.slate_size}; use mode='slate'")
+
     def _check_gan_options(self) -> None:
-        check_range("catalog_refresh", self.catalog_refresh, 0, 1_000_000_000, integer=True)
+        self._set("catalog_refresh", check_range("catalog_refresh", self.catalog_refresh, 0, 1_000_000_000, integer=True))
         if not isinstance(self.catalog_generator, str) or not self.catalog_generator:
             raise TypeError(f"catalog_generator must be 'default' or a path to a generator card, got {self.catalog_generator!r}")
         gan_only = {"category_mix": self.category_mix, "price_band": self.price_band,
@@ -158,22 +186,24 @@ class EnvConfig:
                     if name not in valid:
                         raise ValueError(f"category_mix has unknown category {name!r}; valid: {valid}.{suggest(str(name), valid)}")
             for name, share in mix.items():
-                if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share) or share < 0:
+                if not _is_number(share) or not math.isfinite(share) or share < 0:
                     raise ValueError(f"category_mix[{name!r}] must be a finite number >= 0, got {share!r}")
+            self._set("category_mix", {name: _plain(share) for name, share in mix.items()})
+            mix = self.category_mix
             if sum(mix.values()) <= 0:
                 raise ValueError(f"category_mix must have a positive share somewhere, got {dict(mix)}")
         if self.price_band is not None:
             band = self.price_band
-            ok = (isinstance(band, (list, tuple)) and len(band) == 2
-                  and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in band))
+            ok = isinstance(band, (list, tuple)) and len(band) == 2 and all(_is_number(v) and math.isfinite(v) for v in band)
             if not ok or not 0 <= band[0] < band[1]:
                 raise ValueError(f"price_band must be [low, high] with 0 <= low < high (currency units), got {band!r}")
+            self._set("price_band", [_plain(v) for v in band])
         if self.catalog_seed_range is not None:
             rng = self.catalog_seed_range
-            ok = (isinstance(rng, (list, tuple)) and len(rng) == 2
-                  and all(isinstance(v, int) and not isinstance(v, bool) for v in rng))
+            ok = isinstance(rng, (list, tuple)) and len(rng) == 2 and all(_is_number(v, integer=True) for v in rng)
             if not ok or not 0 <= rng[0] < rng[1] <= 2**63 - 1:
                 raise ValueError(f"catalog_seed_range must be [low, high) integers with 0 <= low < high, got {rng!r}")
+            self._set("catalog_seed_range", [_plain(v) for v in rng])
 
     @classmethod
     def from_kwargs(cls, kwargs: Mapping[str, Any] | None = None, **overrides: Any) -> "EnvConfig":

@@ -13,6 +13,8 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
+import numpy as np
+
 
 def suggest(name: str, valid: list[str] | tuple[str, ...]) -> str:
     """Return a ' Did you mean ...?' hint for a misspelt name, or ''."""
@@ -26,14 +28,24 @@ def check_choice(field: str, value: Any, valid: tuple[str, ...]) -> None:
         raise ValueError(f"{field} must be one of {list(valid)}, got {value!r}.{suggest(str(value), valid)}")
 
 
-def check_range(field: str, value: Any, low: float, high: float, *, integer: bool = False) -> None:
-    """Raise ``TypeError`` / ``ValueError`` naming ``field`` unless ``low <= value <= high`` (an int when ``integer``)."""
+def check_range(field: str, value: Any, low: float, high: float | None, *, integer: bool = False) -> Any:
+    """``value`` when ``low <= value <= high`` (an integer when ``integer``); else a ``TypeError`` / ``ValueError``
+    naming ``field``.
+
+    numpy scalars are accepted wherever Python numbers are (``np.int64(8)`` for an integer, ``np.float32(0.5)``
+    for a number) and returned as the Python number (``int`` / ``float``), so configs stay JSON-friendly;
+    ``bool`` is not a number here. ``high=None``: no upper bound.
+    """
     kind = "an integer" if integer else "a number"
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type:
-        raise TypeError(f"{field} must be {kind} in [{low}, {high}], got {value!r} ({type(value).__name__})")
-    if not low <= value <= high:
-        raise ValueError(f"{field} must be in [{low}, {high}], got {value!r}")
+    span = f">= {low}" if high is None else f"in [{low}, {high}]"
+    ok_type = isinstance(value, (int, np.integer)) if integer else isinstance(value, (int, float, np.integer, np.floating))
+    if isinstance(value, (bool, np.bool_)) or not ok_type:
+        raise TypeError(f"{field} must be {kind} {span}, got {value!r} ({type(value).__name__})")
+    if isinstance(value, np.generic):
+        value = value.item()
+    if not (low <= value if high is None else low <= value <= high):
+        raise ValueError(f"{field} must be {span}, got {value!r}")
+    return value
 
 
 class TrainingStopped(KeyboardInterrupt):
