@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 import numpy as np
 
 if TYPE_CHECKING:
-    from ecomsim.sim.state import SimState
+    from ecomsim.sim.state import BlockSpec, SimState
 
 NUM_LEAVE_LEVELS = 3
 
@@ -79,6 +79,15 @@ class ShopperModel(ABC):
 
     #: the model's fused step (see :data:`FusedStep`), or ``None``: the core's general path
     fused_step: Optional[FusedStep] = None
+
+    #: blocks of ``ecomsim.sim.state`` the model allocates at :meth:`bind` (the memory estimate counts them)
+    blocks: tuple["BlockSpec", ...] = ()
+
+    def memory_bytes(self, embed_dim: int, num_candidates: int, slate_size: int) -> tuple[int, int, int]:
+        """What the model allocates besides its :attr:`blocks`, in bytes, for the memory estimate made before an
+        env is built (``ecomsim.sim.memory``): ``(held per session, a step's temporaries per session, held per
+        item)``. The default guesses generously for a numpy model: 32 float64 ``(n, k)`` temporaries a step."""
+        return 0, 8 * 32 * slate_size, 0
 
     def bind(self, state: "SimState") -> None:
         """Attach to a core's state (allocate latent state for ``state.num_envs`` sessions); called again

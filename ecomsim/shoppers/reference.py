@@ -144,6 +144,11 @@ class ReferenceWorld(ShopperModel):
         self._b_ch = np.asarray(self.params.b_ch)
         self._l_o = np.asarray(self.params.l_o)
 
+    def memory_bytes(self, embed_dim: int, num_candidates: int, slate_size: int) -> tuple[int, int, int]:
+        # held: interest (d floats) and three floats per session, two item columns (rel. popularity, price z);
+        # a step: the gathered embeddings (k x d floats) and about 24 (n, k) and 16 (n,) float temporaries
+        return 8 * (embed_dim + 3), 8 * (slate_size * (embed_dim + 24) + 16), 8 * 3
+
     def reset_sessions(self, idx: np.ndarray) -> None:
         pt = self.state.portraits
         self.interest[idx] = pt.interest[idx]

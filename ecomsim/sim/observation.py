@@ -81,6 +81,16 @@ FEATURES = (
 )
 
 
+def feature_counts(num_categories: int, embed_dim: int) -> dict[str, int]:
+    """Features per part of ``FEATURES`` (``portrait``, ``session``, ``item``, ``candidate``) for a catalog of
+    ``num_categories`` categories and ``embed_dim``-dimensional embeddings (what :class:`ObservationLayout` names)."""
+    over = {"segments": len(SEGMENTS), "channels": len(CHANNELS), "categories": num_categories, "embed_dim": embed_dim}
+    counts = dict.fromkeys(("portrait", "session", "item", "candidate"), 0)
+    for f in FEATURES:
+        counts[f.part] += 1 if f.over is None else over[f.over]
+    return counts
+
+
 def item_features(catalog: Catalog, emb: np.ndarray) -> np.ndarray:
     """``(I, F)`` float32 static ``item`` features of ``catalog`` (``emb``: its unit-norm embeddings)."""
     log_price = np.log(catalog.price)

@@ -30,6 +30,7 @@ from ecomsim.sim.state import RETRIEVAL, Block, SimState
 POPULAR_POOL = 100  # popular candidates come from this many most popular items
 NUM_ANCHORS = 256  # anchors of the personalised-retrieval index
 BUCKETS = 4096  # buckets of the popular draw's lookup table (a power of two)
+ANCHOR_CHUNK = 16  # anchors whose pools are selected together (bounds the build's temporaries, ecomsim.sim.memory)
 
 
 def candidate_mix(num_candidates: int, popular_share: float, personal_share: float) -> tuple[int, int]:
@@ -53,7 +54,11 @@ def build_tables(catalog: Catalog, emb: np.ndarray, pool: int) -> Block:
     anchors = emb[np.sort(pick)]
     scores = anchors @ emb.T
     if pool < num_items:
-        top = np.argpartition(-scores, pool - 1, axis=1)[:, :pool]
+        # a few anchors at a time: the negated scores and argpartition's indexes are (chunk, I), not (A, I)
+        # (each row is partitioned on its own, so the result is the same)
+        top = np.empty((len(anchors), pool), dtype=np.int64)
+        for r in range(0, len(anchors), ANCHOR_CHUNK):
+            top[r : r + ANCHOR_CHUNK] = np.argpartition(-scores[r : r + ANCHOR_CHUNK], pool - 1, axis=1)[:, :pool]
     else:
         top = np.broadcast_to(np.arange(num_items), scores.shape).copy()
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")

@@ -127,6 +127,11 @@ class BlockSpec:
         return [(tuple(s if isinstance(s, int) else (sizes[s] if enabled else 0) for s in f.shape), f.dtype)
                 for f in self.fields]
 
+    def nbytes(self, sizes: Mapping[str, int], enabled: bool = True) -> int:
+        """Bytes the block's arrays take for these sizes (what :meth:`allocate` would allocate; the memory estimate)."""
+        return sum(int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+                   for shape, dtype in self.shapes(sizes, enabled))
+
     def allocate(self, sizes: Mapping[str, int], enabled: bool = True) -> "Block":
         """Arrays of the declared shapes filled with each field's ``fill``; all sizes 0 when not ``enabled``."""
         return Block(self, {f.name: np.full(shape, f.fill, dtype=dtype)
@@ -257,12 +262,13 @@ class Portraits(Block):
         return Portraits(**super().take(idx))
 
 
-def sizes(num_envs: int, num_candidates: int, slate_size: int, catalog: "Catalog", pool_size: int,
-          item_features: int) -> dict[str, int]:
-    """The symbolic sizes of the table for one core."""
+def sizes(num_envs: int, num_candidates: int, slate_size: int, num_items: int, num_categories: int, embed_dim: int,
+          pool_size: int, item_features: int) -> dict[str, int]:
+    """The symbolic sizes of the table for one core (of a catalog of ``num_items`` items, ``num_categories``
+    categories and ``embed_dim``-dimensional embeddings)."""
     return {"num_envs": num_envs, "num_candidates": num_candidates, "slate_size": slate_size,
-            "num_items": catalog.num_items, "num_categories": catalog.num_categories,
-            "embed_dim": catalog.embed_dim, "history": HISTORY * slate_size, "pool_size": pool_size,
+            "num_items": num_items, "num_categories": num_categories,
+            "embed_dim": embed_dim, "history": HISTORY * slate_size, "pool_size": pool_size,
             "draws": 3 * slate_size + 1 + 2 * num_candidates + 2, "item_features": item_features}
 
 
