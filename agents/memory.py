@@ -4,19 +4,11 @@ A count that cannot fit (``num_envs``, PPO's ``n_steps * num_envs`` rollout, DQN
 ``buffer_size``) is refused with one line naming the option, the estimate and the
 memory available, instead of allocating until numpy or torch fails.
 
-The estimate of a vector env is per session (sub-env):
-
-* **the env's own arrays**, measured: an env of 64 and one of 192 sessions are built
-  and stepped under ``tracemalloc`` (numpy reports its buffers to it), and the
-  difference of what they hold, divided by 128, is the core's per-session arrays
-  plus the step's Python ``info`` objects; measured, so it follows the core as it
-  changes;
-* **the step's transients**: the new observation (``obs_dim`` float32) and, with DNN
-  shoppers above 128 rows, torch's activations, which ``tracemalloc`` does not see:
-  1.5 observations more (calibrated on the 2-core machine with
-  ``python3 -m agents.memory``: RSS grew 3.1 KB per session of a 40,000-session
-  reference-world ``EcomSB3VecEnv`` over five steps and 5.6 KB with DNN shoppers; the
-  estimate says 4.2 KB and 7.7 KB, about 35% above: on the safe side).
+The env's part is the simulator's own estimate (``ecomsim.sim.memory``: computed from the
+declared state, per session; its module docstring says what it counts and how it compares
+with measured memory), here for the env the run builds: Stable-Baselines3's ``VecEnv``
+(``agents.vec_env``, :data:`agents.vec_env.SB3_VIEW`: its per-session info dicts) or
+Gymnasium's native vector env.
 
 Training adds SB3's buffers, from their layout (float32 unless said): PPO's rollout
 ``n_steps * num_envs`` rows of the observation, the action, reward, value, log-prob,
@@ -26,137 +18,41 @@ observations (``num_candidates * (context + item + 2 hidden)`` floats each); DQN
 replay buffer ``buffer_size`` rows of observation and next observation, an int64
 action and three floats.
 
-:func:`available_bytes` is ``MemAvailable`` of ``/proc/meminfo``, capped by a cgroup
-(container) limit and by an address-space limit (``ulimit -v``) less what the process
-already maps; where none can be read, nothing is refused.
-:func:`check_fits` is what the scripts call; the pieces are public so the core's own
-estimate (``EnvConfig``) can reuse them.
+:func:`check_fits` is what the scripts call. ``python3 -m agents.memory`` prints the
+per-session estimate next to the peak-RSS growth of a 40,000-session SB3 ``VecEnv`` stepped
+until its sessions end together (13.8 KB estimated; 10.2 and 11.7 KB measured with
+reference-world and DNN shoppers on the 2-core machine).
 """
 
 from __future__ import annotations
 
-import tracemalloc
-from dataclasses import dataclass, field
-from pathlib import Path
+import subprocess
+import sys
 from typing import Any, Callable
 
-import numpy as np
+from ecomsim.sim.memory import Estimate, available_bytes, show_bytes
 
-MIB = 1 << 20
-GIB = 1 << 30
-QUICK_BYTES_PER_SESSION = 256 * 1024  # a generous bound: below a quarter of the memory with it, nothing is measured
-DNN_TRANSIENT_OBS = 1.5  # observation-sized torch activations per session of a DNN step (see the module docstring)
+QUICK_BYTES_PER_SESSION = 256 * 1024  # a generous bound: below a quarter of the memory with it, nothing is estimated
 
-
-def available_bytes() -> int | None:
-    """Memory this process can still take: ``MemAvailable``, capped by cgroup and ``ulimit -v`` limits; ``None`` when unknown."""
-    avail = _rlimit_room()
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                free = int(line.split()[1]) * 1024
-                avail = free if avail is None else min(avail, free)
-    except (OSError, ValueError):
-        pass
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        try:
-            limit, usage = Path(limit_file).read_text().strip(), int(Path(usage_file).read_text())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit() and int(limit) < 1 << 60:
-            room = max(0, int(limit) - usage)
-            avail = room if avail is None else min(avail, room)
-        break
-    return avail
-
-
-def _rlimit_room() -> int | None:
-    """Address space left under ``RLIMIT_AS`` (``ulimit -v``), or ``None`` when unlimited or unknown."""
-    try:
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if limit == resource.RLIM_INFINITY:
-            return None
-        mapped = int(Path("/proc/self/statm").read_text().split()[0]) * resource.getpagesize()
-        return max(0, limit - mapped)
-    except (ImportError, OSError, ValueError):
-        return None
-
-
-def show_bytes(n: float) -> str:
-    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / MIB:.0f} MiB"
-
-
-@dataclass
-class Estimate:
-    """Bytes by part (``{"env (10,000 sessions x 7.9 KB)": 79e6, ...}``)."""
-
-    parts: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def total(self) -> float:
-        return float(sum(self.parts.values()))
-
-    def __str__(self) -> str:
-        return f"{show_bytes(self.total)} (" + ", ".join(f"{k} {show_bytes(v)}" for k, v in self.parts.items()) + ")"
-
-
-_MEASURED: dict[tuple, int] = {}
+_PER_SESSION: dict[tuple, int] = {}
 
 
 def env_bytes_per_session(env_options: dict[str, Any], sb3: bool = True) -> int:
-    """Bytes per session of a stepped vector env with ``env_options`` (``EnvConfig`` kwargs); see the module docstring.
-
-    Args:
-        env_options: the env's options (``ecomsim.registration.env_kwargs``).
-        sb3: the SB3 ``VecEnv`` (``agents.vec_env``, with its per-session info dicts) or
-            Gymnasium's native vector env.
-    """
+    """Bytes per session of a vector env with ``env_options`` (``EnvConfig`` kwargs): ``ecomsim.sim.memory``'s
+    estimate for the SB3 ``VecEnv`` (``sb3``) or Gymnasium's native vector env (a core of one session is built
+    to learn the catalog's sizes and the shopper model)."""
     key = (tuple(sorted((k, repr(v)) for k, v in env_options.items())), sb3)
-    if key not in _MEASURED:
-        _MEASURED[key] = _measure(env_options, sb3)
-    return _MEASURED[key]
+    if key not in _PER_SESSION:
+        from agents.vec_env import SB3_VIEW
+        from ecomsim.config import EnvConfig
+        from ecomsim.envs import VECTOR_VIEW, build_core
+        from ecomsim.sim.memory import CatalogDims, session_bytes
 
-
-def _build(n: int, env_options: dict[str, Any], sb3: bool):
-    if sb3:
-        from agents.vec_env import EcomSB3VecEnv
-
-        env = EcomSB3VecEnv(n, **env_options)
-        env.reset()
-        step = lambda: env.step(np.zeros((n, *env.action_space.shape), dtype=np.int64))  # noqa: E731
-    else:
-        from ecomsim.envs import EcomVectorEnv
-
-        env = EcomVectorEnv(num_envs=n, **env_options)
-        env.reset(seed=0)
-        step = lambda: env.step(np.zeros((n, *env.single_action_space.shape), dtype=np.int64))  # noqa: E731
-    return env, step
-
-
-def _measure(env_options: dict[str, Any], sb3: bool) -> int:
-    env, step = _build(8, env_options, sb3)  # first use: catalog, weights and compiled kernels load outside the trace
-    step()
-    obs_dim = int(np.prod(env.observation_space.shape[1:] if not sb3 else env.observation_space.shape))
-    dnn = env_options.get("user_model", "dnn") == "dnn"
-    del env
-    held = []
-    for n in (64, 192):
-        tracemalloc.start()
-        try:
-            before = tracemalloc.get_traced_memory()[0]
-            env, step = _build(n, env_options, sb3)
-            step()
-            step()
-            held.append(tracemalloc.get_traced_memory()[0] - before)
-        finally:
-            tracemalloc.stop()
-        del env
-    retained = max(0.0, (held[1] - held[0]) / 128)
-    return int(retained + obs_dim * 4 * (1.0 + (DNN_TRANSIENT_OBS if dnn else 0.0)))
+        config = EnvConfig.from_kwargs(env_options)
+        core = build_core(config, 1)
+        dims = CatalogDims(core.catalog.num_items, core.catalog.num_categories, core.catalog.embed_dim)
+        _PER_SESSION[key] = session_bytes(config, dims, core.shopper, SB3_VIEW if sb3 else VECTOR_VIEW)
+    return _PER_SESSION[key]
 
 
 def training_estimate(algo: str, num_envs: int, algo_kwargs: dict[str, Any], env_options: dict[str, Any],
@@ -189,7 +85,7 @@ def check_fits(estimate_at: Callable[[int], Estimate], option: str, value: int, 
         option: the option's name in the message (``num_envs``, ``--num-envs``).
         value: its value.
         quick_bytes: a generous bound; when it fits in a quarter of the memory available
-            the estimate is not computed (it builds small envs).
+            the estimate is not computed (it builds a core of one session).
     """
     avail = available_bytes()
     if avail is None or quick_bytes <= avail / 4:
@@ -214,24 +110,31 @@ def check_env_memory(option: str, num_envs: int, env_options: dict[str, Any], sb
     return check_fits(estimate, option, num_envs, num_envs * QUICK_BYTES_PER_SESSION)
 
 
+_PROBE = """
+import resource, sys
+import numpy as np
+from agents.memory import env_bytes_per_session
+from agents.vec_env import EcomSB3VecEnv
+n, options = int(sys.argv[1]), {"user_model": sys.argv[2], "max_steps": 5}
+def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+est = env_bytes_per_session(options)  # loads the weights and compiles the kernels outside the figure
+EcomSB3VecEnv(8, **options).reset()
+base = peak()
+env = EcomSB3VecEnv(n, **options)
+env.reset()
+for _ in range(6):  # the sessions still running at step 5 all end together (terminal observations)
+    env.step(np.zeros(n, dtype=np.int64))
+grown = (peak() - base) / n
+print(f"{sys.argv[2]:>9}: estimate {est / 1024:.1f} KB per session, peak RSS grew {grown / 1024:.1f} KB per session "
+      f"over {n:,} sessions and 6 steps")
+"""
+
+
 def _calibrate(num_envs: int = 40_000) -> None:
-    """Print the estimate next to the RSS growth of a ``num_envs``-session SB3 VecEnv stepped five times, per shopper model."""
-    from agents.vec_env import EcomSB3VecEnv
-
-    def rss() -> int:
-        return int(Path("/proc/self/statm").read_text().split()[1]) * 4096
-
-    for options in ({"user_model": "reference"}, {"user_model": "dnn"}):
-        est = env_bytes_per_session(options)
-        before = rss()
-        env = EcomSB3VecEnv(num_envs, **options)
-        env.reset()
-        for _ in range(5):
-            env.step(np.zeros(num_envs, dtype=np.int64))
-        grown = (rss() - before) / num_envs
-        print(f"{options['user_model']:>9}: estimate {est / 1024:.1f} KB per session, RSS grew {grown / 1024:.1f} KB "
-              f"per session over {num_envs:,} sessions and 5 steps")
-        del env
+    """Print the estimate next to the peak-RSS growth of a ``num_envs``-session SB3 VecEnv stepped past the end of
+    its sessions, per shopper model, each in a fresh process."""
+    for model in ("reference", "dnn"):
+        subprocess.run([sys.executable, "-c", _PROBE, str(num_envs), model], check=True)
 
 
 if __name__ == "__main__":

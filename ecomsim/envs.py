@@ -65,6 +65,7 @@ from gymnasium.vector.utils import batch_space
 from ecomsim.catalog import Catalog, load_catalog
 from ecomsim.catalog_source import (
     CONSTRUCTION_SEED,
+    DEFAULT_GAN_ITEMS,
     CatalogSource,
     CatalogSupport,
     draw_catalog,
@@ -73,6 +74,9 @@ from ecomsim.catalog_source import (
     source_support,
 )
 from ecomsim.config import EnvConfig, check_device
+from ecomsim.errors import check_range
+from ecomsim.inputs import check_action, check_seed, sub_env_seeds
+from ecomsim.sim import memory
 from ecomsim.sim.core import SimulationCore, StepOutcome
 from ecomsim.sim.streams import key_from_generator, keys_from_seeds
 from ecomsim.shoppers.base import ShopperModel
@@ -98,11 +102,20 @@ def make_shopper(config: EnvConfig) -> ShopperModel:
     return load_behavior_model(device=config.device)
 
 
+#: what a vector env holds per session besides its core: its batched observation space's low and high bounds
+VECTOR_VIEW = memory.ViewBytes(observations=2)
+
+
 def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None, shopper: ShopperModel | None = None,
-               catalog_support: CatalogSupport | None = None) -> SimulationCore:
+               catalog_support: CatalogSupport | None = None,
+               view: memory.ViewBytes = memory.ViewBytes()) -> SimulationCore:
     """The core of an env: ``catalog`` (else ``config.catalog``) and ``shopper`` (else ``config.user_model``);
-    ``catalog_support``: what catalogs ``set_catalog`` may bring later (``catalog="gan"``)."""
+    ``catalog_support``: what catalogs ``set_catalog`` may bring later (``catalog="gan"``); ``view``: what the env
+    view holds per session. A configuration that cannot fit in memory is refused before the core is allocated
+    (``ecomsim.sim.memory``)."""
     check_device(config.device)
+    num_envs = check_range("num_envs", num_envs, 1, None, integer=True)
+    given = catalog is not None
     if catalog is None:
         catalog = load_catalog(config.catalog)
         if config.num_items is not None:
@@ -113,6 +126,9 @@ def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None,
             catalog = catalog.subset(slice(0, config.num_items))
     if shopper is None:
         shopper = make_shopper(config)
+    dims = memory.CatalogDims(catalog.num_items, catalog.num_categories, catalog.embed_dim)
+    memory.check_env(config, num_envs, dims, shopper, view, catalog_support is not None,
+                     "catalog_obj" if given and catalog_support is None else None)
     return SimulationCore(config, catalog, shopper, num_envs, catalog_support)
 
 
@@ -143,12 +159,19 @@ class _GanCatalogs:
 
 
 def _gan_core(config: EnvConfig, num_envs: int, catalog_obj: Catalog | None, shopper_obj: ShopperModel | None,
-              source: CatalogSource | None) -> tuple[_GanCatalogs | None, SimulationCore]:
-    """``(catalog draws or None, the env's core)``."""
+              source: CatalogSource | None,
+              view: memory.ViewBytes = memory.ViewBytes()) -> tuple[_GanCatalogs | None, SimulationCore]:
+    """``(catalog draws or None, the env's core)``; a ``catalog="gan"`` configuration that cannot fit is refused
+    before the first draw."""
     if config.catalog != "gan" or catalog_obj is not None:
-        return None, build_core(config, num_envs, catalog_obj, shopper_obj)
+        return None, build_core(config, num_envs, catalog_obj, shopper_obj, view=view)
     gan = _GanCatalogs(config, source)
-    return gan, build_core(config, num_envs, gan.draw(CONSTRUCTION_SEED), shopper_obj, gan.support)
+    shopper = make_shopper(config) if shopper_obj is None else shopper_obj
+    embed_dim = getattr(gan.source, "embed_dim", None)  # a source without it: the first draw is checked instead
+    if embed_dim is not None:
+        dims = memory.CatalogDims(config.num_items or DEFAULT_GAN_ITEMS, len(gan.source.category_names), embed_dim)
+        memory.check_env(config, check_range("num_envs", num_envs, 1, None, integer=True), dims, shopper, view, True)
+    return gan, build_core(config, num_envs, gan.draw(CONSTRUCTION_SEED), shopper, gan.support, view)
 
 
 def env_spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
@@ -236,6 +259,7 @@ class EcomEnv(gym.Env):
         self._slot = np.zeros((1, 1), dtype=np.int64)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        seed = check_seed(seed)
         first = not hasattr(self, "_keyed")
         super().reset(seed=seed)
         keys = key_from_generator(self.np_random, 1) if (seed is not None or first) else None
@@ -254,21 +278,12 @@ class EcomEnv(gym.Env):
     def step(self, action):
         if self._needs_reset:
             raise RuntimeError("call reset() before step(): the episode has ended or never started")
-        m, k = self.core.num_candidates, self.core.slate_size
-        if (type(action) is int or isinstance(action, np.integer)) and self.config.mode == "recommend" and 0 <= action < m:
+        if (type(action) is int or isinstance(action, np.integer)) and self.config.mode == "recommend" \
+                and 0 <= action < self.core.num_candidates:
             self._slot[0, 0] = action  # a valid index: nothing to check (the core only reads it)
             return self._finish_step(self.core.step(self._slot))
-        arr = np.asarray(action)
-        if self.config.mode == "recommend":
-            if arr.shape not in ((), (1,)):
-                raise ValueError(f"action must be one candidate index, an integer in [0, {m - 1}], got shape {arr.shape}")
-            slots = arr.reshape(1)
-        else:
-            if arr.shape != (k,):
-                raise ValueError(f"action must have shape (slate_size={k},) with integers in [0, {m - 1}], got shape {arr.shape}")
-            slots = arr.reshape(1, k)
-        slots = self.core.check_actions(slots)
-        return self._finish_step(self.core.step(slots))
+        c = self.core
+        return self._finish_step(c.step(check_action(action, self.config.mode, c.num_candidates, c.slate_size)))
 
     def _finish_step(self, out: StepOutcome):
         info = _info_one(self.core, out)
@@ -292,6 +307,9 @@ class EcomVectorEnv(VectorEnv):
 
     Sub-env ``i`` reset with ``seed=s`` follows exactly the trajectory of a single
     :class:`EcomEnv` reset with ``seed=s + i`` (each session has its own random stream).
+    ``reset(seed=[s_0, ..., s_{n-1}])`` seeds sub-env ``i`` with ``s_i``; a ``None`` entry gets a
+    stream key drawn from the vector env's ``np_random`` instead (reproducible only when that
+    was seeded before, by an earlier ``reset(seed=int)``), as Gymnasium's signature allows.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
@@ -300,8 +318,8 @@ class EcomVectorEnv(VectorEnv):
                  shopper_obj: ShopperModel | None = None, catalog_source: CatalogSource | None = None,
                  **kwargs: Any) -> None:
         self.config = EnvConfig.from_kwargs(kwargs)
-        self.num_envs = num_envs
-        self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source)
+        self.num_envs = num_envs = check_range("num_envs", num_envs, 1, None, integer=True)
+        self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source, VECTOR_VIEW)
         self.single_action_space, self.single_observation_space = env_spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -309,25 +327,27 @@ class EcomVectorEnv(VectorEnv):
         self._started = False
         self._all = np.arange(num_envs)
 
-    def _sub_keys(self, seed: int | list[int | None] | None) -> np.ndarray | None:
-        n = self.num_envs
-        if seed is None:
+    def _sub_keys(self, seeds: list[int | None] | None) -> np.ndarray | None:
+        """Stream keys of the sub-envs; ``None`` entries drawn from ``np_random`` (see the class docstring)."""
+        if seeds is None:
             return None
-        if isinstance(seed, (int, np.integer)):
-            seeds = [int(seed) + i for i in range(n)]
-        else:
-            seeds = list(seed)
-            if len(seeds) != n:
-                raise ValueError(f"seed must be an int or a list of num_envs={n} seeds, got a list of {len(seeds)}")
-        return keys_from_seeds(seeds)
+        keys = np.empty(self.num_envs, dtype=np.uint64)
+        given = [i for i, s in enumerate(seeds) if s is not None]
+        free = [i for i, s in enumerate(seeds) if s is None]
+        if given:
+            keys[given] = keys_from_seeds([seeds[i] for i in given])
+        if free:
+            keys[free] = key_from_generator(self.np_random, len(free))
+        return keys
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed if isinstance(seed, (int, np.integer)) else None)
-        keys = self._sub_keys(seed)
+        seeds = sub_env_seeds(seed, self.num_envs)
+        super().reset(seed=seeds[0] if isinstance(seed, (int, np.integer)) else None)
+        keys = self._sub_keys(seeds)
         if keys is None and not self._started:
             keys = key_from_generator(self.np_random, self.num_envs)
         if self._gan is not None and self._gan.due(seeded=seed is not None or not self._started):
-            self.core.set_catalog(self._gan.draw(draw_catalog_seed(self._catalog_rng(seed), self.config.catalog_seed_range)))
+            self.core.set_catalog(self._gan.draw(draw_catalog_seed(self._catalog_rng(seeds), self.config.catalog_seed_range)))
         self._started = True
         self.core.reset(self._all, keys)
         self._autoreset[:] = False
@@ -338,12 +358,12 @@ class EcomVectorEnv(VectorEnv):
         """Seed of the shared ``catalog="gan"`` catalog (``None`` for other catalogs)."""
         return None if self._gan is None else self._gan.seed
 
-    def _catalog_rng(self, seed: int | list[int | None] | None) -> np.random.Generator:
+    def _catalog_rng(self, seeds: list[int | None] | None) -> np.random.Generator:
         """The generator a single env seeded like sub-env 0 draws its catalog seed from."""
-        first = seed if seed is None or isinstance(seed, (int, np.integer)) else list(seed)[0]
+        first = None if seeds is None else seeds[0]
         if first is None:
             return self.np_random
-        gen, _ = gym.utils.seeding.np_random(int(first))
+        gen, _ = gym.utils.seeding.np_random(first)
         key_from_generator(gen, 1)  # the session key a single env draws first
         return gen
 

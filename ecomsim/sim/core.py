@@ -107,7 +107,8 @@ class SimulationCore:
 
     def _sizes(self, catalog: Catalog) -> dict[str, int]:
         pool = retrieval.pool_size(self.n_personal, catalog.num_items)
-        return sizes(self.num_envs, self.num_candidates, self.slate_size, catalog, pool, len(self.layout.item_names))
+        return sizes(self.num_envs, self.num_candidates, self.slate_size, catalog.num_items, catalog.num_categories,
+                     catalog.embed_dim, pool, len(self.layout.item_names))
 
     def _set_tables(self, catalog: Catalog) -> None:
         """The catalog-derived state: item table, retrieval tables, consts, population."""
@@ -186,22 +187,24 @@ class SimulationCore:
 
     # ==================================================================== step
     def check_actions(self, actions: np.ndarray) -> np.ndarray:
-        """Validate and return actions as ``(num_envs, slate_size)`` int64 candidate indexes."""
+        """Validate and return actions as ``(num_envs, slate_size)`` int64 candidate indexes.
+
+        What the batched action space contains, and nothing else: integers (any numpy integer dtype) of shape
+        ``(num_envs,)`` in recommend mode or ``(num_envs, slate_size)`` in slate mode; floats (``3.0``
+        included), bools and other shapes (``(num_envs, 1)``) are refused, never rounded or reshaped.
+        """
         n, k, m = self.num_envs, self.slate_size, self.num_candidates
-        arr = np.asarray(actions)
-        if self.config.mode == "recommend":
-            expected = (n,)
-            if arr.shape == (n, 1):
-                arr = arr[:, 0]
-        else:
-            expected = (n, k)
+        recommend = self.config.mode == "recommend"
+        expected, named = ((n,), f"(num_envs={n},)") if recommend else ((n, k), f"(num_envs={n}, slate_size={k})")
+        try:
+            arr = np.asarray(actions)
+        except (ValueError, TypeError):  # ragged nested sequences
+            raise ValueError(f"actions must be an integer array of shape {named}, got {type(actions).__name__} "
+                             "of ragged rows") from None
         if arr.shape != expected:
-            raise ValueError(f"actions must have shape {expected} (num_envs={n}, slate_size={k}), got {arr.shape}")
-        if not np.issubdtype(arr.dtype, np.integer):
-            if np.issubdtype(arr.dtype, np.floating) and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
-                arr = arr.astype(np.int64)
-            else:
-                raise ValueError(f"actions must be integer candidate indexes in [0, {m - 1}], got dtype {arr.dtype}")
+            raise ValueError(f"actions must have shape {named}, got {arr.shape}")
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integer candidate indexes in [0, {m - 1}], got dtype {arr.dtype}")
         bad = (arr < 0) | (arr >= m)
         if bad.any():
             raise ValueError(f"actions must be candidate indexes in [0, {m - 1}], got {arr[bad].ravel()[:5].tolist()}")
