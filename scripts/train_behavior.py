@@ -11,7 +11,8 @@ calibrate, score on the held-out test split, save ``state_dict`` + JSON card.
 With ``--data obd:POLICY/CAMPAIGN`` the model learns clicks from an Open Bandit Dataset
 file instead: the one-hot encoding is fitted on the training split's rows, stored in
 the card (``obd_encoding``) and applied unchanged to every other OBD file, which the
-script then scores (unseen categories counted; ``ecomsim.data.obd.ObdEncoding``).
+script then scores (unseen categories counted; ``ecomsim.data.obd.ObdEncoding``). Its card
+carries its own feature version (``OBD_FEATURE_VERSION``): the simulator refuses it by name.
 
 Every epoch ends with a checkpoint (``--checkpoint``); Ctrl-C or SIGTERM stops within
 a batch, keeps the last epoch's checkpoint and prints the command that resumes
@@ -39,7 +40,7 @@ from ecomsim.errors import TrainingStopped, check_choice
 from ecomsim.config import CHANNELS, EnvConfig
 from ecomsim.data.reference_logs import log_reference_world, merge_logs
 from ecomsim.envs import build_core
-from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, save_weights
+from ecomsim.shoppers.behavior import FEATURE_VERSION, OBD_FEATURE_VERSION, SessionTracker, save_weights
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, ece, heldout_metrics, predict_steps, train_behavior
 
 
@@ -175,7 +176,7 @@ def train_obd(args: Args, argv: list[str] | None) -> int:
                 others[f"{p}/{c}"] = dict(click_scores(net, other.steps()), unseen=other.unseen)
     card = {
         "hidden": args.hidden, "source": args.data,
-        "feature_schema": {"version": FEATURE_VERSION, "user": data.user_names, "item": data.item_names,
+        "feature_schema": {"version": OBD_FEATURE_VERSION, "user": data.user_names, "item": data.item_names,
                            "channels": list(CHANNELS)},
         "obd_encoding": data.encoding.to_dict(),
         "training_data": {"description": f"Open Bandit Dataset sample {policy}/{campaign} (obp 0.4.1)",

@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecomsim.cards import read_card
+from ecomsim.cards import check_file, check_state_dict, load_tensors, read_card, require_keys
 from ecomsim.config import CHANNELS
 from ecomsim.shoppers.base import Reaction, ShopperModel
 from ecomsim.shoppers.network import BehaviorNet, FoldedNet
@@ -57,7 +57,8 @@ from ecomsim.shoppers.population import SEGMENTS
 from ecomsim.sim import kernels
 from ecomsim.sim.state import TRACKER, SimState
 
-FEATURE_VERSION = "ecomsim-behavior-features-v1"
+FEATURE_VERSION = "ecomsim-behavior-features-v1"  # the simulator's features (SessionTracker's names)
+OBD_FEATURE_VERSION = "ecomsim-obd-features-v1"  # OBD's one-hot columns (ecomsim.data.obd): scores OBD logs only
 WEIGHTS_FORMAT = "ecomsim-behavior-v1"
 A_MIN = kernels.DNN_A_MIN  # affinity below which an item counts as irrelevant
 DECAY = kernels.DNN_DECAY  # per-step decay of the irrelevance / repeat averages
@@ -202,12 +203,14 @@ class BehaviorModel(ShopperModel):
     """
 
     name = "dnn"
+    blocks = (TRACKER,)
 
     def __init__(self, net: BehaviorNet, schema: dict[str, list[str]], device: str = "cpu") -> None:
         self.device = torch.device(device)
         net.eval()
         # the CPU net may be shared between models (inference only); other devices get a copy
         self.net = net if self.device.type == "cpu" else copy.deepcopy(net).to(self.device)
+        check_simulator_schema(schema, "the behaviour model")
         self.schema = schema
         self._folded = FoldedNet(net) if self.device.type == "cpu" else None
 
@@ -229,6 +232,16 @@ class BehaviorModel(ShopperModel):
                     f"(index, expected, got): {diff}. A catalog must have the same category names and "
                     "embedding size as the training catalog."
                 )
+
+    def memory_bytes(self, embed_dim: int, num_candidates: int, slate_size: int) -> tuple[int, int, int]:
+        # a step above KERNEL_MAX_ROWS rows goes through torch (below, the compiled forward allocates nothing):
+        # float32 features, then the forward's activations of inference() per session (hidden h: two user
+        # layers, k joint inputs of h + item features, two joint layers, heads; the leave head's input and
+        # layer), and the probabilities as float64
+        h, k = self.net.user[0].out_features, slate_size
+        u, f = self.net.user[0].in_features, self.net.item_mean.shape[0]
+        floats = u + k * f + 2 * h + k * (3 * h + f + 12) + 3 * h + 6
+        return 0, 4 * floats + 8 * (3 * k + 3), 0
 
     def reset_sessions(self, idx: np.ndarray) -> None:
         self.tracker.reset(idx)
@@ -304,35 +317,55 @@ def save_weights(net: BehaviorNet, weights_path: str | Path, card: dict[str, Any
 
 
 def load_net(weights_path: str | Path) -> tuple[BehaviorNet, dict[str, Any]]:
-    """Load a network and its card, checking the format, checksum and architecture."""
+    """Load a network and its card (``.json`` beside it), checking the format, keys, checksum and architecture.
+
+    Every problem names the file: a missing or directory path, a card of another format, lacking a key
+    (``hidden``, ``feature_schema``, ``sha256``) or whose ``feature_schema`` lacks one (``version``, ``user``,
+    ``item``) or has an unknown version, weights whose sha256 differs from the card's, that are truncated, that
+    hold anything but tensors (a pickle that would run code: refused, never run) or that do not fit the card.
+    Both feature versions load (:data:`FEATURE_VERSION` and :data:`OBD_FEATURE_VERSION`); only the first
+    drives the simulator (:func:`load_behavior_model`).
+    """
     weights_path = Path(weights_path)
     card_path = weights_path.with_suffix(".json")
+    what, where = "behaviour model weights", f"behaviour model card {str(card_path)!r}"
     for p in (weights_path, card_path):
-        if not p.is_file():
-            raise FileNotFoundError(
-                f"behaviour model file {str(p)!r} does not exist; build it with `python scripts/train_behavior.py`"
-            )
-    card = read_card(card_path, WEIGHTS_FORMAT, "behaviour model")
-    schema = card.get("feature_schema", {})
-    if schema.get("version") != FEATURE_VERSION:
-        raise ValueError(
-            f"behaviour model card {str(card_path)!r} has feature schema version {schema.get('version')!r}, "
-            f"expected {FEATURE_VERSION!r}; retrain with `python scripts/train_behavior.py`"
-        )
+        check_file(p, what if p is weights_path else "behaviour model card", fix="; build it with "
+                   "`python scripts/train_behavior.py`")
+    card = read_card(card_path, WEIGHTS_FORMAT, "behaviour model", required=("hidden", "feature_schema", "sha256"))
+    schema, hidden = card["feature_schema"], card["hidden"]
+    require_keys(schema if isinstance(schema, dict) else {}, ("version", "user", "item"), f"{where} feature_schema")
+    if schema["version"] not in (FEATURE_VERSION, OBD_FEATURE_VERSION):
+        raise ValueError(f"{where} has feature schema version {schema['version']!r}, expected {FEATURE_VERSION!r} (or "
+                         f"{OBD_FEATURE_VERSION!r}, a model of OBD's features); retrain with `python scripts/train_behavior.py`")
+    for key in ("user", "item"):
+        if not isinstance(schema[key], list) or not schema[key] or not all(isinstance(n, str) for n in schema[key]):
+            raise ValueError(f"{where} feature_schema[{key!r}] must be a non-empty list of names, got {schema[key]!r}")
+    if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1:
+        raise ValueError(f"{where} hidden must be a positive integer (the layers' width), got {hidden!r}")
     data = weights_path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
-    if digest != card.get("sha256"):
-        raise ValueError(
-            f"behaviour model weights {str(weights_path)!r} have sha256 {digest}, but the card says "
-            f"{card.get('sha256')}; the file is corrupt or does not belong to this card"
-        )
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    net = BehaviorNet(len(schema["user"]), len(schema["item"]), len(CHANNELS), int(card["hidden"]))
+    if digest != card["sha256"]:
+        raise ValueError(f"{what} {str(weights_path)!r} have sha256 {digest}, but the card says {card['sha256']}; the "
+                         "file is corrupt or does not belong to this card")
+    state = check_state_dict(load_tensors(weights_path, what, data=data), weights_path, what)
+    net = BehaviorNet(len(schema["user"]), len(schema["item"]), len(CHANNELS), hidden)
     try:
         net.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(f"behaviour model weights {str(weights_path)!r} do not fit the card's architecture: {exc}") from exc
     return net, card
+
+
+def check_simulator_schema(schema: dict[str, Any], where: str) -> None:
+    """``ValueError`` naming ``where`` unless the feature schema is the simulator's (:data:`FEATURE_VERSION`)."""
+    if schema.get("version") == OBD_FEATURE_VERSION:
+        raise ValueError(
+            f"{where} was trained on Open Bandit Dataset features (feature schema version {OBD_FEATURE_VERSION!r}, "
+            "one-hot columns of its card's obd_encoding): it scores OBD logs (ecomsim.data.obd.load_obd with that "
+            f"encoding) but cannot drive the simulator, whose shoppers have {FEATURE_VERSION!r} features; use the "
+            "shipped weights or weights trained on simulator logs (`python scripts/train_behavior.py`)"
+        )
 
 
 def shipped_weights_path() -> Path:
@@ -360,4 +393,5 @@ def load_behavior_model(device: str = "cpu", path: str | Path | None = None) -> 
             _CACHE[key] = (net, card)
     else:
         net, card = _CACHE[key]
+    check_simulator_schema(card["feature_schema"], f"behaviour model {str(path)!r}")
     return BehaviorModel(net, card["feature_schema"], device=device)

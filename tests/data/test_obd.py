@@ -55,19 +55,22 @@ def test_obd_loads_without_importing_obp():
 def test_encoding_fitted_on_one_file_scores_another(tmp_path):
     """Fit on random/all, store the encoding in the model's card, score bts/all and random/men with it unchanged."""
     from ecomsim.data.obd import ObdEncoding
-    from ecomsim.shoppers.behavior import FEATURE_VERSION, load_net, save_weights
+    from ecomsim.shoppers.behavior import OBD_FEATURE_VERSION, load_behavior_model, load_net, save_weights
     from ecomsim.shoppers.training import BehaviorTrainConfig, predict_steps, train_behavior
 
     data = load_obd("random", "all")
     n = len(data.click)
     train, val = np.arange(n) < int(0.8 * n), np.arange(n) >= int(0.8 * n)
     net, _ = train_behavior(data.steps(train), data.steps(val), BehaviorTrainConfig(hidden=4, max_epochs=1, batch_steps=2048))
-    card = {"hidden": 4, "feature_schema": {"version": FEATURE_VERSION, "user": data.user_names, "item": data.item_names},
+    card = {"hidden": 4, "feature_schema": {"version": OBD_FEATURE_VERSION, "user": data.user_names, "item": data.item_names},
             "obd_encoding": data.encoding.to_dict()}
     save_weights(net, tmp_path / "obd.pt", card)
     loaded, card = load_net(tmp_path / "obd.pt")
     encoding = ObdEncoding.from_dict(card["obd_encoding"], "obd.json")
     assert encoding == data.encoding
+    # its own feature version: the simulator refuses it by name, not with a schema mismatch
+    with pytest.raises(ValueError, match=r"obd.pt' was trained on Open Bandit Dataset features .*cannot drive the simulator"):
+        load_behavior_model(path=tmp_path / "obd.pt")
     for policy, campaign in (("bts", "all"), ("random", "men")):
         own = load_obd(policy, campaign)  # what the loader did before: the file's own categories
         other = load_obd(policy, campaign, encoding=encoding)
@@ -120,5 +123,6 @@ def test_train_behavior_on_obd_stores_the_encoding_and_scores_the_other_files(tm
     assert proc.returncode == 0, proc.stderr[-2000:]
     card = json.loads(out.with_suffix(".json").read_text())
     assert card["obd_encoding"]["format"] == "ecomsim-obd-encoding-v1" and card["source"] == "obd:random/all"
+    assert card["feature_schema"]["version"] == "ecomsim-obd-features-v1"  # the simulator refuses it by name
     assert set(card["other_files"]) == {"random/men", "random/women", "bts/all", "bts/men", "bts/women"}
     assert all(0.0 <= f["click_auc"] <= 1.0 and f["impressions"] == 10_000 for f in card["other_files"].values())
