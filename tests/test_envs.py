@@ -262,7 +262,7 @@ def test_unknown_config_key_suggests():
         ({"num_candidates": 1}, r"num_candidates must be in \[2, 1000\], got 1"),
         ({"max_steps": 0}, r"max_steps must be in \[1, 100000\], got 0"),
         ({"reward": "purchases"}, r"reward must be one of .*got 'purchases'.*Did you mean 'purchase'"),
-        ({"mode": "slate", "slate_size": 30}, r"slate_size must be in \[1, 20\], got 30"),
+        ({"mode": "slate", "slate_size": 30}, r"slate_size must be in \[1, num_candidates=20\], got 30"),
         ({"channel": "tv"}, r"channel must be one of \['app', 'web', 'social'\], got 'tv'"),
         ({"popular_share": 0.8, "personal_share": 0.5}, r"popular_share \+ personal_share must be <= 1"),
         ({"max_steps": 2.5}, r"max_steps must be an integer"),
@@ -288,14 +288,16 @@ def test_cuda_device_needs_a_cuda_device_torch_can_see(kwargs):
 def test_bad_actions_single():
     env = EcomEnv(**REF)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"candidate indexes in \[0, 19\], got \[20\]"):
+    with pytest.raises(ValueError, match=r"action must be an integer candidate index in \[0, 19\], got 20$"):
         env.step(20)
-    with pytest.raises(ValueError, match=r"candidate indexes in \[0, 19\], got \[-1\]"):
-        env.step(-1)
+    with pytest.raises(ValueError, match=r"action must be an integer candidate index in \[0, 19\], got -1$"):
+        env.step(np.int8(-1))
     with pytest.raises(ValueError, match=r"action must be one candidate index.*got shape \(2,\)"):
         env.step([1, 2])
-    with pytest.raises(ValueError, match=r"integer candidate indexes"):
+    with pytest.raises(TypeError, match=r"action must be an integer candidate index in \[0, 19\], got 1.5 \(float\)"):
         env.step(1.5)
+    with pytest.raises(TypeError, match=r"action must be an integer candidate index in \[0, 19\], got True \(bool\)"):
+        env.step(True)
     slate = EcomEnv(mode="slate", slate_size=3, **REF)
     slate.reset(seed=0)
     with pytest.raises(ValueError, match=r"action must have shape \(slate_size=3,\)"):
@@ -305,14 +307,126 @@ def test_bad_actions_single():
 def test_bad_actions_vector():
     env = EcomVectorEnv(num_envs=4, **REF)
     env.reset(seed=0)
-    with pytest.raises(ValueError, match=r"actions must have shape \(4,\) \(num_envs=4, slate_size=1\), got \(10,\)"):
+    with pytest.raises(ValueError, match=r"actions must have shape \(num_envs=4,\), got \(10,\)"):
         env.step(np.zeros(10, dtype=int))
     with pytest.raises(ValueError, match=r"in \[0, 19\], got \[25\]"):
         env.step(np.array([0, 1, 25, 3]))
     slate = EcomVectorEnv(num_envs=2, mode="slate", slate_size=3, **REF)
     slate.reset(seed=0)
-    with pytest.raises(ValueError, match=r"actions must have shape \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"actions must have shape \(num_envs=2, slate_size=3\), got \(2,\)"):
         slate.step(np.zeros(2, dtype=int))
+
+
+@pytest.mark.parametrize("action", [3.0, np.float64(3.0), np.float32(3.0)], ids=["float", "np.float64", "np.float32"])
+def test_whole_number_float_actions_are_refused(action):
+    env = gym.make("ecomsim/Recommend-v0", **REF)
+    env.reset(seed=0)
+    with pytest.raises(TypeError, match=r"action must be an integer candidate index in \[0, 19\], got 3\.0"):
+        env.step(action)
+
+
+def test_float_slate_and_vector_actions_are_refused():
+    slate = gym.make("ecomsim/Slate-v0", **REF)
+    slate.reset(seed=0)
+    with pytest.raises(TypeError, match=r"action must be integers .*got dtype float64"):
+        slate.step(np.array([1.0, 2, 3, 4, 5]))
+    vec = gym.make_vec("ecomsim/Recommend-v0", num_envs=4, **REF)
+    vec.reset(seed=0)
+    with pytest.raises(TypeError, match=r"actions must be integer candidate indexes .*got dtype float64"):
+        vec.step(np.array([1.0, 2.0, 3.0, 4.0]))
+
+
+def test_vector_actions_of_another_shape_are_refused():
+    vec = gym.make_vec("ecomsim/Recommend-v0", num_envs=4, **REF)
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match=r"actions must have shape \(num_envs=4,\), got \(4, 1\)"):
+        vec.step(np.zeros((4, 1), dtype=np.int64))
+
+
+def test_discrete_actions_are_scalars_as_the_space_says():
+    """A one-element list is not in ``Discrete`` (``Discrete.contains([3])`` is False): refused, not unpacked."""
+    env = gym.make("ecomsim/Recommend-v0", **REF)
+    env.reset(seed=0)
+    assert not env.action_space.contains([3]) and env.action_space.contains(np.int8(3))
+    with pytest.raises(ValueError, match=r"action must be one candidate index, .*got shape \(1,\) \(a Discrete action "
+                                         r"is a scalar: pass the index itself\)"):
+        env.step([3])
+
+
+def test_numpy_integer_actions_are_accepted_like_ints():
+    """Any numpy integer scalar or dtype, as Python ints: the same trajectory."""
+    runs = []
+    for cast in (int, np.int8, np.uint16, lambda a: np.asarray(a, dtype=np.int32)):
+        env = gym.make("ecomsim/Recommend-v0", **REF)
+        env.reset(seed=4)
+        runs.append([env.step(cast(a))[1] for a in (3, 0, 7, 19)])
+    assert all(r == runs[0] for r in runs)
+    slate = gym.make("ecomsim/Slate-v0", **REF)
+    slate.reset(seed=0)
+    slate.step(np.array([1, 2, 3, 4, 5], dtype=np.uint8))
+    vec = gym.make_vec("ecomsim/Recommend-v0", num_envs=4, **REF)
+    vec.reset(seed=0)
+    vec.step(np.array([1, 2, 3, 4], dtype=np.int16))
+
+
+def test_numpy_integers_are_accepted_as_counts():
+    vec = gym.make_vec("ecomsim/Recommend-v0", num_envs=np.int64(8), **REF)
+    assert vec.num_envs == 8 and type(vec.num_envs) is int
+    env = gym.make("ecomsim/Recommend-v0", num_candidates=np.int64(10), max_steps=np.int32(5), **REF)
+    assert env.action_space.n == 10
+    config = env.unwrapped.config
+    assert type(config.num_candidates) is int and type(config.max_steps) is int  # the config stays JSON-friendly
+    slate = gym.make("ecomsim/Slate-v0", num_candidates=np.int16(6), slate_size=np.uint8(3), **REF)
+    assert slate.action_space.shape == (3,)
+
+
+def test_numpy_integer_seeds_are_accepted():
+    env = gym.make("ecomsim/Recommend-v0", **REF)
+    a, _ = env.reset(seed=np.int64(3))
+    b, _ = env.reset(seed=3)
+    np.testing.assert_array_equal(a, b)
+    vec = gym.make_vec("ecomsim/Recommend-v0", num_envs=2, **REF)
+    np.testing.assert_array_equal(vec.reset(seed=np.uint32(3))[0], vec.reset(seed=[3, np.int64(4)])[0])
+    np.testing.assert_array_equal(vec.reset(seed=3)[0][0], a)
+
+
+def test_vector_seed_list_may_hold_none():
+    """Seeded sub-envs are reproducible; a ``None`` entry draws its key from the vector env's ``np_random``."""
+    vec = gym.make_vec("ecomsim/Recommend-v0", num_envs=4, **REF)
+    a, _ = vec.reset(seed=[0, None, 2, 3])
+    b, _ = vec.reset(seed=[0, None, 2, 3])
+    np.testing.assert_array_equal(a[[0, 2, 3]], b[[0, 2, 3]])
+    assert not np.array_equal(a[1], b[1])  # np_random moved on between the two resets
+    single = gym.make("ecomsim/Recommend-v0", **REF)
+    np.testing.assert_array_equal(a[2], single.reset(seed=2)[0])
+    vec.reset(seed=7)  # a seeded np_random: then the None entries are reproducible too
+    c, _ = vec.reset(seed=[None, 1, None, None])
+    vec.reset(seed=7)
+    np.testing.assert_array_equal(c, vec.reset(seed=[None, 1, None, None])[0])
+
+
+def test_float_seed_to_the_vector_env_is_named():
+    vec = gym.make_vec("ecomsim/Recommend-v0", num_envs=4, **REF)
+    with pytest.raises(TypeError, match=r"seed must be an int, None or a list of num_envs=4 ints or None, got 1\.5 \(float\)"):
+        vec.reset(seed=1.5)
+    with pytest.raises(ValueError, match=r"seed must be an int, None or a list of num_envs=4 ints or None, got a list of 3"):
+        vec.reset(seed=[0, 1, 2])
+    with pytest.raises(TypeError, match=r"seed\[1\] must be an integer >= 0 or None, got 2\.0 \(float\)"):
+        vec.reset(seed=[0, 2.0, None, 3])
+
+
+def test_negative_seed_is_a_value_error_naming_seed():
+    env = gym.make("ecomsim/Recommend-v0", **REF)
+    with pytest.raises(ValueError, match=r"seed must be an integer >= 0, got -1"):
+        env.reset(seed=-1)
+    with pytest.raises(TypeError, match=r"seed must be an integer >= 0 or None, got True \(bool\)"):
+        env.reset(seed=True)
+
+
+def test_slate_size_default_above_num_candidates_names_both():
+    with pytest.raises(ValueError, match=r"slate_size must be in \[1, num_candidates=2\], got 5 \(5 is "
+                                         r"ecomsim/Slate-v0's default slate_size"):
+        gym.make("ecomsim/Slate-v0", num_candidates=2, **REF)
 
 
 def test_step_before_reset():

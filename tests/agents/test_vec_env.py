@@ -105,7 +105,7 @@ def test_attrs_methods_and_errors() -> None:
         env.get_attr("nope")
     with pytest.raises(AttributeError, match="frozen"):
         env.set_attr("max_steps", 3)
-    with pytest.raises(ValueError, match=r"actions must have shape \(3, 5\)"):
+    with pytest.raises(ValueError, match=r"actions must have shape \(num_envs=3, slate_size=5\), got \(3,\)"):
         env.step(np.zeros(3, dtype=np.int64))
     with pytest.raises(ValueError, match="env_id must be one of"):
         EcomSB3VecEnv(2, env_id="ecomsim/Recomend-v0")
@@ -120,3 +120,23 @@ def test_sb3_ppo_runs_on_it() -> None:
     model = PPO("MlpPolicy", env, n_steps=16, batch_size=32, n_epochs=1, seed=0, device="cpu")
     model.learn(128)
     assert model.ep_info_buffer and "r" in model.ep_info_buffer[0]
+
+
+def test_accepts_and_refuses_as_the_native_vector_env() -> None:
+    """numpy integers as counts, seeds and actions; floats, whole or not, and other shapes refused by name."""
+    env = EcomSB3VecEnv(np.int64(4), user_model="reference")
+    assert type(env.num_envs) is int and env.num_envs == 4
+    env.seed(np.int64(3))
+    first = env.reset()
+    native = gym.make_vec("ecomsim/Recommend-v0", num_envs=4, user_model="reference")
+    np.testing.assert_array_equal(first, native.reset(seed=3)[0])
+    env.step(np.array([1, 2, 3, 4], dtype=np.uint8))
+    with pytest.raises(TypeError, match=r"actions must be integer candidate indexes in \[0, 19\], got dtype float64"):
+        env.step(np.array([1.0, 2.0, 3.0, 4.0]))
+    with pytest.raises(ValueError, match=r"actions must have shape \(num_envs=4,\), got \(4, 1\)"):
+        env.step(np.zeros((4, 1), dtype=np.int64))
+    env.seed(1.5)
+    with pytest.raises(TypeError, match=r"seed of sub-env 0 must be an integer >= 0 or None, got 1\.5 \(float\)"):
+        env.reset()
+    with pytest.raises(TypeError, match=r"num_envs must be an integer >= 1, got 2\.0 \(float\)"):
+        EcomSB3VecEnv(2.0)

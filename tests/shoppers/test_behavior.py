@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import pickle
 import shutil
 import subprocess
 import sys
@@ -65,6 +67,76 @@ def test_schema_version_and_missing_files(tmp_path):
         load_behavior_model(path=p)
     with pytest.raises(FileNotFoundError, match=r"nope.pt' does not exist; build it with `python scripts/train_behavior.py`"):
         load_behavior_model(path=tmp_path / "nope.pt")
+
+
+def _rewrite(weights: Path, data: bytes | None = None, **card_changes) -> None:
+    """New weight bytes (the card's sha256 updated: past the checksum, the loader must say what is wrong) and card
+    keys (``None`` drops one)."""
+    card = json.loads(weights.with_suffix(".json").read_text())
+    if data is not None:
+        weights.write_bytes(data)
+        card["sha256"] = hashlib.sha256(data).hexdigest()
+    for key, value in card_changes.items():
+        if value is None:
+            card.pop(key)
+        else:
+            card[key] = value
+    weights.with_suffix(".json").write_text(json.dumps(card))
+
+
+def test_truncated_weights_are_named(tmp_path):
+    p = copy_weights(tmp_path)
+    _rewrite(p, p.read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"behaviour model weights '.*behavior.pt' is not a readable torch weights "
+                                         r"file \(truncated or corrupted"):
+        load_net(p)
+
+
+def test_code_carrying_weights_are_refused_naming_the_file(tmp_path):
+    p = copy_weights(tmp_path)
+    target = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return exec, (f"open({str(target)!r}, 'w').write('ran')",)
+
+    _rewrite(p, pickle.dumps(Payload()))
+    with pytest.raises(ValueError, match=r"behaviour model weights '.*behavior.pt' holds objects other than tensors"):
+        load_net(p)
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("key", ["hidden", "feature_schema", "sha256"])
+def test_card_missing_keys_are_named(tmp_path, key):
+    p = copy_weights(tmp_path)
+    _rewrite(p, **{key: None})
+    with pytest.raises(ValueError, match=rf"behaviour model card '.*behavior.json' lacks keys \['{key}'\]"):
+        load_net(p)
+
+
+@pytest.mark.parametrize("key", ["user", "item", "version"])
+def test_card_schema_missing_keys_are_named(tmp_path, key):
+    p = copy_weights(tmp_path)
+    card = json.loads(p.with_suffix(".json").read_text())
+    _rewrite(p, feature_schema={k: v for k, v in card["feature_schema"].items() if k != key})
+    with pytest.raises(ValueError, match=rf"behaviour model card '.*behavior.json' feature_schema lacks keys \['{key}'\]"):
+        load_net(p)
+
+
+def test_card_values_of_the_wrong_kind_are_named(tmp_path):
+    p = copy_weights(tmp_path)
+    card = json.loads(p.with_suffix(".json").read_text())
+    _rewrite(p, hidden="64")
+    with pytest.raises(ValueError, match=r"behavior.json' hidden must be a positive integer .*got '64'"):
+        load_net(p)
+    _rewrite(p, hidden=card["hidden"], feature_schema=dict(card["feature_schema"], user="segment_0"))
+    with pytest.raises(ValueError, match=r"behavior.json' feature_schema\['user'\] must be a non-empty list of names"):
+        load_net(p)
+    _rewrite(p, feature_schema=card["feature_schema"], hidden=card["hidden"] * 2)
+    with pytest.raises(ValueError, match=r"behavior.pt' do not fit the card's architecture"):
+        load_net(p)
+    with pytest.raises(IsADirectoryError, match=r"behaviour model weights '.*' is a directory"):
+        load_net(tmp_path)
 
 
 def test_catalog_with_other_categories_is_rejected():
