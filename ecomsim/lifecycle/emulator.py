@@ -14,9 +14,10 @@ mean affinity ``<u, e_i>`` of her interest with the items the fitted sessions sh
 (weighted by how often each was shown, ``shown_items`` / ``shown_share`` in the card),
 its square and ``w * a_shown``; ``log appeal`` and ``log fit``, the shown-weighted means of
 ``sigmoid(3 a_i - 3.4)`` (how many shown items suit her) and of that times
-``sigmoid(a_i - s log(price_i / budget))`` (those she would also pay for), and ``w * log fit``. Under a popularity ranking every shopper sees much the
-same items, so whether they suit *her* is what separates a customer who buys from
-one who does not; a cohort selected on a first purchase is rich in such customers.
+``sigmoid(a_i - s log(price_i / budget))`` (those she would also pay for), and
+``w * log fit``. Under a popularity ranking every shopper sees much the same items,
+so whether they suit *her* is what separates a customer who buys from one who does
+not; a cohort selected on a first purchase is rich in such customers.
 
 **Outcomes** per visit, in this order:
 
@@ -26,8 +27,8 @@ one who does not; a cohort selected on a first purchase is rich in such customer
 * session length ``= 1 + Geometric`` with mean ``exp([f, bought] . w_length)`` (at most ``max_steps``);
   impressions ``= slate_size * length``;
 * clicks ``~ Poisson(exp([f, bought, log length] . w_clicks))``, disappointments ``~ Binomial(clicks, p_dis)``;
-* relevant items ``~ Binomial(impressions, sigmoid(w_rel . [1, r_shown]))``, ``r_shown`` the shown-weighted
-  share of items with ``<u, e_i> >= RELEVANT_AFFINITY``;
+* relevant items ``~ Binomial(impressions, sigmoid(w_rel . [1, r_shown]))``, ``r_shown`` the
+  shown-weighted share of items with ``<u, e_i> >= RELEVANT_AFFINITY``;
 * an abandoned cart item with probability ``sigmoid([f, bought] . w_abandon)``, the item drawn from the
   fitted sessions' abandoned items.
 

@@ -21,7 +21,7 @@ from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS
 from ecomsim.lifecycle.entry import Entrants
 from ecomsim.lifecycle.params import MESSAGE_KINDS, LifecycleParams
-from ecomsim.lifecycle.returns import NEVER, RETURN_DRAWS, ReturnDraw, ReturnInputs, draw_return
+from ecomsim.lifecycle.returns import MAX_MESSAGES, NEVER, RETURN_DRAWS, ReturnDraw, ReturnInputs, draw_return
 from ecomsim.lifecycle.visits import CART_SLOTS, VisitContext, VisitOutcome, VisitSimulator
 from ecomsim.shoppers.population import CHANNEL_BUDGET, CHANNEL_PATIENCE, CHANNEL_SHARE, ShopperPopulation
 from ecomsim.sim.streams import SessionStreams
@@ -229,7 +229,9 @@ class Lifecycle:
         rows = np.asarray(rows, dtype=np.int64)
         n = len(rows)
         day = c.next_day[rows]
-        assert np.all(c.alive[rows]) and np.all(day != NEVER), "only due visits of live customers"
+        if not (np.all(c.alive[rows]) and np.all(day != NEVER)):
+            raise ValueError("rows must be live customers with a visit due (alive and next_day within the horizon)")
+        _check_offers(n, coupon, message_day, message_kind)
         self._drift(c, rows, (day - c.last_day[rows]).astype(np.float64))
         if coupon is not None:
             new = np.asarray(coupon, dtype=np.float64) > 0
@@ -291,3 +293,27 @@ class Lifecycle:
         c.visits[rows] += 1
         c.purchases[rows] += out.purchased
         c.revenue[rows] += out.revenue
+
+
+def _check_offers(n: int, coupon, message_day, message_kind) -> None:
+    """Raise ``ValueError`` naming the argument when an offer or message plan is malformed."""
+    if coupon is not None:
+        arr = np.asarray(coupon, dtype=np.float64)
+        if arr.shape != (n,) or not np.all((arr >= 0) & (arr < 1)):
+            raise ValueError(f"coupon must be {n} discounts in [0, 1), got shape {arr.shape} with values "
+                             f"{np.unique(arr)[:5].tolist()}")
+    if (message_day is None) != (message_kind is None):
+        raise ValueError("message_day and message_kind go together: give both or neither")
+    if message_day is not None:
+        days, kinds = np.asarray(message_day), np.asarray(message_kind)
+        if days.ndim != 2 or days.shape[0] != n or kinds.shape != days.shape:
+            raise ValueError(f"message_day and message_kind must both have shape ({n}, M), got {days.shape} and {kinds.shape}")
+        if not (np.issubdtype(days.dtype, np.integer) and np.issubdtype(kinds.dtype, np.integer)):
+            raise ValueError(f"message_day and message_kind must be integers, got {days.dtype} and {kinds.dtype}")
+        if days.shape[1] > MAX_MESSAGES:
+            raise ValueError(f"a message plan holds at most {MAX_MESSAGES} messages, got {days.shape[1]} columns")
+        if np.any(days < 0):
+            raise ValueError(f"message_day must be days after the visit (>= 1; 0 = no message), got {days.min()}")
+        if np.any((kinds < 0) | (kinds >= len(MESSAGE_KINDS))):
+            raise ValueError(f"message_kind must index {list(MESSAGE_KINDS)} (0..{len(MESSAGE_KINDS) - 1}), "
+                             f"got {np.unique(kinds)[:5].tolist()}")

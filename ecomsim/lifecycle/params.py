@@ -148,30 +148,30 @@ class LifecycleParams:
     ============================= ===================================================================
     """
 
-    visit_rate: float = 0.1
-    visit_shape: float = 0.5
-    churn_rate: float = 0.005
-    churn_shape: float = 0.6
-    churn_after_purchase: float = 0.2
+    visit_rate: float = 0.04037
+    visit_shape: float = 0.7996
+    churn_rate: float = 0.0009207
+    churn_shape: float = 0.6921
+    churn_after_purchase: float = 0.3533
     channel_concentration: float = 3.0
     pref_sharpness: float = 4.0
     intent_base: float = 1.0
-    intent_need: float = 1.0
+    intent_need: float = 0.1927
     intent_loyalty: float = 0.3
-    need_regrowth_days: float = 30.0
+    need_regrowth_days: float = 135.6
     interest_drift: float = 0.02
     loyalty_buy: float = 0.3
     loyalty_relevance: float = 0.5
     relevance_ref: float = 0.22
     loyalty_disappointment: float = 0.1
     loyalty_memory_days: float = 90.0
-    return_need: float = 1.0
+    return_need: float = 0.2939
     return_loyalty: float = 0.3
     return_experience: float = 0.2
     return_coupon: float = 5.0
     return_cart: float = 0.3
-    revisit_boost: float = 1.0
-    revisit_days: float = 3.0
+    revisit_boost: float = 0.1845
+    revisit_days: float = 3.137
     churn_loyalty: float = 0.5
     churn_annoyance: float = 0.15
     annoyance_memory_days: float = 30.0

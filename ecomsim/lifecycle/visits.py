@@ -99,7 +99,8 @@ class VisitContext:
             if not np.all(np.isfinite(arr) & (arr > 0)):
                 raise ValueError(f"VisitContext.{name} must be finite and > 0, got min {np.nanmin(arr)!r}")
         if not np.all((self.discount >= 0) & (self.discount < 1)):
-            raise ValueError(f"VisitContext.discount must be in [0, 1), got {self.discount[(self.discount < 0) | (self.discount >= 1)][:3]}")
+            bad = self.discount[(self.discount < 0) | (self.discount >= 1)]
+            raise ValueError(f"VisitContext.discount must be in [0, 1), got {bad[:3].tolist()}")
         if self.cart.shape != (n, CART_SLOTS):
             raise ValueError(f"VisitContext.cart must have shape ({n}, {CART_SLOTS}), got {self.cart.shape}")
 

@@ -95,7 +95,9 @@ def test_messages_bring_visits_on_their_day_and_channel_cost_and_annoy(emulator)
     push_day = np.full((n, 1), 3)
     pushed = lc.visit(c.take(rows), rows, emulator, until=10_000, message_day=push_day,
                       message_kind=np.zeros((n, 1), dtype=np.int64))
-    on_day = lambda step: np.mean(step.next_day - step.day == 3)  # noqa: E731
+    def on_day(step):
+        return np.mean(step.next_day - step.day == 3)
+
     assert on_day(pushed) > on_day(quiet) + 0.02  # message_response[push] = 0.05 on day 3
     sent = pushed.messages_sent == 1
     assert np.allclose(pushed.message_cost[sent], LifecycleParams().message_cost[0])
@@ -146,3 +148,19 @@ def test_return_draw_is_geometric_under_a_constant_hazard():
     assert np.all(visited ^ (d.churn != NEVER))
     day1 = np.mean(d.visit == 1)
     assert day1 == pytest.approx((1 - q_churn) * q_visit, abs=0.006)
+
+
+def test_bad_offers_and_plans_are_named(emulator):
+    lc, c = due(emulator, 200, 7)
+    rows = np.arange(3)
+    with pytest.raises(ValueError, match=r"coupon must be 3 discounts in \[0, 1\)"):
+        lc.visit(c.take(np.arange(len(c))), rows, emulator, until=10_000, coupon=np.array([0.1, -0.05, 0.0]))
+    with pytest.raises(ValueError, match=r"message_kind must index \['push', 'email', 'social'\]"):
+        lc.visit(c.take(np.arange(len(c))), rows, emulator, until=10_000, message_day=np.ones((3, 1), dtype=np.int64),
+                 message_kind=np.full((3, 1), 3))
+    with pytest.raises(ValueError, match="message_day must be days after the visit"):
+        lc.visit(c.take(np.arange(len(c))), rows, emulator, until=10_000, message_day=np.full((3, 1), -2),
+                 message_kind=np.zeros((3, 1), dtype=np.int64))
+    with pytest.raises(ValueError, match="a message plan holds at most 8 messages"):
+        lc.visit(c.take(np.arange(len(c))), rows, emulator, until=10_000, message_day=np.ones((3, 9), dtype=np.int64),
+                 message_kind=np.zeros((3, 9), dtype=np.int64))
