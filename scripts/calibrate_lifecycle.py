@@ -22,7 +22,14 @@ from a fixed seed (one thread; about 25 minutes on one core):
    ``scripts/lifecycle_report.py``, which never feeds back into this script).
 
 Usage: ``python scripts/calibrate_lifecycle.py [--seed 0] [--max-evals 600] [--json]``;
-``--emulator PATH`` reuses a fitted emulator instead of step 1.
+``--emulator shipped`` (or a card path) reuses a fitted emulator instead of step 1.
+
+**Your own customers**: ``--transactions FILE.csv`` (columns ``customer_id, date,
+amount``; validated by ``ecomsim.data.transactions.read_transactions``) calibrates
+the same parameters to the customers who first bought in the first
+``--calibration-days`` days of the file (default: all of it), with the shipped
+emulator unless ``--emulator fit``; the result is printed (``--json``: under
+``params``), the shipped defaults are left alone.
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import numpy as np
 
 from agents.cli import run
 from ecomsim.data.cdnow import cdnow_cohort
+from ecomsim.data.transactions import RepeatBuying, read_transactions
 from ecomsim.lifecycle.calibration import CALIBRATED, calibrate, calibration_view, moments
 from ecomsim.lifecycle.cohort import cohort_entrants, simulate_cohort
 from ecomsim.lifecycle.emulator import fit_emulator, load_visit_emulator
@@ -88,7 +96,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--emulator-sessions", type=int, default=100_000, help="real sessions the emulator is fitted on")
-    ap.add_argument("--emulator", type=str, default=None, help="reuse this emulator card instead of fitting one")
+    ap.add_argument("--emulator", type=str, default=None,
+                    help="'fit' (default for CDNOW), 'shipped' (default with --transactions) or a card path")
+    ap.add_argument("--transactions", type=str, default=None, help="calibrate to this CSV (customer_id, date, amount)")
+    ap.add_argument("--calibration-days", type=int, default=None, help="with --transactions: days of the window")
     ap.add_argument("--replicas", type=int, default=4, help="simulated customers per real customer in the search")
     ap.add_argument("--max-evals", type=int, default=600, help="Nelder-Mead evaluations")
     ap.add_argument("--out", type=str, default=str(ASSET), help="where the fitted emulator card goes")
@@ -99,15 +110,23 @@ def main() -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else print
     t0 = time.time()
-    data = cdnow_cohort()
-    window = calibration_view(data)  # weeks 1-39 only, from here on
+    if args.transactions is None:
+        data = cdnow_cohort()
+    else:
+        tx = read_transactions(args.transactions)
+        days = int(tx.day.max()) + 1 if args.calibration_days is None else args.calibration_days
+        if days < 7:
+            raise ValueError(f"--calibration-days must be >= 7 (one week), got {days}")
+        data = RepeatBuying.from_transactions(tx, days, 0)
+    window = calibration_view(data)  # the calibration window only, from here on
     sessions = SessionVisits()
-    if args.emulator is None:
+    choice = args.emulator or ("fit" if args.transactions is None else "shipped")
+    if choice == "fit":
         emulator = fit_emulator(sessions, args.emulator_sessions, np.random.default_rng(args.seed))
         emulator.save(args.out)
         log(f"emulator fitted on {args.emulator_sessions} sessions, written to {args.out} ({time.time() - t0:.0f}s)")
     else:
-        emulator = load_visit_emulator(args.emulator)
+        emulator = load_visit_emulator(None if choice == "shipped" else choice)
     start = dataclasses.replace(LifecycleParams(), **START)
 
     def progress(i, values, objective, m):
@@ -129,7 +148,10 @@ def main() -> int:
     shipped = LifecycleParams()
     report = {
         "params": {n: getattr(params, n) for n in CALIBRATED},
-        "shipped_defaults_reproduced": all(getattr(shipped, n) == getattr(params, n) for n in CALIBRATED),
+        "data": "CDNOW sample" if args.transactions is None else args.transactions,
+        "customers": window.num_customers,
+        "shipped_defaults_reproduced": (args.transactions is None
+                                        and all(getattr(shipped, n) == getattr(params, n) for n in CALIBRATED)),
         "search": {"objective": result.objective, "moments": result.moments, "evaluations": len(result.history)},
         "confirm_real_sessions": moments(confirm, window),
         "seconds": round(time.time() - t0, 1),
@@ -137,13 +159,14 @@ def main() -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print("calibrated parameters (paste into LifecycleParams when they differ):")
+    print(f"calibrated on {report['data']} ({report['customers']} customers); parameters"
+          + (" (paste into LifecycleParams when they differ):" if args.transactions is None else ":"))
     for n in CALIBRATED:
         mark = "" if getattr(shipped, n) == getattr(params, n) else f"   (shipped {getattr(shipped, n)})"
         print(f"    {n}: float = {getattr(params, n)!r}{mark}")
     print(f"shipped defaults reproduced: {report['shipped_defaults_reproduced']}")
     confirm_text = ", ".join(f"{k} {v:.4f}" for k, v in report["confirm_real_sessions"].items())
-    print(f"weeks 1-39, real sessions, fresh entrants: {confirm_text}")
+    print(f"calibration window, real sessions, fresh entrants: {confirm_text}")
     return 0
 
 

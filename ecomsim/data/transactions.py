@@ -241,9 +241,9 @@ class RepeatBuying:
         Customers who first bought later are not part of the cohort (their trial is not observed in
         calibration), as in the literature's cohort analyses.
         """
-        for field, value in (("calibration_days", calibration_days), ("holdout_days", holdout_days)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{field} must be a positive number of days, got {value!r}")
+        for field, value, least in (("calibration_days", calibration_days, 1), ("holdout_days", holdout_days, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+                raise ValueError(f"{field} must be a whole number of days >= {least}, got {value!r}")
         first = np.full(tx.num_customers, np.iinfo(np.int64).max)
         np.minimum.at(first, tx.customer, tx.day)
         in_cohort = first < calibration_days

@@ -100,3 +100,30 @@ def test_calibration_script_runs_end_to_end_with_tiny_budgets():
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert set(report["params"]) >= {"visit_rate", "churn_rate"} and report["search"]["evaluations"] == 2
+
+
+@pytest.mark.slow
+@needs_lifetimes
+def test_calibration_script_on_a_users_transaction_table(tmp_path):
+    from ecomsim.data.cdnow import load_cdnow
+
+    tx = load_cdnow()
+    keep = tx.customer < 400
+    dates = tx.start + np.array(tx.day[keep], dtype="timedelta64[D]")
+    path = tmp_path / "shop.csv"
+    import pandas as pd
+
+    pd.DataFrame({"customer_id": tx.customer_ids[tx.customer[keep]], "date": dates,
+                  "amount": tx.amount[keep]}).to_csv(path, index=False)
+    out = subprocess.run([sys.executable, "scripts/calibrate_lifecycle.py", "--transactions", str(path),
+                          "--calibration-days", "273", "--max-evals", "2", "--replicas", "1", "--json"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=1200,
+                         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["customers"] == 400 and report["shipped_defaults_reproduced"] is False
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"customer_id": [1, 1], "date": ["2024-01-01", "2024-01-05"], "amount": [5.0, -1.0]}).to_csv(bad, index=False)
+    out = subprocess.run([sys.executable, "scripts/calibrate_lifecycle.py", "--transactions", str(bad)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 2 and "row 3 column 'amount' has -1.0" in out.stderr

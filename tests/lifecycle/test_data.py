@@ -106,7 +106,7 @@ def test_customers_who_enter_after_the_window_are_not_in_the_cohort():
     tx = read_transactions(table())
     s = RepeatBuying.from_transactions(tx, calibration_days=4, holdout_days=70)
     assert s.num_customers == 2  # "c" first bought on day 4
-    with pytest.raises(ValueError, match="calibration_days must be a positive number of days, got 0"):
+    with pytest.raises(ValueError, match="calibration_days must be a whole number of days >= 1, got 0"):
         RepeatBuying.from_transactions(tx, calibration_days=0, holdout_days=7)
 
 
