@@ -21,7 +21,15 @@ from ecomsim.catalog import Catalog
 from ecomsim.config import CHANNELS
 from ecomsim.lifecycle.entry import Entrants
 from ecomsim.lifecycle.params import MESSAGE_KINDS, LifecycleParams
-from ecomsim.lifecycle.returns import MAX_MESSAGES, NEVER, RETURN_DRAWS, ReturnDraw, ReturnInputs, draw_return
+from ecomsim.lifecycle.returns import (
+    MAX_MESSAGES,
+    NEVER,
+    RETURN_DRAWS,
+    ReturnDraw,
+    ReturnInputs,
+    draw_return,
+    return_probability,
+)
 from ecomsim.lifecycle.visits import CART_SLOTS, VisitContext, VisitOutcome, VisitSimulator
 from ecomsim.shoppers.population import CHANNEL_BUDGET, CHANNEL_PATIENCE, CHANNEL_SHARE, ShopperPopulation
 from ecomsim.sim.streams import SessionStreams
@@ -148,19 +156,32 @@ class Lifecycle:
         c.need[rows] = 1.0 - (1.0 - c.need[rows]) * np.exp(-gap / p.need_regrowth_days)[:, None]
         c.loyalty[rows] *= np.exp(-gap / p.loyalty_memory_days)
 
-    def _draw_return(self, c: Customers, rows: np.ndarray, day: np.ndarray, until: np.ndarray,
-                     message_day: np.ndarray, message_kind: np.ndarray) -> ReturnDraw:
-        """The **Return time** draw for customers ``rows`` after their visit on ``day``; updates their state."""
+    def _return_inputs(self, c: Customers, rows: np.ndarray, day: np.ndarray, until: np.ndarray,
+                       message_day: np.ndarray, message_kind: np.ndarray) -> ReturnInputs:
         phi = self.preferences(c.interest[rows])
         live = c.alive[rows]  # a customer who left after this purchase never returns (messages still go out)
-        x = ReturnInputs(
+        return ReturnInputs(
             visit_rate=c.visit_rate[rows] * live, churn_hazard=self.params.churn_rate * c.churn_propensity[rows] * live,
             need_deficit=(phi * (1.0 - c.need[rows])).sum(axis=1), loyalty=c.loyalty[rows],
             annoyance=c.annoyance[rows], experience=c.experience[rows], coupon=c.coupon[rows],
-            coupon_until=c.coupon_until[rows] - day, cart_until=np.where((c.cart[rows] >= 0).any(axis=1),
-                                                                         c.cart_until[rows] - day, 0),
-            message_day=message_day, message_kind=message_kind, unsubscribed=c.unsubscribed[rows],
-            until=until - day)
+            coupon_until=c.coupon_until[rows] - day,
+            cart_until=np.where((c.cart[rows] >= 0).any(axis=1), c.cart_until[rows] - day, 0),
+            message_day=message_day, message_kind=message_kind, unsubscribed=c.unsubscribed[rows], until=until - day)
+
+    def return_probability(self, c: Customers, rows: np.ndarray, days: int = 30) -> np.ndarray:
+        """``(n,)`` probability that customers ``rows`` visit within ``days`` days of their last visit, given
+        their whole hidden state and no messages (``1 -`` it: the Bayes-optimal churn risk).
+
+        Meant right after a visit step (the annoyance then is the one the return draw saw)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        none = np.zeros((len(rows), 0), dtype=np.int64)
+        day = c.last_day[rows]
+        return return_probability(self.params, self._return_inputs(c, rows, day, day + days, none, none), days)
+
+    def _draw_return(self, c: Customers, rows: np.ndarray, day: np.ndarray, until: np.ndarray,
+                     message_day: np.ndarray, message_kind: np.ndarray) -> ReturnDraw:
+        """The **Return time** draw for customers ``rows`` after their visit on ``day``; updates their state."""
+        x = self._return_inputs(c, rows, day, until, message_day, message_kind)
         d = draw_return(self.params, x, c.streams.uniform(RETURN_DRAWS, rows))
         reached = d.visit != NEVER
         c.next_day[rows] = np.where(reached, day + d.visit, NEVER)

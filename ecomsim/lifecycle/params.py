@@ -5,18 +5,21 @@ inside one visit; these say when she comes back, on which channel, in what mood,
 and when she is gone for good. Time ``t`` is in days. Customer ``n`` is a row of
 :class:`ecomsim.lifecycle.model.Customers`.
 
-**Who the customer is** (drawn once, when she first buys): a portrait from
-``ecomsim.shoppers.population`` (segment, interest ``u``, base budget ``B``, price
-sensitivity, base patience ``P``), channel preferences ``pi_n ~
-Dirichlet(channel_concentration * (0.55, 0.30, 0.15))`` (the traffic mix of
-CALIBRATION.md), a visit rate ``lambda_n = visit_rate * G_n`` and a churn hazard
-``h_n = churn_rate * H_n`` (``H_n`` the churn propensity) with ``G_n ~ Gamma(visit_shape, 1 / visit_shape)`` and
-``H_n ~ Gamma(churn_shape, 1 / churn_shape)`` (mean 1: heterogeneity as in the
-Pareto/NBD and BG/NBD models).
+**Who the customer is** (drawn once, at her first purchase, ``ecomsim.lifecycle.entry``):
+the portrait of a shopper whose first visit bought (segment, interest ``u``, base
+budget ``B``, price sensitivity, base patience ``P``: the population's draw, with
+the first visit's channel multipliers divided out), channel preferences ``pi_n ~
+Dirichlet(channel_concentration * (0.55, 0.30, 0.15) + 1 on the first visit's
+channel)`` (the traffic mix of CALIBRATION.md, updated by what she was seen to use),
+a visit rate ``lambda_n = visit_rate * G_n`` and a churn hazard ``h_n = churn_rate *
+H_n`` (``H_n`` the churn propensity) with ``G_n ~ Gamma(visit_shape, 1 / visit_shape)``
+and ``H_n ~ Gamma(churn_shape, 1 / churn_shape)`` (mean 1: heterogeneity as in the
+Pareto/NBD and BG/NBD models). Her first visit is applied as any visit (below),
+from ``L = 0`` and full needs.
 
 **State between visits**: interest ``u``; remaining need ``nu_c`` in [0, 1] per
-category (1 = wants it); loyalty ``L`` in [-1, 1] (satisfaction; 0 is neutral); annoyance
-``A >= 0`` from messages; the carried cart; a pending coupon; per message kind an
+category (1 = wants it); loyalty ``L`` in [-1, 1] (satisfaction; 0 is neutral);
+annoyance ``A >= 0`` from messages; the carried cart; a pending coupon; per message kind an
 unsubscribed flag; alive or churned. Category preferences ``phi_nc =
 softmax_c(pref_sharpness * <u, centroid_c>)`` (centroid: the catalog category's mean
 item direction) weigh the needs: ``nubar = sum_c phi_nc nu_c``.
@@ -26,7 +29,7 @@ item direction) weigh the needs: ``nubar = sum_c phi_nc nu_c``.
     u   <- normalise(u + interest_drift * sqrt(D) * z),   z ~ N(0, I)
     nu_c <- 1 - (1 - nu_c) * exp(-D / need_regrowth_days)     (replenishment)
     L   <- L * exp(-D / loyalty_memory_days)
-    A   <- A * exp(-D / annoyance_memory_days) + (messages delivered in the gap, each decaying the same way)
+    A   <- A * exp(-D / annoyance_memory_days) + (each message delivered in the gap, decayed likewise)
 
 **A visit** happens on channel ``c ~ pi_n`` (a message's channel on the day it is
 answered, see below). The visit's session gets (``ecomsim.lifecycle.visits``): the
@@ -81,20 +84,20 @@ exp(-message_unsubscribe[k] * (1 + A))`` (``A`` just before it): messages to an
 unsubscribed kind are not delivered (and cost nothing). Messages planned after the
 next visit are cancelled.
 
-**Coupons** (``d`` in ``COUPONS`` off the next order, offered at a visit): valid
-``coupon_days``; raise ``lam`` while valid and enter the next visit's session as a
-lower price (``ecomsim.lifecycle.visits``).
+**Coupons** (``d`` in ``COUPONS``, offered at the start of a visit): the discount
+applies to that visit's order, or, if it buys nothing, to the next order within
+``coupon_days``; a valid coupon raises ``lam`` and enters each visit's session as a
+lower price (``ecomsim.lifecycle.visits``); it is spent by the order it discounts.
 
-**A cohort customer** enters at her first purchase, a visit on which she bought in
-a category drawn from ``phi_n`` (need met, ``e = loyalty_buy``); the session of
-that purchase is not simulated (it is the observed trial).
+**Churned customers** never visit again; messages planned for them still go out
+(the shop cannot tell) and cost, with no effect.
 
-**Calibration.** ``visit_rate``, ``visit_shape``, ``churn_rate``, ``churn_shape``, ``churn_after_purchase``,
-``intent_need``, ``need_regrowth_days``, ``return_need``, ``revisit_boost`` and ``revisit_days`` are
-fitted to the CDNOW sample's calibration weeks 1-39 (``python
-scripts/calibrate_lifecycle.py``; method and figures in its docstring); the others
-are set by assumption (no public data pins coupon and message responses) and say so
-below.
+**Calibration.** ``visit_rate``, ``visit_shape``, ``churn_rate``, ``churn_shape``,
+``churn_after_purchase``, ``intent_need``, ``need_regrowth_days``, ``return_need``,
+``revisit_boost`` and ``revisit_days`` are fitted to the CDNOW sample's calibration
+weeks 1-39 (``python scripts/calibrate_lifecycle.py``; method in its docstring,
+figures from ``python scripts/lifecycle_report.py``); the others are set by
+assumption (no public data pins coupon and message responses) and say so below.
 """
 
 from __future__ import annotations

@@ -85,6 +85,30 @@ def _organic(p: LifecycleParams, x: ReturnInputs, base: np.ndarray, r: np.ndarra
     return base[r, None] * np.exp(logit) * (1.0 + p.revisit_boost * np.exp(-(j - 1) / p.revisit_days))
 
 
+def return_probability(p: LifecycleParams, x: ReturnInputs, days: int) -> np.ndarray:
+    """``(n,)`` probability of a visit within ``days`` days, exactly, for inputs without planned messages.
+
+    This is what the hazards say given the full hidden state (the reference world's Bayes-optimal
+    forecast); ``1 -`` it is the churn risk "no visit in the next ``days`` days". Each day churn comes
+    first (probability ``1 - exp(-haz_j)``), then a visit (``1 - exp(-lam_j)``); ``until`` is ignored.
+    """
+    if isinstance(days, bool) or not isinstance(days, (int, np.integer)) or days < 1:
+        raise ValueError(f"days must be a positive whole number, got {days!r}")
+    if x.message_day.shape[1] and (x.message_day > 0).any():
+        raise ValueError("return_probability covers inputs without planned messages (message_day all 0)")
+    rows = np.arange(len(x.visit_rate))
+    j = np.arange(1, days + 1)[None, :]
+    lam = _organic(p, x, x.visit_rate * np.exp(p.return_experience * x.experience), rows, j)
+    loyal = x.loyalty[:, None] * np.exp(-j / p.loyalty_memory_days)
+    annoy = x.annoyance[:, None] * np.exp(-j / p.annoyance_memory_days)
+    haz = x.churn_hazard[:, None] * np.exp(-p.churn_loyalty * loyal + p.churn_annoyance * annoy)
+    stay = np.exp(-haz)  # not churned on day j
+    visit = stay * -np.expm1(-lam)  # ... and visiting that day
+    quiet = np.cumprod(stay * np.exp(-lam), axis=1)  # neither, every day up to j
+    before = np.concatenate([np.ones((len(rows), 1)), quiet[:, :-1]], axis=1)
+    return (before * visit).sum(axis=1)
+
+
 def _deliveries(p: LifecycleParams, x: ReturnInputs, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sequential delivery and unsubscribe decisions of the planned messages, in day order.
 

@@ -164,3 +164,23 @@ def test_bad_offers_and_plans_are_named(emulator):
     with pytest.raises(ValueError, match="a message plan holds at most 8 messages"):
         lc.visit(c.take(np.arange(len(c))), rows, emulator, until=10_000, message_day=np.ones((3, 9), dtype=np.int64),
                  message_kind=np.zeros((3, 9), dtype=np.int64))
+
+
+def test_return_probability_is_what_the_draw_does(emulator):
+    lc, c = due(emulator, 3000, 8)
+    rows = np.arange(len(c))
+    lc.visit(c, rows, emulator, until=10_000)  # a visit: needs, loyalty, experience now vary by customer
+    exact = lc.return_probability(c, rows, 30)
+    drawn = c.next_day - c.last_day <= 30  # the draw the visit step made (NEVER when churned)
+    assert np.all((exact >= 0) & (exact < 1))
+    # the draw already made for each customer (one per customer): its share within 30 days matches on average
+    assert drawn.mean() == pytest.approx(exact.mean(), abs=4 * np.sqrt(exact.mean() * (1 - exact.mean()) / len(rows)))
+    # and per customer, many fresh draws from the same state
+    zeros = np.zeros((len(rows), 0), dtype=np.int64)
+    x = lc._return_inputs(c, rows, c.last_day, c.last_day + 10_000, zeros, zeros)
+    rng = np.random.default_rng(0)
+    hits = np.mean([draw_return(lc.params, x, rng.random((len(c), RETURN_DRAWS))).visit <= 30 for _ in range(40)], axis=0)
+    assert hits.mean() == pytest.approx(exact.mean(), abs=0.005)  # 120,000 draws: standard error ~0.0015
+    assert np.corrcoef(hits, exact)[0, 1] > 0.9
+    with pytest.raises(ValueError, match="days must be a positive whole number, got 0"):
+        lc.return_probability(c, rows, 0)
