@@ -142,7 +142,9 @@ class SessionVisits:
                             cart=push_cart(cart_left, s["abandoned"]))
 
     def run_keys(self, context: VisitContext, keys: np.ndarray) -> dict[str, np.ndarray]:
-        """The raw session figures of :meth:`visit` for given stream keys (no cart recovery); for tests."""
+        """The session figures of :meth:`visit` for the session stream ``keys`` themselves (no carried cart):
+        ``items``, ``revenue`` (list prices), ``bought`` ``(n, C)``, ``length``, ``impressions``, ``clicks``,
+        ``disappointments``, ``relevant``, ``abandoned`` ``(n, CART_SLOTS)``; what the emulator is fitted on."""
         return self._run(context, keys)
 
     def _run(self, context: VisitContext, keys: np.ndarray) -> dict[str, np.ndarray]:
