@@ -142,7 +142,7 @@ class EcomSB3VecEnv(VecEnv):
         return self.step_wait()
 
     def close(self) -> None:
-        if self._human is not None:
+        if getattr(self, "_human", None) is not None:
             self._human.close()
 
     # ------------------------------------------------------------- sb3 extras

@@ -177,6 +177,7 @@ class EcomEnv(gym.Env):
 
     metadata = {"render_modes": rendering.RENDER_MODES, "render_fps": rendering.RENDER_FPS}
     _spec: EnvSpec | None = None
+    _human: rendering.HumanView | None = None
 
     def __init__(self, render_mode: str | None = None, catalog_obj: Catalog | None = None,
                  shopper_obj: ShopperModel | None = None, catalog_source: CatalogSource | None = None,
@@ -277,6 +278,7 @@ class EcomVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": rendering.RENDER_MODES,
                 "render_fps": rendering.RENDER_FPS}
+    _human: rendering.HumanView | None = None  # (close() may run on an env whose __init__ raised)
 
     def __init__(self, num_envs: int = 1, render_mode: str | None = None,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
@@ -387,8 +389,7 @@ class EcomVectorEnv(VectorEnv):
         return obs, out.reward, out.terminated, truncated, info
 
     def render(self) -> tuple | None:
-        """One ``ansi`` text or ``rgb_array`` picture per sub-env, of its last step (a tuple, as
-        ``SyncVectorEnv.render``); ``human`` shows sub-env 0 and returns None."""
+        """A tuple of one ``ansi`` text or ``rgb_array`` picture per sub-env (``human``: sub-env 0 shown, None)."""
         if not self._last_info:
             raise RuntimeError("call reset() before render()")
         frames = rendering.render_rows(self.render_mode, self.core, self._last_info, self._all, self._human)
