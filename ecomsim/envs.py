@@ -74,7 +74,6 @@ from gymnasium.vector.utils import batch_space
 
 from ecomsim import render as rendering
 from ecomsim.autoreset import AutoresetMode, check_episode_limit, final_entries, parse_autoreset_mode, reset_mask
-
 from ecomsim.catalog import Catalog, load_catalog
 from ecomsim.catalog_source import (
     CONSTRUCTION_SEED,
