@@ -15,7 +15,10 @@ sessions with one core call and speaks SB3's dialect:
 * :meth:`seed` seeds sub-env ``i`` with ``seed + i`` at the next :meth:`reset` (numpy integers
   accepted; a ``None`` entry of the seeds draws the sub-env's key at random);
 * actions are checked as the native vector env checks them (``SimulationCore.check_actions``):
-  integers of shape ``(num_envs,)`` (slates ``(num_envs, slate_size)``), never rounded or reshaped.
+  integers of shape ``(num_envs,)`` (slates ``(num_envs, slate_size)``), never rounded or reshaped;
+* ``render_mode`` (``"rgb_array"``, ``"ansi"``, ``"human"``; see ``ecomsim.render``): :meth:`get_images`
+  gives one picture per sub-env (``"rgb_array"``), so SB3's ``render()`` tiles them and
+  ``VecVideoRecorder`` records them; ``env_method("render")`` gives each sub-env's text or picture.
 
 Sub-env ``i`` seeded with ``s + i`` follows exactly the trajectory of a single
 ``EcomEnv`` reset with ``seed=s + i`` and then reset without a seed at every
@@ -28,6 +31,7 @@ single env. ``tests/agents/test_vec_env.py`` proves it step by step.
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Sequence
 
 import gymnasium as gym
@@ -35,6 +39,7 @@ import numpy as np
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
+from ecomsim import render as rendering
 from ecomsim.catalog import Catalog
 from ecomsim.config import EnvConfig
 from ecomsim.envs import build_core, env_spaces, step_info
@@ -59,18 +64,21 @@ class EcomSB3VecEnv(VecEnv):
     Args:
         num_envs: sessions stepped together.
         env_id: a registered id whose options are the base (``ecomsim/Recommend-v0``).
+        render_mode: ``None``, ``"rgb_array"``, ``"ansi"`` or ``"human"`` (see the module docstring).
         catalog_obj: an in-memory catalog (overrides ``catalog``).
         shopper_obj: an in-memory shopper model (overrides ``user_model``).
         **kwargs: ``EnvConfig`` overrides (``user_model``, ``catalog``, ``channel``, ...).
     """
 
-    def __init__(self, num_envs: int = 1, env_id: str = "ecomsim/Recommend-v0", catalog_obj: Catalog | None = None,
-                 shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
+    def __init__(self, num_envs: int = 1, env_id: str = "ecomsim/Recommend-v0", render_mode: str | None = None,
+                 catalog_obj: Catalog | None = None, shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
         self.env_id = env_id
-        self.config = EnvConfig.from_kwargs(env_kwargs(env_id, **kwargs))
-        self.render_mode = None
+        self.config = EnvConfig.from_kwargs(env_kwargs(env_id, **kwargs), caller=f"{type(self).__name__}.__init__()")
+        self.render_mode = rendering.check_render_mode(render_mode)
         num_envs = check_range("num_envs", num_envs, 1, None, integer=True)
         self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj, view=SB3_VIEW)
+        self._human = rendering.HumanView() if render_mode == "human" else None
+        self._last_info: dict[str, np.ndarray] = {}
         action_space, observation_space = env_spaces(self.core)
         self.single_action_space = action_space
         super().__init__(num_envs, observation_space, action_space)
@@ -95,7 +103,7 @@ class EcomSB3VecEnv(VecEnv):
         self._started = True
         self.core.reset(self._all, keys)
         self._ep_return[:] = 0.0
-        info = step_info(self.core, None)
+        info = self._last_info = step_info(self.core, None)
         self.reset_infos = _split_info(info, self.num_envs)
         self._reset_seeds()
         self._reset_options()
@@ -115,7 +123,8 @@ class EcomSB3VecEnv(VecEnv):
         out = self.core.step(slots)
         reward = out.reward.astype(np.float32)
         dones = out.terminated | out.truncated
-        infos = _split_info(step_info(self.core, out), self.num_envs)
+        self._last_info = step_info(self.core, out)
+        infos = _split_info(self._last_info, self.num_envs)
         obs = out.obs
         self._ep_return += out.reward
         done_rows = np.flatnonzero(dones)
@@ -131,6 +140,10 @@ class EcomSB3VecEnv(VecEnv):
             self.core.reset(done_rows, None)
             self._ep_return[done_rows] = 0.0
             obs[done_rows] = self.core.observe(done_rows)
+            if self.render_mode is not None:  # render shows the new sessions (the infos keep the step's)
+                fresh = step_info(self.core, None)
+                self._last_info = {key: np.where(_rows_mask(dones, value), fresh[key], value)
+                                   for key, value in self._last_info.items()}
         return obs, reward, dones, infos
 
     def step(self, actions: np.ndarray) -> VecEnvStepReturn:
@@ -138,11 +151,23 @@ class EcomSB3VecEnv(VecEnv):
         return self.step_wait()
 
     def close(self) -> None:
-        pass
+        if getattr(self, "_human", None) is not None:
+            self._human.close()
 
     # ------------------------------------------------------------- sb3 extras
+    def _frames(self, indices: list[int], mode: str | None) -> list[Any]:
+        if not self._last_info:
+            raise RuntimeError("call reset() before rendering")
+        return rendering.render_rows(mode, self.core, self._last_info, indices, self._human)
+
     def get_images(self) -> Sequence[np.ndarray | None]:
-        return [None] * self.num_envs
+        """One ``(H, 640, 3)`` uint8 picture per sub-env (``render_mode="rgb_array"``; else ``None`` each, with
+        SB3's warning), of the session the next step continues."""
+        if self.render_mode != "rgb_array":
+            warnings.warn(f"The render mode is {self.render_mode}, but this method assumes it is `rgb_array` "
+                          "to obtain images.")
+            return [None] * self.num_envs
+        return self._frames(list(range(self.num_envs)), "rgb_array")
 
     def _check_indices(self, indices: VecEnvIndices) -> list[int]:
         idx = list(self._get_indices(indices))
@@ -186,17 +211,13 @@ class EcomSB3VecEnv(VecEnv):
         setattr(self, attr_name, value)
 
     def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
-        """Supported: ``get_wrapper_attr(name)`` and ``render()`` (one text line per sub-env)."""
+        """Supported: ``get_wrapper_attr(name)`` and ``render()`` (per sub-env what a single env in
+        ``render_mode`` returns: text, a picture, or ``None`` after ``human`` showed the first)."""
         idx = self._check_indices(indices)
         if method_name == "get_wrapper_attr":
             return self.get_attr(method_args[0], idx)
         if method_name == "render":
-            c = self.core.session
-            return [
-                f"step {int(c.step_count[i])}: clicks {int(c.clicks[i])}, carts {int(c.carts[i])}, "
-                f"purchases {int(c.purchases[i])}, revenue {float(c.revenue[i]):.2f}"
-                for i in idx
-            ]
+            return self._frames(idx, self.render_mode)
         raise AttributeError(f"sub-envs have no method {method_name!r}; supported: ['get_wrapper_attr', 'render']")
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
@@ -210,3 +231,8 @@ def _split_info(info: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
     keys = list(info)
     columns = [list(info[k]) for k in keys]
     return [dict(zip(keys, row)) for row in zip(*columns)]
+
+
+def _rows_mask(rows: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """``(N,)`` bool ``rows`` shaped to broadcast over ``value`` ``(N, ...)``."""
+    return rows.reshape((-1,) + (1,) * (value.ndim - 1))

@@ -206,14 +206,19 @@ class EnvConfig:
             self._set("catalog_seed_range", [_plain(v) for v in rng])
 
     @classmethod
-    def from_kwargs(cls, kwargs: Mapping[str, Any] | None = None, **overrides: Any) -> "EnvConfig":
-        """Build a config from user keyword arguments, rejecting unknown keys with a suggestion."""
+    def from_kwargs(cls, kwargs: Mapping[str, Any] | None = None, *, caller: str | None = None,
+                    **overrides: Any) -> "EnvConfig":
+        """Build a config from user keyword arguments; an unknown key is a ``TypeError`` in Python's own words
+        (``"EcomEnv.__init__() got an unexpected keyword argument 'x'"``, ``caller`` naming the callable, by
+        default ``EnvConfig.__init__()``: tools such as TorchRL retry without a keyword on exactly that
+        wording) followed by a did-you-mean hint and the valid keys."""
         merged = dict(kwargs or {})
         merged.update(overrides)
         names = [f.name for f in dataclasses.fields(cls)]
         for key in merged:
             if key not in names:
-                raise TypeError(f"unknown config key {key!r}.{suggest(key, names)} Valid keys: {names}")
+                raise TypeError(f"{caller or cls.__name__ + '.__init__()'} got an unexpected keyword argument "
+                                f"{key!r}.{suggest(key, names)} Valid keys: {names}")
         return cls(**merged)
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,13 +27,15 @@ units bought this step; ``"click"``: items clicked this step. The score of a pol
 conversion (see ``ecomsim.metrics``).
 
 ## Episode End
-Terminated when the shopper leaves; truncated after ``max_steps`` steps.
+Terminated when the shopper leaves; truncated after ``max_steps`` steps. No ``TimeLimit`` is
+registered (it could not see a ``max_steps`` option, and it flags ``truncated`` also on a shopper who
+leaves at the last step): ``env.spec.max_episode_steps`` equals ``max_steps`` for every env
+``gym.make`` builds, so wrappers that read it (``TimeAwareObservation``) see the truth.
+``gym.make(id, max_episode_steps=T)`` adds Gymnasium's ``TimeLimit(T)`` (the episode ends at the
+earlier of the two); ``make_vec`` passes ``T`` to the vector env, which applies the same rule.
 
 ## Info
-``items`` (shown item ids, -1 for empty slots), ``clicked`` / ``carted`` /
-``purchased`` (per slot), ``clicks``, ``carts``, ``purchases``, ``revenue``, ``left``,
-and the session totals so far: ``session_impressions``, ``session_clicks``,
-``session_carts``, ``session_purchases``, ``session_revenue``, ``session_length``.
+The raw outcome of the step and the session totals so far (keys in ``ecomsim.info``).
 
 ## Catalogs
 ``catalog="default"`` (the shipped GAN-sampled catalog), ``"reference"``, a path, or
@@ -48,20 +50,30 @@ sub-env 0 still equals that single env; it never changes at an autoreset (other
 sessions are mid-episode on it). Vector training on many catalogs: call ``reset()``
 between rollouts, or use a vector of single envs.
 
+## Rendering
+``render_mode`` ``"ansi"`` (text), ``"rgb_array"`` (an ``(H, 640, 3)`` uint8 picture of the last step) or
+``"human"`` (that picture in a window, or the text printed without a display): ``ecomsim.render``. The
+vector env's ``render()`` gives a tuple, one per sub-env (``human``: sub-env 0 shown). Rendering only
+reads the state: it never changes a trajectory.
+
 ## Version History
 * v0: initial release.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.envs.registration import EnvSpec
+from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from ecomsim import render as rendering
+from ecomsim.autoreset import AutoresetMode, check_episode_limit, final_entries, parse_autoreset_mode, reset_mask
 from ecomsim.catalog import Catalog, load_catalog
 from ecomsim.catalog_source import (
     CONSTRUCTION_SEED,
@@ -75,21 +87,12 @@ from ecomsim.catalog_source import (
 )
 from ecomsim.config import EnvConfig, check_device
 from ecomsim.errors import check_range
+from ecomsim.info import info_one, step_info
 from ecomsim.inputs import check_action, check_seed, sub_env_seeds
 from ecomsim.sim import memory
 from ecomsim.sim.core import SimulationCore, StepOutcome
 from ecomsim.sim.streams import key_from_generator, keys_from_seeds
 from ecomsim.shoppers.base import ShopperModel
-
-SESSION_KEYS = (
-    "session_impressions",
-    "session_clicks",
-    "session_carts",
-    "session_purchases",
-    "session_revenue",
-    "session_length",
-)
-
 
 def make_shopper(config: EnvConfig) -> ShopperModel:
     """The shopper model named by ``config.user_model``."""
@@ -184,55 +187,6 @@ def env_spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
     return act_space, obs_space
 
 
-def step_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray]:
-    """Batched info dict: raw outcome of the step plus session totals."""
-    n, k = core.num_envs, core.slate_size
-    if out is None:
-        info: dict[str, np.ndarray] = {
-            "items": np.full((n, k), -1, dtype=np.int64),
-            "clicked": np.zeros((n, k), dtype=bool),
-            "carted": np.zeros((n, k), dtype=bool),
-            "purchased": np.zeros((n, k), dtype=bool),
-            "clicks": np.zeros(n, dtype=np.int64),
-            "carts": np.zeros(n, dtype=np.int64),
-            "purchases": np.zeros(n, dtype=np.int64),
-            "revenue": np.zeros(n),
-            "left": np.zeros(n, dtype=bool),
-        }
-    else:
-        info = {
-            "items": out.items,
-            "clicked": out.clicked,
-            "carted": out.carted,
-            "purchased": out.purchased,
-            "clicks": out.clicks,
-            "carts": out.carts,
-            "purchases": out.purchases,
-            "revenue": out.revenue,
-            "left": out.left,
-        }
-    s = core.session
-    totals = (s.impressions, s.clicks, s.carts, s.purchases, s.revenue, s.step_count)
-    info.update((key, arr.copy()) for key, arr in zip(SESSION_KEYS, totals))
-    return info
-
-
-def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
-    """``step_info`` of a one-session core, row 0 (a step's built directly: it runs every step of a single env)."""
-    if out is None:
-        return {key: value[0] for key, value in step_info(core, None).items()}
-    # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
-    s = core.session
-    return {
-        "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
-        "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
-        "revenue": out.revenue[0], "left": out.left[0],
-        "session_impressions": s.impressions[0], "session_clicks": s.clicks[0],
-        "session_carts": s.carts[0], "session_purchases": s.purchases[0],
-        "session_revenue": s.revenue[0], "session_length": s.step_count[0],
-    }
-
-
 class EcomEnv(gym.Env):
     """One shopping session at a time: a core of one (see the module docstring).
 
@@ -243,20 +197,31 @@ class EcomEnv(gym.Env):
         **kwargs: :class:`EnvConfig` fields; unknown keys fail with a suggestion.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
+    metadata = {"render_modes": rendering.RENDER_MODES, "render_fps": rendering.RENDER_FPS}
+    _spec: EnvSpec | None = None
+    _human: rendering.HumanView | None = None
 
     def __init__(self, render_mode: str | None = None, catalog_obj: Catalog | None = None,
                  shopper_obj: ShopperModel | None = None, catalog_source: CatalogSource | None = None,
                  **kwargs: Any) -> None:
-        self.config = EnvConfig.from_kwargs(kwargs)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
-        self.render_mode = render_mode
+        self.config = EnvConfig.from_kwargs(kwargs, caller=f"{type(self).__name__}.__init__()")
+        self.render_mode = rendering.check_render_mode(render_mode)
+        self._human = rendering.HumanView(self.metadata["render_fps"]) if render_mode == "human" else None
         self._gan, self.core = _gan_core(self.config, 1, catalog_obj, shopper_obj, catalog_source)
         self.action_space, self.observation_space = env_spaces(self.core)
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
         self._slot = np.zeros((1, 1), dtype=np.int64)
+
+    @property
+    def spec(self) -> EnvSpec | None:
+        """What ``gym.make`` built this env from, ``max_episode_steps`` = ``max_steps`` (see Episode End above);
+        ``None`` for an env built directly."""
+        return self._spec
+
+    @spec.setter
+    def spec(self, value: EnvSpec | None) -> None:
+        self._spec = None if value is None else dataclasses.replace(value, max_episode_steps=self.config.max_steps)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         seed = check_seed(seed)
@@ -268,7 +233,10 @@ class EcomEnv(gym.Env):
             self.core.set_catalog(self._gan.draw(draw_catalog_seed(self.np_random, self.config.catalog_seed_range)))
         self.core.reset(np.zeros(1, dtype=np.int64), keys)
         self._needs_reset = False
-        return self.core.observe()[0], _info_one(self.core, None)
+        self._last_info = info_one(self.core, None)
+        if self._human is not None:
+            self.render()
+        return self.core.observe()[0], self._last_info
 
     @property
     def catalog_seed(self) -> int | None:
@@ -286,38 +254,59 @@ class EcomEnv(gym.Env):
         return self._finish_step(c.step(check_action(action, self.config.mode, c.num_candidates, c.slate_size)))
 
     def _finish_step(self, out: StepOutcome):
-        info = _info_one(self.core, out)
+        info = info_one(self.core, out)
         terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
         self._needs_reset = terminated or truncated
         self._last_info = info
+        if self._human is not None:
+            self.render()
         return out.obs[0], float(out.reward[0]), terminated, truncated, info
 
-    def render(self):
-        if self.render_mode != "ansi":
-            return None
-        s = self.core.session
-        return (
-            f"step {int(s.step_count[0])}: clicks {int(s.clicks[0])}, carts {int(s.carts[0])}, "
-            f"purchases {int(s.purchases[0])}, revenue {float(s.revenue[0]):.2f}, last shown {self._last_info.get('items')}"
-        )
+    def render(self) -> str | np.ndarray | None:
+        """The last step (or reset): ``ansi`` text, an ``rgb_array`` picture, or (``human``) shown, returning None."""
+        if not self._last_info:
+            raise RuntimeError("call reset() before render()")
+        info = {key: np.asarray(value)[None] for key, value in self._last_info.items()}
+        return rendering.render_rows(self.render_mode, self.core, info, [0], self._human)[0]
+
+    def close(self) -> None:
+        if self._human is not None:
+            self._human.close()
 
 
 class EcomVectorEnv(VectorEnv):
-    """``num_envs`` sessions stepped together by one core call (Gymnasium ``NEXT_STEP`` autoreset).
+    """``num_envs`` sessions stepped together by one core call.
 
     Sub-env ``i`` reset with ``seed=s`` follows exactly the trajectory of a single
-    :class:`EcomEnv` reset with ``seed=s + i`` (each session has its own random stream).
-    ``reset(seed=[s_0, ..., s_{n-1}])`` seeds sub-env ``i`` with ``s_i``; a ``None`` entry gets a
-    stream key drawn from the vector env's ``np_random`` instead (reproducible only when that
-    was seeded before, by an earlier ``reset(seed=int)``), as Gymnasium's signature allows.
+    :class:`EcomEnv` reset with ``seed=s + i`` (each session has its own random stream), and the
+    env as a whole equals ``gymnasium.vector.SyncVectorEnv`` of such single envs in its
+    ``autoreset_mode`` (``NEXT_STEP``, ``SAME_STEP`` or ``DISABLED``: ``ecomsim.autoreset``).
+    ``reset(seed=[s_0, ..., s_{n-1}])`` seeds sub-env ``i`` with ``s_i``; at a full reset a ``None``
+    entry gets a stream key drawn from the vector env's ``np_random`` instead (reproducible only
+    when that was seeded before, by an earlier ``reset(seed=int)``), as Gymnasium's signature allows.
+
+    Args:
+        num_envs: sessions stepped together.
+        render_mode: ``None``, ``"ansi"``, ``"rgb_array"`` or ``"human"`` (see Rendering above).
+        autoreset_mode: a ``gymnasium.vector.AutoresetMode`` or its name.
+        max_episode_steps: Gymnasium's ``TimeLimit`` on top of ``max_steps`` (see Episode End above).
+        catalog_obj, shopper_obj, catalog_source, **kwargs: as :class:`EcomEnv`.
     """
 
-    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": rendering.RENDER_MODES,
+                "render_fps": rendering.RENDER_FPS}
+    _human: rendering.HumanView | None = None  # (close() may run on an env whose __init__ raised)
 
-    def __init__(self, num_envs: int = 1, catalog_obj: Catalog | None = None,
-                 shopper_obj: ShopperModel | None = None, catalog_source: CatalogSource | None = None,
-                 **kwargs: Any) -> None:
-        self.config = EnvConfig.from_kwargs(kwargs)
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
+                 catalog_obj: Catalog | None = None, shopper_obj: ShopperModel | None = None,
+                 catalog_source: CatalogSource | None = None, **kwargs: Any) -> None:
+        self.config = EnvConfig.from_kwargs(kwargs, caller=f"{type(self).__name__}.__init__()")
+        self.render_mode = rendering.check_render_mode(render_mode)
+        self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
+        self.metadata = dict(type(self).metadata, autoreset_mode=self.autoreset_mode)
+        self._limit = check_episode_limit(max_episode_steps)
+        self._human = rendering.HumanView(self.metadata["render_fps"]) if render_mode == "human" else None
         self.num_envs = num_envs = check_range("num_envs", num_envs, 1, None, integer=True)
         self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source, VECTOR_VIEW)
         self.single_action_space, self.single_observation_space = env_spaces(self.core)
@@ -326,6 +315,7 @@ class EcomVectorEnv(VectorEnv):
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._started = False
         self._all = np.arange(num_envs)
+        self._last_info: dict[str, np.ndarray] = {}
 
     def _sub_keys(self, seeds: list[int | None] | None) -> np.ndarray | None:
         """Stream keys of the sub-envs; ``None`` entries drawn from ``np_random`` (see the class docstring)."""
@@ -341,7 +331,19 @@ class EcomVectorEnv(VectorEnv):
         return keys
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        """Start every session, or (``options={"reset_mask": mask}``) the sessions ``mask`` names: they restart
+        as single envs reset with their seed (``seed + i`` or the list's entry) or, without one, continuing
+        their streams; the others go on untouched (their info rows: no outcome, their running totals), and the
+        shared catalog stays."""
         seeds = sub_env_seeds(seed, self.num_envs)
+        mask = reset_mask(options, self.num_envs)
+        if mask is not None and self._started:
+            seeds = [None] * self.num_envs if seeds is None else seeds
+            for seeded in (True, False):  # seeded rows get their seed's key, the others continue their streams
+                rows = np.array([r for r in np.flatnonzero(mask) if (seeds[r] is not None) == seeded], dtype=np.int64)
+                self.core.reset(rows, keys_from_seeds([seeds[r] for r in rows]) if seeded else None)
+            self._autoreset[mask] = False
+            return self._finish_reset()
         super().reset(seed=seeds[0] if isinstance(seed, (int, np.integer)) else None)
         keys = self._sub_keys(seeds)
         if keys is None and not self._started:
@@ -351,7 +353,13 @@ class EcomVectorEnv(VectorEnv):
         self._started = True
         self.core.reset(self._all, keys)
         self._autoreset[:] = False
-        return self.core.observe(), step_info(self.core, None)
+        return self._finish_reset()
+
+    def _finish_reset(self):
+        self._last_info = step_info(self.core, None)
+        if self._human is not None:
+            self.render()
+        return self.core.observe(), self._last_info
 
     @property
     def catalog_seed(self) -> int | None:
@@ -371,11 +379,46 @@ class EcomVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("call reset() before step()")
         slots = self.core.check_actions(actions)
+        mode = self.autoreset_mode
+        if mode == AutoresetMode.DISABLED and self._autoreset.any():
+            raise RuntimeError(f"sub-envs {np.flatnonzero(self._autoreset).tolist()} have ended and autoreset_mode is "
+                               "DISABLED: restart them with reset(options={'reset_mask': mask}) before stepping")
         # NEXT_STEP autoreset: sessions that ended last step start anew (new keys derived from
         # the ended streams, exactly as a single env's reset()) and the step skips them: their
         # action is ignored, they show nothing and earn nothing, and are only observed.
-        reset_rows = np.flatnonzero(self._autoreset)
+        reset_rows = np.flatnonzero(self._autoreset) if mode == AutoresetMode.NEXT_STEP else self._all[:0]
         self.core.reset(reset_rows)
         out = self.core.step(slots, skip=self._autoreset if len(reset_rows) else None)
-        self._autoreset = out.terminated | out.truncated
-        return out.obs, out.reward, out.terminated, out.truncated, step_info(self.core, out)
+        truncated = out.truncated
+        if self._limit is not None:  # Gymnasium's TimeLimit rule: at the limit, whatever else happened
+            truncated = truncated | (self.core.step_count >= self._limit)
+        ended = out.terminated | truncated
+        obs, info = out.obs, step_info(self.core, out)
+        if mode == AutoresetMode.SAME_STEP and ended.any():
+            # restart at once (as SyncVectorEnv's reset() of the single env): the ended sessions' last
+            # observation and info move to final_obs / final_info, their rows become the new sessions'
+            rows = np.flatnonzero(ended)
+            final = final_entries(obs, info, ended)
+            self.core.reset(rows)
+            obs[rows] = self.core.observe(rows)
+            fresh = step_info(self.core, None)
+            for key, value in info.items():
+                value[rows] = fresh[key][rows]
+            info.update(final)
+            ended = np.zeros_like(ended)
+        self._autoreset = ended
+        self._last_info = info
+        if self._human is not None:
+            self.render()
+        return obs, out.reward, out.terminated, truncated, info
+
+    def render(self) -> tuple | None:
+        """A tuple of one ``ansi`` text or ``rgb_array`` picture per sub-env (``human``: sub-env 0 shown, None)."""
+        if not self._last_info:
+            raise RuntimeError("call reset() before render()")
+        frames = rendering.render_rows(self.render_mode, self.core, self._last_info, self._all, self._human)
+        return None if self.render_mode in (None, "human") else tuple(frames)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._human is not None:
+            self._human.close()

@@ -3,6 +3,10 @@
 Called on ``import ecomsim``. Gymnasium >= 1.0 loads no entry-point plugins, so a process
 that never imports ecomsim (a remote worker) needs ``gym.make("ecomsim:<id>")``, which
 imports it first.
+
+No ``max_episode_steps`` is registered: the env truncates itself at ``max_steps``, and
+reports it as ``env.spec.max_episode_steps`` (``ecomsim.envs``, Episode End); a registered
+value would make ``gym.make`` stack a ``TimeLimit`` that cannot see a ``max_steps`` option.
 """
 
 from __future__ import annotations

@@ -252,7 +252,7 @@ def test_satisfied_need_stops_category():
 
 # ------------------------------------------------------------------ bad input
 def test_unknown_config_key_suggests():
-    with pytest.raises(TypeError, match=r"unknown config key 'num_candidate'.*Did you mean 'num_candidates'"):
+    with pytest.raises(TypeError, match=r"got an unexpected keyword argument 'num_candidate'.*Did you mean 'num_candidates'"):
         gym.make("ecomsim/Recommend-v0", num_candidate=10)
 
 

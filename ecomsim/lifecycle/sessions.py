@@ -10,9 +10,9 @@ portrait then replaces the drawn one (:class:`_CustomerPopulation`). A context w
 ``intent_offset = 0``, no coupon and an empty cart, given the drawn portrait, is an
 ordinary session bit for bit (tested).
 
-Until the core accepts portraits at reset (issue 11), the portrait goes in through
-a population subclass assigned to ``core.population``; the core is otherwise used
-through its public ``reset`` / ``step`` / ``candidates``.
+The portrait goes in through a population subclass that replaces the core state's
+``population`` (what ``SimulationCore.reset`` draws from); the core is otherwise
+used through its public ``reset`` / ``step`` / ``candidates``.
 """
 
 from __future__ import annotations
@@ -108,7 +108,9 @@ class SessionVisits:
         if size not in self._cores:
             shared = self._cores[next(iter(self._cores))] if self._cores else None
             core = build_core(self.config, size, None if shared is None else shared.catalog)
-            core.population = _CustomerPopulation(core.catalog, self.config.channel)
+            # the population the core's reset draws from (``SimState.population``): anonymous draws as usual,
+            # then the customers' own portraits over them
+            core.state.population = _CustomerPopulation(core.catalog, self.config.channel)
             self._cores[size] = core
         return self._cores[size]
 
@@ -156,9 +158,9 @@ class SessionVisits:
         if pad:
             context = _pad(context, pad)
             keys = np.concatenate([keys, keys[:1].repeat(pad)])
-        core.population.context = context
+        core.state.population.context = context
         core.reset(np.arange(size), keys)
-        core.population.context = None
+        core.state.population.context = None
         cat = self.catalog
         emb = self._unit_emb
         c = cat.num_categories

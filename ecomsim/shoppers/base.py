@@ -40,6 +40,29 @@ if TYPE_CHECKING:
 NUM_LEAVE_LEVELS = 3
 
 
+@dataclass(frozen=True)
+class Quantity:
+    """One named per-session quantity a shopper model reports (:meth:`ShopperModel.describe`).
+
+    Attributes:
+        name: its key in ``describe``'s dict.
+        label: what people read (``"P(stay | nothing clicked)"``).
+        low, high: the span a picture's bar covers (values may leave it; the bar then stops at its end).
+    """
+
+    name: str
+    label: str
+    low: float
+    high: float
+
+
+#: the quantities every model reports, read from its reaction (see the module docstring)
+REACTION_QUANTITIES = (
+    Quantity("p_stay_if_no_click", "P(stay | nothing clicked)", 0.0, 1.0),
+    Quantity("p_buy_if_click", "P(purchase | click)", 0.0, 1.0),
+)
+
+
 @dataclass
 class Reaction:
     """Probabilities for ``N`` sessions shown ``k`` items each.
@@ -89,6 +112,9 @@ class ShopperModel(ABC):
         item)``. The default guesses generously for a numpy model: 32 float64 ``(n, k)`` temporaries a step."""
         return 0, 8 * 32 * slate_size, 0
 
+    #: what :meth:`describe` reports, in order
+    quantities: tuple[Quantity, ...] = REACTION_QUANTITIES
+
     def bind(self, state: "SimState") -> None:
         """Attach to a core's state (allocate latent state for ``state.num_envs`` sessions); called again
         after the core swaps its catalog (every session is then reset)."""
@@ -118,3 +144,22 @@ class ShopperModel(ABC):
 
         Called before the core updates its own session counters.
         """
+
+    def describe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Named quantities of sessions ``rows`` (all when None): ``{q.name: (n,) float64}`` for ``q`` in
+        :attr:`quantities`. Pure, like :meth:`reaction`. A model with latent state adds it to
+        :meth:`reaction_summary`'s two."""
+        return self.reaction_summary(rows)
+
+    def reaction_summary(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """``p_stay_if_no_click`` and ``p_buy_if_click`` of sessions ``rows``, ``(n,)`` each: the model's
+        ``1 - leave[none]`` and ``cart * purchase`` for every candidate on offer shown alone in the top slot,
+        averaged over the candidates."""
+        st = self.state
+        rows = st.all_rows if rows is None else np.asarray(rows, dtype=np.int64)
+        cand = st.session.candidates[rows]
+        n, m = cand.shape
+        r = self.reaction(cand.reshape(n * m, 1), np.zeros(1), np.repeat(rows, m))
+        stay = 1.0 - r.leave[:, 0].reshape(n, m).mean(axis=1)
+        buy = (r.cart * r.purchase)[:, 0].reshape(n, m).mean(axis=1)
+        return {"p_stay_if_no_click": stay, "p_buy_if_click": buy}

@@ -51,7 +51,7 @@ import torch
 
 from ecomsim.cards import check_file, check_state_dict, load_tensors, read_card, require_keys
 from ecomsim.config import CHANNELS
-from ecomsim.shoppers.base import Reaction, ShopperModel
+from ecomsim.shoppers.base import REACTION_QUANTITIES, Quantity, Reaction, ShopperModel
 from ecomsim.shoppers.network import BehaviorNet, FoldedNet
 from ecomsim.shoppers.population import SEGMENTS
 from ecomsim.sim import kernels
@@ -204,6 +204,8 @@ class BehaviorModel(ShopperModel):
 
     name = "dnn"
     blocks = (TRACKER,)
+    #: its own terms: the reaction's two (its patience and intent) and the tracker's fatigue signal
+    quantities = REACTION_QUANTITIES + (Quantity("irr_ewma", "irrelevance seen (tracked)", 0.0, 2.0),)
 
     def __init__(self, net: BehaviorNet, schema: dict[str, list[str]], device: str = "cpu") -> None:
         self.device = torch.device(device)
@@ -275,6 +277,12 @@ class BehaviorModel(ShopperModel):
         ch = self.state.portraits.channel if rows is None else self.state.portraits.channel[rows]
         click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch)
         return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
+
+    def describe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The reaction's two quantities and the tracker's ``irr_ewma`` (the network has no latent patience)."""
+        out = self.reaction_summary(rows)
+        out["irr_ewma"] = self.tracker.irr_ewma[slice(None) if rows is None else rows].copy()
+        return out
 
     def update(self, items, shown, clicked, carted, purchased, rows=None) -> None:
         st = self.state

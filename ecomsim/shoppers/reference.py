@@ -73,7 +73,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ecomsim.shoppers.base import NUM_LEAVE_LEVELS, Reaction, ShopperModel
+from ecomsim.shoppers.base import NUM_LEAVE_LEVELS, REACTION_QUANTITIES, Quantity, Reaction, ShopperModel
 from ecomsim.sim.state import SimState
 
 
@@ -122,6 +122,12 @@ class ReferenceWorld(ShopperModel):
     """The parametric reference shopper model (equations in the module docstring)."""
 
     name = "reference"
+    #: the reaction's two, then the latent state (patience in steps of tolerance, intent a logit offset)
+    quantities = REACTION_QUANTITIES + (
+        Quantity("patience", "patience (latent)", 0.0, 30.0),
+        Quantity("fatigue", "fatigue (latent)", 0.0, 3.0),
+        Quantity("intent", "purchase intent (latent)", -3.0, 3.0),
+    )
 
     def __init__(self, params: ReferenceParams | None = None) -> None:
         self.params = params or ReferenceParams()
@@ -155,6 +161,13 @@ class ReferenceWorld(ShopperModel):
         self.patience[idx] = pt.patience[idx]
         self.fatigue[idx] = 0.0
         self.intent[idx] = pt.intent[idx]
+
+    def describe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The reaction's two quantities and the latent ``patience`` ``p``, ``fatigue`` ``f``, ``intent`` ``w``."""
+        sel = slice(None) if rows is None else rows
+        out = self.reaction_summary(rows)
+        out.update(patience=self.patience[sel].copy(), fatigue=self.fatigue[sel].copy(), intent=self.intent[sel].copy())
+        return out
 
     # ----------------------------------------------------------------- pieces
     def affinity(self, items: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
