@@ -54,6 +54,7 @@ between rollouts, or use a vector of single envs.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -143,12 +144,18 @@ class _GanCatalogs:
 
 
 def _gan_core(config: EnvConfig, num_envs: int, catalog_obj: Catalog | None, shopper_obj: ShopperModel | None,
-              source: CatalogSource | None) -> tuple[_GanCatalogs | None, SimulationCore]:
-    """``(catalog draws or None, the env's core)``."""
+              source: CatalogSource | None, num_workers: int = 1) -> tuple[_GanCatalogs | None, SimulationCore]:
+    """``(catalog draws or None, the env's core)``; ``num_workers != 1``: a core in worker processes
+    (``ecomsim.shards``; the catalog draws stay here, in the parent)."""
+    build = build_core
+    if isinstance(num_workers, bool) or num_workers != 1:  # ShardedCore names a bad value
+        from ecomsim.shards import ShardedCore  # imported lazily: it imports this module in the workers
+
+        build = functools.partial(ShardedCore, num_workers=num_workers)
     if config.catalog != "gan" or catalog_obj is not None:
-        return None, build_core(config, num_envs, catalog_obj, shopper_obj)
+        return None, build(config, num_envs, catalog_obj, shopper_obj)
     gan = _GanCatalogs(config, source)
-    return gan, build_core(config, num_envs, gan.draw(CONSTRUCTION_SEED), shopper_obj, gan.support)
+    return gan, build(config, num_envs, gan.draw(CONSTRUCTION_SEED), shopper_obj, gan.support)
 
 
 def env_spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
@@ -292,16 +299,19 @@ class EcomVectorEnv(VectorEnv):
 
     Sub-env ``i`` reset with ``seed=s`` follows exactly the trajectory of a single
     :class:`EcomEnv` reset with ``seed=s + i`` (each session has its own random stream).
+    ``num_workers=W > 1`` (``gym.make_vec(id, num_envs=N, num_workers=W)``: Gymnasium hands a
+    vector entry point only plain keywords, not ``vector_kwargs``) splits the sessions across ``W``
+    worker processes, bit for bit the same env (``ecomsim.shards``); close it when done.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int = 1, catalog_obj: Catalog | None = None,
                  shopper_obj: ShopperModel | None = None, catalog_source: CatalogSource | None = None,
-                 **kwargs: Any) -> None:
+                 num_workers: int = 1, **kwargs: Any) -> None:
         self.config = EnvConfig.from_kwargs(kwargs)
         self.num_envs = num_envs
-        self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source)
+        self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source, num_workers)
         self.single_action_space, self.single_observation_space = env_spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -359,3 +369,14 @@ class EcomVectorEnv(VectorEnv):
         out = self.core.step(slots, skip=self._autoreset if len(reset_rows) else None)
         self._autoreset = out.terminated | out.truncated
         return out.obs, out.reward, out.terminated, out.truncated, step_info(self.core, out)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        close = getattr(getattr(self, "core", None), "close", None)  # a sharded core owns processes and shared memory
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "EcomVectorEnv":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
