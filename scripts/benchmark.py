@@ -19,7 +19,11 @@ Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
 6. ``ppo``: SB3 PPO ``learn`` steps/s with the native VecEnv and with ``DummyVecEnv``
    of single envs, same number of envs, the project's PPO defaults;
 7. ``memory``: peak RSS over a ``--long-steps`` vector-env run, sampled along the way;
-8. ``shards``: ``make_vec`` at ``--shard-envs`` (DNN shoppers) with ``num_workers`` 1 and 2
+8. ``rllib``: Ray RLlib PPO env steps/s (sampling and learning) with ``--rllib-runners`` env
+   runners sharing ``--ppo-envs`` sessions, next to the ``ppo`` rows (the same batch: 64
+   steps per session, minibatches of 512, 4 epochs, a [64, 64] MLP); "unavailable" without
+   Ray (an optional extra: ``pip install -e ".[rllib]"``);
+9. ``shards``: ``make_vec`` at ``--shard-envs`` (DNN shoppers) with ``num_workers`` 1 and 2
    (``ecomsim.shards``), alternating rounds, their ratio and CPU per step; then the steps/s
    ``--project-workers`` workers should reach with a free core each (``agents.benchmark.project_shards``:
    the parent's serial part and a worker's step time at ``N / W`` sessions, both measured here).
@@ -42,6 +46,7 @@ sections, checks the targets and prints the table.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -60,7 +65,7 @@ from agents.memory import check_env_memory
 TARGET_SINGLE = 25_000  # steps/s, single env, DNN shoppers
 TARGET_VEC_RATIO = 0.60  # vector env at 4096 / forward-only rows/s
 TARGET_PPO_RATIO = 3.0  # native VecEnv / DummyVecEnv PPO steps/s
-Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "shards"]
+Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards"]
 
 
 @dataclass
@@ -83,6 +88,10 @@ class Args:
     """num_envs of the PPO comparison (the project default)"""
     ppo_steps: int = option(16_384, min=1)
     """timesteps per PPO measurement"""
+    rllib_runners: tuple[int, ...] = option((0, 1, 2), min=0)
+    """env runner counts of the RLlib rows"""
+    rllib_iterations: int = option(4, min=1)
+    """timed PPO iterations per RLlib row (after one warm-up iteration)"""
     shard_envs: int = option(4096, min=1)
     """num_envs of the sharded-env rows (1 and 2 worker processes)"""
     project_workers: tuple[int, ...] = option((2, 4, 8, 16), min=2)
@@ -90,7 +99,7 @@ class Args:
     random_dnn: bool = False
     """when the shipped weights are missing, time the DNN path with random weights"""
     skip: tuple[Section, ...] = ()
-    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, shards"""
+    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards"""
 
     def __post_init__(self) -> None:
         if not self.seconds > 0:
@@ -213,6 +222,21 @@ def measure_memory(rep: Report, sh: Shoppers, args: Args) -> None:
                  f"(growth {mem['growth_after_warmup_mb']} MiB), peak {mem['peak_rss_process_mb']} MiB")
 
 
+def measure_rllib(rep: Report, sh: Shoppers, args: Args) -> None:
+    s, n = ("dnn" if sh.dnn is not None and "shopper_factory" not in sh.dnn else "reference"), args.ppo_envs
+    if importlib.util.find_spec("ray") is None:
+        rep.add("rllib", s, n, None, note='unavailable: Ray RLlib is not installed (an optional extra: '
+                                          'pip install -e ".[rllib]")')
+        return
+    from agents.rllib_train import throughput
+
+    for runners in args.rllib_runners:
+        t = throughput(ENV_ID, sh.kwargs(s), runners, n, args.rllib_iterations)
+        rep.add("rllib", s, n, t["train"], note=f"RLlib PPO, {runners} env runners x {n // max(1, runners)} sessions: "
+                                                f"{t['sample_share']:.0%} of it sampling, {t['env_share']:.0%} of that "
+                                                "in the env")
+
+
 def measure_shards(rep: Report, sh: Shoppers, args: Args) -> None:
     s = "dnn" if sh.dnn is not None else "reference"
     n = args.shard_envs
@@ -266,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         measure_ppo(rep, sh, args)
     if todo("memory") and args.long_steps > 0:
         measure_memory(rep, sh, args)
+    if todo("rllib"):
+        measure_rllib(rep, sh, args)
     if todo("shards"):
         measure_shards(rep, sh, args)
     return finish(rep.result, args)
