@@ -169,19 +169,21 @@ def train_rllib(config: RLlibTrainConfig, out: Path,
 
 
 def throughput(env_id: str, env_options: dict[str, Any], num_env_runners: int, num_envs: int,
-               iterations: int, seed: int = 0) -> dict[str, float]:
+               iterations: int, seed: int = 0, vectorize: str = "vector_entry_point") -> dict[str, float]:
     """Env steps/s of RLlib PPO with ``num_env_runners`` runners sharing ``num_envs`` sessions (scripts/benchmark.py).
 
     ``train``: env steps per second of whole iterations (sampling and learning, like SB3's PPO
     rows), the median over ``iterations`` after one warm-up iteration (compilation, first
     resets). ``sample_share`` and ``env_share``: the shares of an iteration spent sampling and,
     of the sampling, inside the env's ``step`` (from RLlib's own timers, which are smoothed).
+    ``vectorize="sync"``: RLlib's default instead of the native vector env, a Python loop over
+    one-session envs (for comparison).
     """
     runners = max(1, num_env_runners)
     config = RLlibTrainConfig(env_id=env_id, env_options=env_options, seed=seed, num_env_runners=num_env_runners,
                               num_envs_per_env_runner=max(1, num_envs // runners), eval_every=0)
     start_ray(None)
-    algo = config.algo_config().build_algo()
+    algo = config.algo_config().env_runners(gym_env_vectorize_mode=vectorize).build_algo()
     try:
         rates, result = [], {}
         for i in range(iterations + 1):

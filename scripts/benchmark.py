@@ -21,7 +21,8 @@ Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
 7. ``memory``: peak RSS over a ``--long-steps`` vector-env run, sampled along the way;
 8. ``rllib``: Ray RLlib PPO env steps/s (sampling and learning) with ``--rllib-runners`` env
    runners sharing ``--ppo-envs`` sessions, next to the ``ppo`` rows (the same batch: 64
-   steps per session, minibatches of 512, 4 epochs, a [64, 64] MLP); "unavailable" without
+   steps per session, minibatches of 512, 4 epochs, a [64, 64] MLP), and with RLlib's default
+   loop over one-session envs instead of the native vector env; "unavailable" without
    Ray (an optional extra: ``pip install -e ".[rllib]"``);
 9. ``shards``: ``make_vec`` at ``--shard-envs`` (DNN shoppers) with ``num_workers`` 1 and 2
    (``ecomsim.shards``), alternating rounds, their ratio and CPU per step; then the steps/s
@@ -235,6 +236,9 @@ def measure_rllib(rep: Report, sh: Shoppers, args: Args) -> None:
         rep.add("rllib", s, n, t["train"], note=f"RLlib PPO, {runners} env runners x {n // max(1, runners)} sessions: "
                                                 f"{t['sample_share']:.0%} of it sampling, {t['env_share']:.0%} of that "
                                                 "in the env")
+    t = throughput(ENV_ID, sh.kwargs(s), 0, n, args.rllib_iterations, vectorize="sync")
+    rep.add("rllib", s, n, t["train"], note=f"RLlib PPO, 0 env runners, RLlib's default sync mode: {n} one-session "
+                                            f"envs ({t['env_share']:.0%} of sampling in the env)")
 
 
 def measure_shards(rep: Report, sh: Shoppers, args: Args) -> None:
