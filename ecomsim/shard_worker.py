@@ -50,6 +50,8 @@ def _row_fields(spec, sizes: dict[str, int], names: tuple[str, ...] | None = Non
     return out
 
 
+#: the session arrays a parent may read or write by name (``ShardedCore.session_array`` / ``set_session``)
+SESSION_NAMES = tuple(dict.fromkeys(n for f in SESSION.fields for n in (f.name, *f.rows)))
 #: the outcome arrays in shared memory: ``StepOutcome``'s fields but ``obs`` (which has its own array)
 OUTCOME_NAMES = tuple(name for name, _, _ in _row_fields(OUTCOME, {"num_envs": 1, "slate_size": 1}))
 
@@ -196,6 +198,8 @@ def _run(core, views: dict[str, np.ndarray], op: str, args: tuple) -> Any:
     if op == "catalog":
         core.set_catalog(args[0])
         return None
+    if op in ("get", "set") and args[0] not in SESSION_NAMES:
+        raise AttributeError(f"the session block has no array {args[0]!r}; valid: {list(SESSION_NAMES)}")
     if op == "get":
         return np.array(getattr(core.session, args[0]))
     if op == "set":

@@ -385,4 +385,6 @@ class _SessionTotals:
         self.__dict__.update(arrays)
 
     def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("__"):  # copy, pickle and friends probing for hooks
+            raise AttributeError(name)
         return self._sharded.session_array(name)

@@ -231,6 +231,8 @@ def test_session_arrays_read_and_write_across_shards() -> None:
         np.testing.assert_array_equal(env.core.session.step_count, [0, 7, 0, 0, 9])
         with pytest.raises(AttributeError, match="sharded core .* has no 'state'"):
             env.core.state  # noqa: B018
+        with pytest.raises(AttributeError, match="session block has no array 'restart'"):
+            env.core.session.restart  # noqa: B018
 
 
 def test_a_worker_that_cannot_start_is_an_error_and_no_orphan(tmp_path: Path) -> None:
@@ -239,3 +241,14 @@ def test_a_worker_that_cannot_start_is_an_error_and_no_orphan(tmp_path: Path) ->
         EcomVectorEnv(num_envs=4, num_workers=2, user_model="reference", catalog=str(missing))
     assert "in worker 0" in str(info.value.__cause__)
     assert not [p for p in multiprocessing.active_children() if p.name.startswith("ecomsim-shard")]
+
+
+def test_a_worker_that_stops_answering_times_out() -> None:
+    """A live worker that never answers (here: stopped with SIGSTOP) is an error after ``timeout``, not a hang."""
+    config = ecomsim.EnvConfig(user_model="reference")
+    core = ShardedCore(config, 4, num_workers=2, timeout=2.0)
+    core.reset(np.arange(4), keys_from_seeds([0, 1, 2, 3]))
+    os.kill(core.pids[0], signal.SIGSTOP)
+    with pytest.raises(WorkerError, match=r"worker 0 \(pid \d+\) gave no answer in 2 s"):
+        core.step(np.zeros((4, 1), dtype=np.int64))
+    assert _gone(core) == (True, True)  # stopped or not, every worker is ended and the memory released
