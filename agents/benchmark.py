@@ -158,6 +158,112 @@ def step_rate(step, num_envs: int, seconds: float) -> float:
     return rate(one, seconds)
 
 
+def proc_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) of process ``pid`` so far, from Linux's /proc; None elsewhere."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def bench_shards(kwargs: dict[str, Any], num_envs: int, seconds: float, rounds: int = 3) -> dict[str, Any]:
+    """``make_vec`` at ``num_envs`` with ``num_workers`` 1 and 2, measured in alternating rounds.
+
+    On a shared machine the two are disturbed alike only when they alternate; each figure is the
+    best of ``rounds`` windows of ``seconds / (2 * rounds)``. Besides steps/s it returns CPU
+    milliseconds per vector step: the one process (``num_workers=1``), and for 2 workers the
+    parent (copies out of shared memory, messages, the env's own work) and each worker, plus
+    ``message_ms``, the parent's CPU for one round trip to one idle worker (what each extra
+    worker adds to a step). CPU figures come from /proc (None elsewhere).
+    """
+    import gymnasium as gym
+    import numpy as np
+
+    envs = {w: gym.make_vec(ENV_ID, num_envs=num_envs, num_workers=w, **kwargs) for w in (1, 2)}
+    actions = [np.random.default_rng(i).integers(0, 20, size=num_envs) for i in range(8)]
+    best = {1: 0.0, 2: 0.0}
+    cpu: dict[int, list[list[float]]] = {1: [], 2: []}  # per round: [parent, worker...] ms per step
+    try:
+        for env in envs.values():
+            env.reset(seed=0)
+            for a in actions[:4]:  # warm-up: compilation, first allocations
+                env.step(a)
+        for _ in range(rounds):
+            for w, env in envs.items():
+                pids = env.unwrapped.core.pids if w > 1 else []
+                c0, p0 = [proc_cpu_seconds(p) for p in pids], time.process_time()
+                steps, t0 = 0, time.perf_counter()
+                while (dt := time.perf_counter() - t0) < seconds / (2 * rounds) or steps == 0:
+                    env.step(actions[steps % 8])
+                    steps += 1
+                best[w] = max(best[w], steps * num_envs / dt)
+                used = [time.process_time() - p0] + [(c1 - c) if None not in (c, c1) else float("nan")
+                                                     for c, c1 in zip(c0, [proc_cpu_seconds(p) for p in pids])]
+                cpu[w].append([1000 * u / steps for u in used])
+        core = envs[2].unwrapped.core
+        t0 = time.process_time()
+        for _ in range(200):
+            core.observe([0])  # one row of worker 0: a round trip and almost no work
+        message_ms = 1000 * (time.process_time() - t0) / 200
+    finally:
+        for env in envs.values():
+            env.close()
+    median = lambda rows: [float(np.median(col)) for col in zip(*rows)]  # noqa: E731
+    return {"steps_per_s": best, "ratio": best[2] / best[1], "one_process_cpu_ms": median(cpu[1])[0],
+            "parent_cpu_ms": median(cpu[2])[0], "worker_cpu_ms": median(cpu[2])[1:], "message_ms": message_ms}
+
+
+def step_cpu_ms(kwargs: dict[str, Any], num_envs: int, seconds: float, windows: int = 3) -> float:
+    """CPU milliseconds per step of one process stepping ``num_envs`` sessions (the least of ``windows``).
+
+    CPU time rather than wall time: on a shared machine it is what the step costs, not how long
+    other work kept it waiting."""
+    import gymnasium as gym
+    import numpy as np
+
+    env = gym.make_vec(ENV_ID, num_envs=num_envs, **kwargs)
+    env.reset(seed=0)
+    actions = [np.random.default_rng(i).integers(0, 20, size=num_envs) for i in range(8)]
+    for a in actions[:4]:
+        env.step(a)
+    best = float("inf")
+    for _ in range(windows):
+        steps, c0, t0 = 0, time.process_time(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds / windows or steps == 0:
+            env.step(actions[steps % 8])
+            steps += 1
+        best = min(best, 1000 * (time.process_time() - c0) / steps)
+    return best
+
+
+def project_shards(kwargs: dict[str, Any], num_envs: int, measured: dict[str, Any], workers: tuple[int, ...],
+                   seconds: float) -> dict[int, dict[str, float]]:
+    """Steps/s a machine with a free core per worker should reach, from CPU times measured here.
+
+    A sharded step is serial in the parent and parallel in the workers, so its time is
+    ``T(W) = parent + (W - 2) * message + f * t(N / W)``: the parent's CPU per step with 2 workers
+    (``measured``, from :func:`bench_shards`), one more round trip per extra worker, and the CPU
+    time per step of one process holding ``N / W`` sessions (measured now: what a worker runs)
+    times ``f``, the measured 2-worker shards' CPU over ``t(N / 2)`` (their writes into shared
+    memory). Assumed: a core per worker, memory bandwidth to spare (a step writes and copies
+    about 4 KiB per session), the agent's own forward not counted.
+    """
+    import numpy as np
+
+    t = {w: step_cpu_ms(kwargs, max(1, num_envs // w), seconds) for w in sorted({2, *workers})}
+    f = float(np.mean(measured["worker_cpu_ms"])) / t[2]
+    if not np.isfinite(f):  # no /proc: no worker CPU figures
+        f = 1.0
+    out = {}
+    for w in workers:
+        total = measured["parent_cpu_ms"] + (w - 2) * measured["message_ms"] + f * t[w]
+        out[w] = {"steps_per_s": 1000 * num_envs / total, "worker_ms": f * t[w], "overhead": f}
+    return out
+
+
 def bench_forward(model, num_envs: int, device: str, seconds: float) -> dict[str, float]:
     """Rows/s of the behaviour model's forward at batch ``num_envs`` (one item per session).
 

@@ -26,6 +26,9 @@ session end (``DummyVecEnv`` of single envs): every session has its own random
 stream (``ecomsim.sim.streams``) and a finished row is reset right after the step that
 ended it, so its next stream key is derived from the same counter as in the
 single env. ``tests/agents/test_vec_env.py`` proves it step by step.
+
+``num_workers=W > 1`` steps the sessions in ``W`` worker processes (``ecomsim.shards``),
+bit for bit the same VecEnv; ``close()`` it (or use it in a ``with`` block) when done.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from ecomsim.errors import check_range
 from ecomsim.inputs import check_seed
 from ecomsim.sim.memory import ViewBytes
 from ecomsim.registration import env_kwargs
+from ecomsim.shards import ShardedCore
 from ecomsim.sim.streams import keys_from_seeds
 from ecomsim.shoppers.base import ShopperModel
 
@@ -67,16 +71,21 @@ class EcomSB3VecEnv(VecEnv):
         render_mode: ``None``, ``"rgb_array"``, ``"ansi"`` or ``"human"`` (see the module docstring).
         catalog_obj: an in-memory catalog (overrides ``catalog``).
         shopper_obj: an in-memory shopper model (overrides ``user_model``).
+        num_workers: worker processes stepping the sessions (1: this process).
         **kwargs: ``EnvConfig`` overrides (``user_model``, ``catalog``, ``channel``, ...).
     """
 
     def __init__(self, num_envs: int = 1, env_id: str = "ecomsim/Recommend-v0", render_mode: str | None = None,
-                 catalog_obj: Catalog | None = None, shopper_obj: ShopperModel | None = None, **kwargs: Any) -> None:
+                 catalog_obj: Catalog | None = None, shopper_obj: ShopperModel | None = None, num_workers: int = 1,
+                 **kwargs: Any) -> None:
         self.env_id = env_id
         self.config = EnvConfig.from_kwargs(env_kwargs(env_id, **kwargs), caller=f"{type(self).__name__}.__init__()")
         self.render_mode = rendering.check_render_mode(render_mode)
         num_envs = check_range("num_envs", num_envs, 1, None, integer=True)
-        self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj, view=SB3_VIEW)
+        if num_workers == 1 and not isinstance(num_workers, bool):  # ShardedCore names a bad value
+            self.core = build_core(self.config, num_envs, catalog_obj, shopper_obj, view=SB3_VIEW)
+        else:
+            self.core = ShardedCore(self.config, num_envs, catalog_obj, shopper_obj, num_workers=num_workers)
         self._human = rendering.HumanView() if render_mode == "human" else None
         self._last_info: dict[str, np.ndarray] = {}
         action_space, observation_space = env_spaces(self.core)
@@ -153,6 +162,14 @@ class EcomSB3VecEnv(VecEnv):
     def close(self) -> None:
         if getattr(self, "_human", None) is not None:
             self._human.close()
+        if isinstance(self.core, ShardedCore):
+            self.core.close()
+
+    def __enter__(self) -> "EcomSB3VecEnv":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     # ------------------------------------------------------------- sb3 extras
     def _frames(self, indices: list[int], mode: str | None) -> list[Any]:
@@ -199,7 +216,10 @@ class EcomSB3VecEnv(VecEnv):
         """Set a per-session core array for some sub-envs; shared attributes only for all of them at once."""
         idx = self._check_indices(indices)
         if attr_name in _SESSION_ARRAYS:
-            getattr(self.core.session, attr_name)[idx] = value
+            if isinstance(self.core, ShardedCore):
+                self.core.set_session(attr_name, np.asarray(idx), value)
+            else:
+                getattr(self.core.session, attr_name)[idx] = value
             return
         if hasattr(self.config, attr_name):
             raise AttributeError(

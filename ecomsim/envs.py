@@ -63,6 +63,7 @@ reads the state: it never changes a trajectory.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import gymnasium as gym
@@ -162,19 +163,27 @@ class _GanCatalogs:
 
 
 def _gan_core(config: EnvConfig, num_envs: int, catalog_obj: Catalog | None, shopper_obj: ShopperModel | None,
-              source: CatalogSource | None,
-              view: memory.ViewBytes = memory.ViewBytes()) -> tuple[_GanCatalogs | None, SimulationCore]:
+              source: CatalogSource | None, view: memory.ViewBytes = memory.ViewBytes(),
+              num_workers: int = 1) -> tuple[_GanCatalogs | None, SimulationCore]:
     """``(catalog draws or None, the env's core)``; a ``catalog="gan"`` configuration that cannot fit is refused
-    before the first draw."""
+    before the first draw; ``num_workers != 1``: a core in worker processes (``ecomsim.shards``; the catalog
+    draws stay here, in the parent)."""
+    build = functools.partial(build_core, view=view)
+    sharded = isinstance(num_workers, bool) or num_workers != 1  # ShardedCore names a bad value
+    if sharded:
+        from ecomsim.shards import ShardedCore  # imported lazily: it imports this module in the workers
+
+        build = functools.partial(ShardedCore, num_workers=num_workers)
     if config.catalog != "gan" or catalog_obj is not None:
-        return None, build_core(config, num_envs, catalog_obj, shopper_obj, view=view)
+        return None, build(config, num_envs, catalog_obj, shopper_obj)
     gan = _GanCatalogs(config, source)
     shopper = make_shopper(config) if shopper_obj is None else shopper_obj
     embed_dim = getattr(gan.source, "embed_dim", None)  # a source without it: the first draw is checked instead
     if embed_dim is not None:
         dims = memory.CatalogDims(config.num_items or DEFAULT_GAN_ITEMS, len(gan.source.category_names), embed_dim)
         memory.check_env(config, check_range("num_envs", num_envs, 1, None, integer=True), dims, shopper, view, True)
-    return gan, build_core(config, num_envs, gan.draw(CONSTRUCTION_SEED), shopper, gan.support, view)
+    # the workers build their own shopper unless one was given
+    return gan, build(config, num_envs, gan.draw(CONSTRUCTION_SEED), shopper_obj if sharded else shopper, gan.support)
 
 
 def env_spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
@@ -284,12 +293,16 @@ class EcomVectorEnv(VectorEnv):
     ``reset(seed=[s_0, ..., s_{n-1}])`` seeds sub-env ``i`` with ``s_i``; at a full reset a ``None``
     entry gets a stream key drawn from the vector env's ``np_random`` instead (reproducible only
     when that was seeded before, by an earlier ``reset(seed=int)``), as Gymnasium's signature allows.
+    ``num_workers=W > 1`` (``gym.make_vec(id, num_envs=N, num_workers=W)``: Gymnasium hands a
+    vector entry point only plain keywords, not ``vector_kwargs``) splits the sessions across ``W``
+    worker processes, bit for bit the same env (``ecomsim.shards``); close it when done.
 
     Args:
         num_envs: sessions stepped together.
         render_mode: ``None``, ``"ansi"``, ``"rgb_array"`` or ``"human"`` (see Rendering above).
         autoreset_mode: a ``gymnasium.vector.AutoresetMode`` or its name.
         max_episode_steps: Gymnasium's ``TimeLimit`` on top of ``max_steps`` (see Episode End above).
+        num_workers: worker processes the sessions run in (1: this process).
         catalog_obj, shopper_obj, catalog_source, **kwargs: as :class:`EcomEnv`.
     """
 
@@ -300,7 +313,7 @@ class EcomVectorEnv(VectorEnv):
     def __init__(self, num_envs: int = 1, render_mode: str | None = None,
                  autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, max_episode_steps: int | None = None,
                  catalog_obj: Catalog | None = None, shopper_obj: ShopperModel | None = None,
-                 catalog_source: CatalogSource | None = None, **kwargs: Any) -> None:
+                 catalog_source: CatalogSource | None = None, num_workers: int = 1, **kwargs: Any) -> None:
         self.config = EnvConfig.from_kwargs(kwargs, caller=f"{type(self).__name__}.__init__()")
         self.render_mode = rendering.check_render_mode(render_mode)
         self.autoreset_mode = parse_autoreset_mode(autoreset_mode)
@@ -308,7 +321,8 @@ class EcomVectorEnv(VectorEnv):
         self._limit = check_episode_limit(max_episode_steps)
         self._human = rendering.HumanView(self.metadata["render_fps"]) if render_mode == "human" else None
         self.num_envs = num_envs = check_range("num_envs", num_envs, 1, None, integer=True)
-        self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source, VECTOR_VIEW)
+        self._gan, self.core = _gan_core(self.config, num_envs, catalog_obj, shopper_obj, catalog_source, VECTOR_VIEW,
+                                         num_workers)
         self.single_action_space, self.single_observation_space = env_spaces(self.core)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
@@ -422,3 +436,12 @@ class EcomVectorEnv(VectorEnv):
     def close_extras(self, **kwargs: Any) -> None:
         if self._human is not None:
             self._human.close()
+        close = getattr(getattr(self, "core", None), "close", None)  # a sharded core owns processes and shared memory
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "EcomVectorEnv":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -18,7 +18,16 @@ Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
    limit of a DNN env, and the ``make_vec`` DNN rows show their ratio to it;
 6. ``ppo``: SB3 PPO ``learn`` steps/s with the native VecEnv and with ``DummyVecEnv``
    of single envs, same number of envs, the project's PPO defaults;
-7. ``memory``: peak RSS over a ``--long-steps`` vector-env run, sampled along the way.
+7. ``memory``: peak RSS over a ``--long-steps`` vector-env run, sampled along the way;
+8. ``rllib``: Ray RLlib PPO env steps/s (sampling and learning) with ``--rllib-runners`` env
+   runners sharing ``--ppo-envs`` sessions, next to the ``ppo`` rows (the same batch: 64
+   steps per session, minibatches of 512, 4 epochs, a [64, 64] MLP), and with RLlib's default
+   loop over one-session envs instead of the native vector env; "unavailable" without
+   Ray (an optional extra: ``pip install -e ".[rllib]"``);
+9. ``shards``: ``make_vec`` at ``--shard-envs`` (DNN shoppers) with ``num_workers`` 1 and 2
+   (``ecomsim.shards``), alternating rounds, their ratio and CPU per step; then the steps/s
+   ``--project-workers`` workers should reach with a free core each (``agents.benchmark.project_shards``:
+   the parent's serial part and a worker's step time at ``N / W`` sessions, both measured here).
 
 Threads are set deliberately (``--threads``) for torch and the BLAS; the output
 states them. The default is 1: the targets assume 2 cores, but when other work
@@ -38,6 +47,7 @@ sections, checks the targets and prints the table.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -49,14 +59,14 @@ from typing import Any, Literal
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from agents.benchmark import (ENV_ID, OBS_FLOATS, Shoppers, bench_forward, bench_make_vec, bench_memory, bench_observe,
-                              bench_ppo, bench_sb3_vec, bench_single, mem_available_mb)
+                              bench_ppo, bench_sb3_vec, bench_shards, bench_single, mem_available_mb, project_shards)
 from agents.cli import option, parse_args, pin_threads, run
 from agents.memory import check_env_memory
 
 TARGET_SINGLE = 25_000  # steps/s, single env, DNN shoppers
 TARGET_VEC_RATIO = 0.60  # vector env at 4096 / forward-only rows/s
 TARGET_PPO_RATIO = 3.0  # native VecEnv / DummyVecEnv PPO steps/s
-Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory"]
+Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards"]
 
 
 @dataclass
@@ -79,10 +89,18 @@ class Args:
     """num_envs of the PPO comparison (the project default)"""
     ppo_steps: int = option(16_384, min=1)
     """timesteps per PPO measurement"""
+    rllib_runners: tuple[int, ...] = option((0, 1, 2), min=0)
+    """env runner counts of the RLlib rows"""
+    rllib_iterations: int = option(4, min=1)
+    """timed PPO iterations per RLlib row (after one warm-up iteration)"""
+    shard_envs: int = option(4096, min=1)
+    """num_envs of the sharded-env rows (1 and 2 worker processes)"""
+    project_workers: tuple[int, ...] = option((2, 4, 8, 16), min=2)
+    """worker counts whose steps/s the shards section projects for a machine with that many free cores"""
     random_dnn: bool = False
     """when the shipped weights are missing, time the DNN path with random weights"""
     skip: tuple[Section, ...] = ()
-    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory"""
+    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards"""
 
     def __post_init__(self) -> None:
         if not self.seconds > 0:
@@ -205,6 +223,42 @@ def measure_memory(rep: Report, sh: Shoppers, args: Args) -> None:
                  f"(growth {mem['growth_after_warmup_mb']} MiB), peak {mem['peak_rss_process_mb']} MiB")
 
 
+def measure_rllib(rep: Report, sh: Shoppers, args: Args) -> None:
+    s, n = ("dnn" if sh.dnn is not None and "shopper_factory" not in sh.dnn else "reference"), args.ppo_envs
+    if importlib.util.find_spec("ray") is None:
+        rep.add("rllib", s, n, None, note='unavailable: Ray RLlib is not installed (an optional extra: '
+                                          'pip install -e ".[rllib]")')
+        return
+    from agents.rllib_train import throughput
+
+    for runners in args.rllib_runners:
+        t = throughput(ENV_ID, sh.kwargs(s), runners, n, args.rllib_iterations)
+        rep.add("rllib", s, n, t["train"], note=f"RLlib PPO, {runners} env runners x {n // max(1, runners)} sessions: "
+                                                f"{t['sample_share']:.0%} of it sampling, {t['env_share']:.0%} of that "
+                                                "in the env")
+    t = throughput(ENV_ID, sh.kwargs(s), 0, n, args.rllib_iterations, vectorize="sync")
+    rep.add("rllib", s, n, t["train"], note=f"RLlib PPO, 0 env runners, RLlib's default sync mode: {n} one-session "
+                                            f"envs ({t['env_share']:.0%} of sampling in the env)")
+
+
+def measure_shards(rep: Report, sh: Shoppers, args: Args) -> None:
+    s = "dnn" if sh.dnn is not None else "reference"
+    n = args.shard_envs
+    m = bench_shards(sh.kwargs(s), n, 2 * args.seconds)
+    rep.result["shards"] = m
+    one = m["one_process_cpu_ms"]
+    rep.add("shards", s, n, m["steps_per_s"][1], note=f"num_workers=1 (one process): {one:.1f} CPU ms per step, "
+                                                      f"{1000 * n / one:,.0f} steps/s on a free core")
+    workers = ", ".join(f"{c:.1f}" for c in m["worker_cpu_ms"])
+    rep.add("shards", s, n, m["steps_per_s"][2], note=f"num_workers=2: {m['ratio']:.2f}x one process; CPU ms per step: "
+                                                      f"parent {m['parent_cpu_ms']:.1f}, workers {workers}")
+    for w, p in project_shards(sh.kwargs(s), n, m, args.project_workers, args.seconds).items():
+        rep.add("shards", s, n, p["steps_per_s"],
+                note=f"num_workers={w} PROJECTED for {w} free cores ({p['steps_per_s'] * one / 1000 / n:.1f}x one "
+                     f"process on a free core): parent {m['parent_cpu_ms']:.1f} + {w - 2} x {m['message_ms']:.2f} ms "
+                     f"messages + {p['worker_ms']:.1f} ms shard step (x{p['overhead']:.2f} for shared memory)")
+
+
 # ================================================================== main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
@@ -240,6 +294,10 @@ def main(argv: list[str] | None = None) -> int:
         measure_ppo(rep, sh, args)
     if todo("memory") and args.long_steps > 0:
         measure_memory(rep, sh, args)
+    if todo("rllib"):
+        measure_rllib(rep, sh, args)
+    if todo("shards"):
+        measure_shards(rep, sh, args)
     return finish(rep.result, args)
 
 
