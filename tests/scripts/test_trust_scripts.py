@@ -36,9 +36,13 @@ def test_privacy_report_tiny(tmp_path):
 
 def test_privacy_report_bad_flags():
     proc = run("privacy_report.py", "--epsilons", "1,x")
-    assert proc.returncode == 2 and "--epsilons must be comma-separated numbers, got '1,x'" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == "error: argument --epsilons: expected a number, got 'x'\n"
+    proc = run("privacy_report.py", "--epsilons", "3,0")
+    assert proc.returncode == 2 and proc.stderr == "error: argument --epsilons: expected a number > 0, got 0.0\n"
     proc = run("privacy_report.py", "--dp-epochs", "0")
-    assert proc.returncode == 2 and "--dp-epochs must be >= 1, got 0" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == "error: argument --dp-epochs: expected an integer >= 1, got '0'\n"
+    proc = run("explain_checks.py", "--impressions", "5")
+    assert proc.returncode == 2 and proc.stderr == "error: argument --impressions: expected an integer >= 10, got '5'\n"
 
 
 @pytest.mark.slow
