@@ -75,15 +75,18 @@ class SessionTracker:
 
     Args:
         state: the simulation state whose portraits and counters are read (a core's ``state``).
+        members: hold an ensemble member per session (``member``; otherwise that field is empty).
 
     Attributes:
-        block: the ``tracker`` block: ``session_interest`` ``(N, d)`` (here ``interest``) and
-            ``aggregates`` ``(4, N)`` float64, rows ``click_quality``, ``irr_sum``, ``irr_ewma``, ``rep_ewma``.
+        block: the ``tracker`` block: ``session_interest`` ``(N, d)`` (here ``interest``),
+            ``aggregates`` ``(4, N)`` float64, rows ``click_quality``, ``irr_sum``, ``irr_ewma``, ``rep_ewma``,
+            and ``member`` ``(N,)`` int64 (``(0,)`` without ``members``).
     """
 
-    def __init__(self, state: SimState) -> None:
+    def __init__(self, state: SimState, members: bool = False) -> None:
         self.sim = state
-        self.block = TRACKER.allocate({"num_envs": state.num_envs, "embed_dim": state.catalog.embed_dim})
+        self.block = TRACKER.allocate({"num_envs": state.num_envs, "embed_dim": state.catalog.embed_dim,
+                                       "member_rows": state.num_envs if members else 0})
         b = self.block
         self.interest, self.aggregates = b.session_interest, b.aggregates
         self.click_quality, self.irr_sum, self.irr_ewma, self.rep_ewma = b.aggregates
@@ -333,6 +336,17 @@ def load_net(weights_path: str | Path) -> tuple[BehaviorNet, dict[str, Any]]:
     except RuntimeError as exc:
         raise ValueError(f"behaviour model weights {str(weights_path)!r} do not fit the card's architecture: {exc}") from exc
     return net, card
+
+
+def reference_feature_schema() -> dict[str, Any]:
+    """The ``feature_schema`` of a card for a network trained on reference-world logs (the reference catalog's
+    features: what ``scripts/train_behavior.py`` and its relatives write)."""
+    from ecomsim.config import EnvConfig
+    from ecomsim.envs import build_core  # the env layer builds the core; imported here, where a card is made
+
+    tracker = SessionTracker(build_core(EnvConfig(user_model="reference", catalog="reference"), 1).state)
+    return {"version": FEATURE_VERSION, "user": tracker.user_names, "item": tracker.item_names,
+            "channels": list(CHANNELS)}
 
 
 def shipped_weights_path() -> Path:
