@@ -93,6 +93,11 @@ def make_shopper(config: EnvConfig) -> ShopperModel:
         from ecomsim.shoppers.reference import ReferenceWorld
 
         return ReferenceWorld()
+    if config.uses_ensemble:
+        from ecomsim.shoppers.ensemble import ensemble_model  # the behaviour ensemble; imported lazily (torch)
+
+        return ensemble_model(config.shopper_sampling, config.uncertainty_penalty, config.ensemble_member,
+                              None if config.ensemble == "default" else config.ensemble, config.device)
     from ecomsim.shoppers.behavior import load_behavior_model  # the learned DNN; imported lazily (torch)
 
     return load_behavior_model(device=config.device)
@@ -188,6 +193,8 @@ def step_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.nda
             "revenue": out.revenue,
             "left": out.left,
         }
+        if out.extras:  # what the shopper model reports besides (an ensemble's disagreement)
+            info.update(out.extras)
     s = core.session
     totals = (s.impressions, s.clicks, s.carts, s.purchases, s.revenue, s.step_count)
     info.update((key, arr.copy()) for key, arr in zip(SESSION_KEYS, totals))
@@ -200,7 +207,7 @@ def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
         return {key: value[0] for key, value in step_info(core, None).items()}
     # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
     s = core.session
-    return {
+    info = {
         "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
         "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
         "revenue": out.revenue[0], "left": out.left[0],
@@ -208,6 +215,19 @@ def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
         "session_carts": s.carts[0], "session_purchases": s.purchases[0],
         "session_revenue": s.revenue[0], "session_length": s.step_count[0],
     }
+    if out.extras:  # what the shopper model reports besides (an ensemble's disagreement)
+        info.update((key, value[0]) for key, value in out.extras.items())
+    return info
+
+
+def _explainer(core: SimulationCore, config: EnvConfig, ansi: bool):
+    """What explains each step before it is taken: reasons with ``explain=True``; the shopper's state and
+    probabilities alone for an ``ansi`` render without it; nothing otherwise (the default: no cost)."""
+    if not (config.explain or ansi):
+        return None
+    from ecomsim.explain.why import StepExplainer  # imported only when asked for (torch, and Captum for the DNN)
+
+    return StepExplainer(core, config.explain_reasons, reasons=config.explain)
 
 
 class EcomEnv(gym.Env):
@@ -234,6 +254,8 @@ class EcomEnv(gym.Env):
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
         self._slot = np.zeros((1, 1), dtype=np.int64)
+        self._explainer = _explainer(self.core, self.config, render_mode == "ansi")
+        self._why: dict[str, Any] | None = None
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         first = not hasattr(self, "_keyed")
@@ -244,6 +266,7 @@ class EcomEnv(gym.Env):
             self.core.set_catalog(self._gan.draw(draw_catalog_seed(self.np_random, self.config.catalog_seed_range)))
         self.core.reset(np.zeros(1, dtype=np.int64), keys)
         self._needs_reset = False
+        self._why, self._last_info = None, {}
         return self.core.observe()[0], _info_one(self.core, None)
 
     @property
@@ -257,7 +280,9 @@ class EcomEnv(gym.Env):
         m, k = self.core.num_candidates, self.core.slate_size
         if (type(action) is int or isinstance(action, np.integer)) and self.config.mode == "recommend" and 0 <= action < m:
             self._slot[0, 0] = action  # a valid index: nothing to check (the core only reads it)
-            return self._finish_step(self.core.step(self._slot))
+            if self._explainer is None:
+                return self._finish_step(self.core.step(self._slot))
+            return self._explained_step(self._slot)
         arr = np.asarray(action)
         if self.config.mode == "recommend":
             if arr.shape not in ((), (1,)):
@@ -268,10 +293,19 @@ class EcomEnv(gym.Env):
                 raise ValueError(f"action must have shape (slate_size={k},) with integers in [0, {m - 1}], got shape {arr.shape}")
             slots = arr.reshape(1, k)
         slots = self.core.check_actions(slots)
+        if self._explainer is not None:
+            return self._explained_step(slots)
+        return self._finish_step(self.core.step(slots))
+
+    def _explained_step(self, slots: np.ndarray):
+        """A step explained from the state before it (``explain=True``, or the ``ansi`` render's trace)."""
+        self._why = self._explainer(slots)[0]
         return self._finish_step(self.core.step(slots))
 
     def _finish_step(self, out: StepOutcome):
         info = _info_one(self.core, out)
+        if self.config.explain:
+            info["why"] = self._why
         terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
         self._needs_reset = terminated or truncated
         self._last_info = info
@@ -280,11 +314,9 @@ class EcomEnv(gym.Env):
     def render(self):
         if self.render_mode != "ansi":
             return None
-        s = self.core.session
-        return (
-            f"step {int(s.step_count[0])}: clicks {int(s.clicks[0])}, carts {int(s.carts[0])}, "
-            f"purchases {int(s.purchases[0])}, revenue {float(s.revenue[0]):.2f}, last shown {self._last_info.get('items')}"
-        )
+        from ecomsim.explain.why import format_step
+
+        return format_step(self.core, 0, self._why, self._last_info)
 
 
 class EcomVectorEnv(VectorEnv):
@@ -308,6 +340,7 @@ class EcomVectorEnv(VectorEnv):
         self._autoreset = np.zeros(num_envs, dtype=bool)
         self._started = False
         self._all = np.arange(num_envs)
+        self._explainer = _explainer(self.core, self.config, False)
 
     def _sub_keys(self, seed: int | list[int | None] | None) -> np.ndarray | None:
         n = self.num_envs
@@ -356,6 +389,12 @@ class EcomVectorEnv(VectorEnv):
         # action is ignored, they show nothing and earn nothing, and are only observed.
         reset_rows = np.flatnonzero(self._autoreset)
         self.core.reset(reset_rows)
-        out = self.core.step(slots, skip=self._autoreset if len(reset_rows) else None)
+        skip = self._autoreset if len(reset_rows) else None
+        why = None if self._explainer is None else self._explainer(slots, skip)  # from the state before the step
+        out = self.core.step(slots, skip=skip)
         self._autoreset = out.terminated | out.truncated
-        return out.obs, out.reward, out.terminated, out.truncated, step_info(self.core, out)
+        info = step_info(self.core, out)
+        if why is not None:
+            info["why"] = np.empty(self.num_envs, dtype=object)  # one record per sub-env, None where skipped
+            info["why"][:] = why
+        return out.obs, out.reward, out.terminated, out.truncated, info

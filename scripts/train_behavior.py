@@ -37,7 +37,7 @@ from ecomsim.data.obd import OBD_CAMPAIGNS, OBD_POLICIES, load_obd
 from ecomsim.data.schema import split_sessions_by_time
 from ecomsim.errors import TrainingStopped, check_choice
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.data.reference_logs import log_reference_world, merge_logs
+from ecomsim.data.reference_logs import training_logs
 from ecomsim.envs import build_core
 from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, save_weights
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, ece, heldout_metrics, predict_steps, train_behavior
@@ -94,11 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data != "reference":
         return train_obd(args, argv)
     t0 = time.perf_counter()
-    parts = [log_reference_world(args.sessions, seed=args.seed, slate_size=1)]
-    if args.slate_sessions > 0:
-        parts.append(log_reference_world(args.slate_sessions, seed=args.seed + 1, slate_size=args.slate_size,
-                                         first_session=args.sessions))
-    logs = merge_logs(parts)
+    logs = training_logs(args.sessions, args.slate_sessions, args.seed, args.slate_size)
     train, val, test = logs.split((0.8, 0.1, 0.1))
     log_seconds = time.perf_counter() - t0
     print(f"logged {len(logs.frame):,} impressions in {log_seconds:.0f}s; "

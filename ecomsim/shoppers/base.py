@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from ecomsim.sim.state import SimState
 
 NUM_LEAVE_LEVELS = 3
+EMPTY_EXTRAS: Mapping[str, np.ndarray] = MappingProxyType({})
 
 
 @dataclass
@@ -79,6 +81,10 @@ class ShopperModel(ABC):
 
     #: the model's fused step (see :data:`FusedStep`), or ``None``: the core's general path
     fused_step: Optional[FusedStep] = None
+
+    #: per-session ``(N,)`` figures of the last step the model reports besides the outcome (the core hands
+    #: them out as ``StepOutcome.extras``, the envs put them in ``info``): an ensemble's ``disagreement``
+    extras: Mapping[str, np.ndarray] = EMPTY_EXTRAS
 
     def bind(self, state: "SimState") -> None:
         """Attach to a core's state (allocate latent state for ``state.num_envs`` sessions); called again

@@ -88,7 +88,7 @@ class SessionTracker:
         self.block = TRACKER.allocate({"num_envs": state.num_envs, "embed_dim": state.catalog.embed_dim,
                                        "member_rows": state.num_envs if members else 0})
         b = self.block
-        self.interest, self.aggregates = b.session_interest, b.aggregates
+        self.interest, self.aggregates, self.member = b.session_interest, b.aggregates, b.member
         self.click_quality, self.irr_sum, self.irr_ewma, self.rep_ewma = b.aggregates
         # (items, affinity, repeat counts) of the last all-session item_features call: the step's
         # update needs the same two arrays for the same items, and nothing they depend on has changed
@@ -213,10 +213,15 @@ class BehaviorModel(ShopperModel):
         self.net = net if self.device.type == "cpu" else copy.deepcopy(net).to(self.device)
         self.schema = schema
         self._folded = FoldedNet(net) if self.device.type == "cpu" else None
+        # the compiled forward's weights: this network (an ensemble sampling per session stacks its members)
+        self._weights = self._folded.weights if self._folded is not None else None
+
+    #: hold an ensemble member per session in the tracker (``EnsembleBehaviorModel`` with per-session sampling)
+    _tracker_members = False
 
     def bind(self, state: SimState) -> None:
         super().bind(state)
-        self.tracker = SessionTracker(state)
+        self.tracker = SessionTracker(state, members=self._tracker_members)
         self._positions = np.arange(state.slate_size, dtype=np.float64)
         # the state's bundles, fetched once per bind (the core re-binds after any block is rebuilt)
         self._bundles = (state.session.bundle, state.portraits.bundle, state.streams.rng.bundle,
@@ -236,8 +241,18 @@ class BehaviorModel(ShopperModel):
     def reset_sessions(self, idx: np.ndarray) -> None:
         self.tracker.reset(idx)
 
-    def predict(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
-        """Probabilities from feature arrays: ``(click, cart, purchase)`` ``(n, k)`` and leave ``(n, 3)``."""
+    def session_networks(self, rows: np.ndarray) -> list[tuple[BehaviorNet, np.ndarray]]:
+        """The network behind each of the sessions ``rows``: ``[(net, positions in rows), ...]`` (one network
+        here; an ensemble sampling per session has one per member). What explanations differentiate."""
+        return [(self.net, np.arange(len(rows)))]
+
+    def predict(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray,
+                rows: np.ndarray | None = None):
+        """Probabilities from feature arrays: ``(click, cart, purchase)`` ``(n, k)`` and leave ``(n, 3)``.
+
+        ``rows``: the sessions the feature rows belong to (``None``: every session, in order); one network
+        ignores them, an ensemble sampling per session picks each session's member by them.
+        """
         n, k = items.shape[:2]
         if self._folded is not None and n * k <= KERNEL_MAX_ROWS:
             return self._folded(user, items, positions, channel)
@@ -263,7 +278,7 @@ class BehaviorModel(ShopperModel):
     def reaction(self, items: np.ndarray, positions: np.ndarray, rows: np.ndarray | None = None) -> Reaction:
         user, item = self.features(items, rows)
         ch = self.state.portraits.channel if rows is None else self.state.portraits.channel[rows]
-        click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch)
+        click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch, rows)
         return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
 
     def update(self, items, shown, clicked, carted, purchased, rows=None) -> None:
@@ -281,7 +296,7 @@ class BehaviorModel(ShopperModel):
         obs = np.empty((n, st.layout.obs_dim), dtype=np.float32)
         session, portrait, rng, table, tables, tracker = self._bundles
         if self._folded is not None and n * k <= KERNEL_MAX_ROWS:
-            kernels.dnn_step(skip, slots, session, portrait, rng, table, tables, tracker, self._folded.weights,
+            kernels.dnn_step(skip, slots, session, portrait, rng, table, tables, tracker, self._weights,
                              self._positions, st.consts, outcome, obs)
             return obs
         user = np.empty((n, len(self.tracker.user_names)), dtype=np.float32)
