@@ -23,6 +23,18 @@ CHANNELS = ("app", "web", "social")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
 
 
+#: options of the learned shoppers alone (the behaviour ensemble's): a reference-world twin of an env drops them
+DNN_ONLY_OPTIONS = ("shopper_sampling", "uncertainty_penalty", "ensemble_member", "ensemble")
+
+
+def reference_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of an env with the reference world as the shoppers (``user_model="reference"``) and the
+    learned shoppers' own options left out: the yardstick an env's policy is scored against."""
+    out = {k: v for k, v in options.items() if k not in DNN_ONLY_OPTIONS}
+    out["user_model"] = "reference"
+    return out
+
+
 def check_device(device: str) -> str:
     """``device`` when torch can use it (``EnvConfig.device``); else a ``ValueError`` saying why not."""
     if device == "cpu":

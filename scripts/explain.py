@@ -1,6 +1,6 @@
 """Write the explanation report of a trained policy: one HTML page, pictures embedded.
 
-    python scripts/explain.py                                   # the default run's PPO (scripts/train_agent.py)
+    python scripts/explain.py                                   # the PPO of the default run (scripts/train_agent.py)
     python scripts/explain.py --policy ppo:runs/slate/model.pt --out runs/slate/explain.html --sessions 5
 
 The agent is loaded from the project's safe model format (``model.pt`` + ``model.json``,
