@@ -138,7 +138,7 @@ def score(
     in each. When the env's own shopper model already is the reference world, the
     ``"reference"`` entry is the same run (reported once, shared).
     """
-    from ecomsim.config import EnvConfig
+    from ecomsim.config import EnvConfig, reference_options
 
     own_model = EnvConfig.from_kwargs(options).user_model
     out: dict[str, EvalResult] = {}
@@ -150,7 +150,7 @@ def score(
             if own_model == "reference" and "sim" in out:
                 out[world] = out["sim"]
                 continue
-            kwargs["user_model"] = "reference"
+            kwargs = reference_options(kwargs)  # the learned shoppers' own options (ensemble) do not apply
         env = make_eval_env(kwargs, min(num_envs, num_sessions))
         out[world] = evaluate(make_policy(), env, num_sessions, seed=seed)
     return out

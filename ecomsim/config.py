@@ -20,8 +20,21 @@ from ecomsim.errors import check_choice, check_range, suggest
 REWARDS = ("purchase", "revenue", "click")
 MODES = ("recommend", "slate")
 USER_MODELS = ("reference", "dnn")
+SHOPPER_SAMPLINGS = ("fixed", "per_session")  # ecomsim.shoppers.ensemble
 CHANNELS = ("app", "web", "social")
 _DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+#: options of the learned shoppers alone (the behaviour ensemble's): a reference-world twin of an env drops them
+DNN_ONLY_OPTIONS = ("shopper_sampling", "uncertainty_penalty", "ensemble_member", "ensemble")
+
+
+def reference_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` of an env with the reference world as the shoppers (``user_model="reference"``) and the
+    learned shoppers' own options left out: the yardstick an env's policy is scored against."""
+    out = {k: v for k, v in options.items() if k not in DNN_ONLY_OPTIONS}
+    out["user_model"] = "reference"
+    return out
 
 
 def check_device(device: str) -> str:
@@ -99,6 +112,21 @@ class EnvConfig:
             size; runs are reproducible per device, not bit-identical to the CPU's (other
             float32 kernels), and a GAN catalog drawn on CUDA differs from the CPU one for
             the same seed (torch's CUDA generator).
+        explain: put each step's top reasons in ``info["why"]``: why the shoppers would click and
+            buy each shown item, from the state before the step (``ecomsim.explain.why``; the DNN
+            shoppers need the ``explain`` extra, Captum). Off by default: it costs an attribution
+            per step; outcomes are the same either way, bit for bit.
+        explain_reasons: reasons per item and head in ``info["why"]`` (the largest first).
+        shopper_sampling: ``"fixed"`` (default) or ``"per_session"``: each session's DNN shoppers
+            are one member of the behaviour ensemble, drawn at reset (domain randomisation;
+            ``ecomsim.shoppers.ensemble``).
+        uncertainty_penalty: ``None`` (default) or ``lam >= 0``: the reward minus ``lam`` times the
+            ensemble members' disagreement on the step, reported in ``info["disagreement"]``
+            (MOPO-style; ``0`` reports it without a penalty).
+        ensemble_member: ``None`` (default) or ``j``: the DNN shoppers are member ``j`` of the
+            behaviour ensemble instead of the shipped model.
+        ensemble: ``"default"`` (the shipped ensemble) or a path to an ensemble weights file written
+            by ``scripts/train_ensemble.py``; read when one of the three options above is set.
     """
 
     mode: str = "recommend"
@@ -119,6 +147,12 @@ class EnvConfig:
     personal_share: float = 0.5
     retrieval_noise: float = 0.5
     device: str = "cpu"
+    explain: bool = False
+    explain_reasons: int = 3
+    shopper_sampling: str = "fixed"
+    uncertainty_penalty: float | None = None
+    ensemble_member: int | None = None
+    ensemble: str = "default"
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, MODES)
@@ -144,6 +178,37 @@ class EnvConfig:
         self._set("retrieval_noise", check_range("retrieval_noise", self.retrieval_noise, 0.0, 100.0))
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N' (N a device index), got {self.device!r}")
+        self._check_trust_options()
+
+    @property
+    def uses_ensemble(self) -> bool:
+        """One of the behaviour-ensemble options is set (the DNN shoppers come from ``ecomsim.shoppers.ensemble``)."""
+        return (self.shopper_sampling != "fixed" or self.uncertainty_penalty is not None
+                or self.ensemble_member is not None)
+
+    def _check_trust_options(self) -> None:
+        if not isinstance(self.explain, bool):
+            raise TypeError(f"explain must be True or False, got {self.explain!r} ({type(self.explain).__name__})")
+        check_range("explain_reasons", self.explain_reasons, 1, 100, integer=True)
+        check_choice("shopper_sampling", self.shopper_sampling, SHOPPER_SAMPLINGS)
+        if self.uncertainty_penalty is not None:
+            check_range("uncertainty_penalty", self.uncertainty_penalty, 0.0, 1e6)  # NaN fails it too
+        if self.ensemble_member is not None:
+            check_range("ensemble_member", self.ensemble_member, 0, 1000, integer=True)
+            if self.shopper_sampling == "per_session":
+                raise ValueError(f"ensemble_member={self.ensemble_member} fixes one member, shopper_sampling="
+                                 "'per_session' draws one per session: set one of them")
+        if not isinstance(self.ensemble, str) or not self.ensemble:
+            raise TypeError(f"ensemble must be 'default' or a path to an ensemble weights file, got {self.ensemble!r}")
+        if self.uses_ensemble and self.user_model != "dnn":
+            used = [f"{k}={v!r}" for k, v in (("shopper_sampling", self.shopper_sampling),
+                                              ("uncertainty_penalty", self.uncertainty_penalty),
+                                              ("ensemble_member", self.ensemble_member)) if v not in ("fixed", None)]
+            raise ValueError(f"{', '.join(used)} need the learned shoppers (user_model='dnn'), got "
+                             f"user_model={self.user_model!r}")
+        if self.ensemble != "default" and not self.uses_ensemble:
+            raise ValueError(f"ensemble applies with shopper_sampling, uncertainty_penalty or ensemble_member only, "
+                             f"got ensemble={self.ensemble!r} with none of them set")
 
     def _set(self, name: str, value: Any) -> None:
         """Store a checked value (numpy scalars become Python numbers: configs stay JSON-friendly)."""

@@ -101,6 +101,11 @@ def make_shopper(config: EnvConfig) -> ShopperModel:
         from ecomsim.shoppers.reference import ReferenceWorld
 
         return ReferenceWorld()
+    if config.uses_ensemble:
+        from ecomsim.shoppers.ensemble import ensemble_model  # the behaviour ensemble; imported lazily (torch)
+
+        return ensemble_model(config.shopper_sampling, config.uncertainty_penalty, config.ensemble_member,
+                              None if config.ensemble == "default" else config.ensemble, config.device)
     from ecomsim.shoppers.behavior import load_behavior_model  # the learned DNN; imported lazily (torch)
 
     return load_behavior_model(device=config.device)
@@ -196,6 +201,15 @@ def env_spaces(core: SimulationCore) -> tuple[spaces.Space, spaces.Box]:
     return act_space, obs_space
 
 
+def _explainer(core: SimulationCore, config: EnvConfig):
+    """What explains each step before it is taken (``explain=True``); nothing otherwise (the default: no cost)."""
+    if not config.explain:
+        return None
+    from ecomsim.explain.why import StepExplainer  # imported only when asked for (torch, and Captum for the DNN)
+
+    return StepExplainer(core, config.explain_reasons, reasons=True)
+
+
 class EcomEnv(gym.Env):
     """One shopping session at a time: a core of one (see the module docstring).
 
@@ -221,6 +235,8 @@ class EcomEnv(gym.Env):
         self._needs_reset = True
         self._last_info: dict[str, Any] = {}
         self._slot = np.zeros((1, 1), dtype=np.int64)
+        self._explainer = _explainer(self.core, self.config)
+        self._why: dict[str, Any] | None = None
 
     @property
     def spec(self) -> EnvSpec | None:
@@ -242,6 +258,7 @@ class EcomEnv(gym.Env):
             self.core.set_catalog(self._gan.draw(draw_catalog_seed(self.np_random, self.config.catalog_seed_range)))
         self.core.reset(np.zeros(1, dtype=np.int64), keys)
         self._needs_reset = False
+        self._why = None
         self._last_info = info_one(self.core, None)
         if self._human is not None:
             self.render()
@@ -258,12 +275,24 @@ class EcomEnv(gym.Env):
         if (type(action) is int or isinstance(action, np.integer)) and self.config.mode == "recommend" \
                 and 0 <= action < self.core.num_candidates:
             self._slot[0, 0] = action  # a valid index: nothing to check (the core only reads it)
-            return self._finish_step(self.core.step(self._slot))
+            if self._explainer is None:
+                return self._finish_step(self.core.step(self._slot))
+            return self._explained_step(self._slot)
         c = self.core
-        return self._finish_step(c.step(check_action(action, self.config.mode, c.num_candidates, c.slate_size)))
+        slots = check_action(action, self.config.mode, c.num_candidates, c.slate_size)
+        if self._explainer is not None:
+            return self._explained_step(slots)
+        return self._finish_step(c.step(slots))
+
+    def _explained_step(self, slots: np.ndarray):
+        """A step explained from the state before it (``explain=True``)."""
+        self._why = self._explainer(slots)[0]
+        return self._finish_step(self.core.step(slots))
 
     def _finish_step(self, out: StepOutcome):
         info = info_one(self.core, out)
+        if self._explainer is not None:
+            info["why"] = self._why
         terminated, truncated = bool(out.terminated[0]), bool(out.truncated[0])
         self._needs_reset = terminated or truncated
         self._last_info = info
@@ -272,11 +301,17 @@ class EcomEnv(gym.Env):
         return out.obs[0], float(out.reward[0]), terminated, truncated, info
 
     def render(self) -> str | np.ndarray | None:
-        """The last step (or reset): ``ansi`` text, an ``rgb_array`` picture, or (``human``) shown, returning None."""
+        """The last step (or reset): ``ansi`` text, an ``rgb_array`` picture, or (``human``) shown, returning None;
+        with ``explain=True`` each shown item's top reasons too."""
         if not self._last_info:
             raise RuntimeError("call reset() before render()")
-        info = {key: np.asarray(value)[None] for key, value in self._last_info.items()}
-        return rendering.render_rows(self.render_mode, self.core, info, [0], self._human)[0]
+        info = {key: np.asarray(value)[None] for key, value in self._last_info.items() if key != "why"}
+        reasons = None
+        if self._why is not None:
+            from ecomsim.explain.why import slot_reasons  # explain=True: imported already
+
+            reasons = [slot_reasons(self._why, self.core.slate_size)]
+        return rendering.render_rows(self.render_mode, self.core, info, [0], self._human, reasons)[0]
 
     def close(self) -> None:
         if self._human is not None:
@@ -330,6 +365,7 @@ class EcomVectorEnv(VectorEnv):
         self._started = False
         self._all = np.arange(num_envs)
         self._last_info: dict[str, np.ndarray] = {}
+        self._explainer = _explainer(self.core, self.config)
 
     def _sub_keys(self, seeds: list[int | None] | None) -> np.ndarray | None:
         """Stream keys of the sub-envs; ``None`` entries drawn from ``np_random`` (see the class docstring)."""
@@ -402,12 +438,17 @@ class EcomVectorEnv(VectorEnv):
         # action is ignored, they show nothing and earn nothing, and are only observed.
         reset_rows = np.flatnonzero(self._autoreset) if mode == AutoresetMode.NEXT_STEP else self._all[:0]
         self.core.reset(reset_rows)
-        out = self.core.step(slots, skip=self._autoreset if len(reset_rows) else None)
+        skip = self._autoreset if len(reset_rows) else None
+        why = None if self._explainer is None else self._explainer(slots, skip)  # from the state before the step
+        out = self.core.step(slots, skip=skip)
         truncated = out.truncated
         if self._limit is not None:  # Gymnasium's TimeLimit rule: at the limit, whatever else happened
             truncated = truncated | (self.core.step_count >= self._limit)
         ended = out.terminated | truncated
         obs, info = out.obs, step_info(self.core, out)
+        if why is not None:
+            info["why"] = np.empty(self.num_envs, dtype=object)  # one record per sub-env, None where skipped
+            info["why"][:] = why
         if mode == AutoresetMode.SAME_STEP and ended.any():
             # restart at once (as SyncVectorEnv's reset() of the single env): the ended sessions' last
             # observation and info move to final_obs / final_info, their rows become the new sessions'
@@ -417,7 +458,8 @@ class EcomVectorEnv(VectorEnv):
             obs[rows] = self.core.observe(rows)
             fresh = step_info(self.core, None)
             for key, value in info.items():
-                value[rows] = fresh[key][rows]
+                if key in fresh:  # (``why`` stays: the explained step is the ended session's)
+                    value[rows] = fresh[key][rows]
             info.update(final)
             ended = np.zeros_like(ended)
         self._autoreset = ended
@@ -430,7 +472,12 @@ class EcomVectorEnv(VectorEnv):
         """A tuple of one ``ansi`` text or ``rgb_array`` picture per sub-env (``human``: sub-env 0 shown, None)."""
         if not self._last_info:
             raise RuntimeError("call reset() before render()")
-        frames = rendering.render_rows(self.render_mode, self.core, self._last_info, self._all, self._human)
+        why, reasons = self._last_info.get("why"), None
+        if why is not None:
+            from ecomsim.explain.why import slot_reasons  # explain=True: imported already
+
+            reasons = [slot_reasons(w, self.core.slate_size) for w in why]
+        frames = rendering.render_rows(self.render_mode, self.core, self._last_info, self._all, self._human, reasons)
         return None if self.render_mode in (None, "human") else tuple(frames)
 
     def close_extras(self, **kwargs: Any) -> None:

@@ -52,6 +52,8 @@ def step_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.nda
             "revenue": out.revenue,
             "left": out.left,
         }
+        if out.extras:  # what the shopper model reports besides (an ensemble's disagreement)
+            info.update(out.extras)
     s = core.session
     totals = (s.impressions, s.clicks, s.carts, s.purchases, s.revenue, s.step_count)
     info.update((key, arr.copy()) for key, arr in zip(SESSION_KEYS, totals))
@@ -64,7 +66,7 @@ def info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
         return {key: value[0] for key, value in step_info(core, None).items()}
     # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
     s = core.session
-    return {
+    info = {
         "items": out.items[0], "clicked": out.clicked[0], "carted": out.carted[0], "purchased": out.purchased[0],
         "clicks": out.clicks[0], "carts": out.carts[0], "purchases": out.purchases[0],
         "revenue": out.revenue[0], "left": out.left[0],
@@ -72,3 +74,6 @@ def info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
         "session_carts": s.carts[0], "session_purchases": s.purchases[0],
         "session_revenue": s.revenue[0], "session_length": s.step_count[0],
     }
+    if out.extras:  # what the shopper model reports besides (an ensemble's disagreement)
+        info.update((key, value[0]) for key, value in out.extras.items())
+    return info

@@ -91,17 +91,18 @@ def check_render_mode(render_mode: str | None) -> str | None:
 
 
 def render_rows(mode: str | None, core: Any, info: Mapping[str, np.ndarray], rows: Sequence[int],
-                human: "HumanView | None" = None) -> list:
+                human: "HumanView | None" = None, reasons: Sequence[Sequence[str]] | None = None) -> list:
     """What an env's ``render()`` returns for sessions ``rows`` in ``mode``: per row the ansi text or the picture;
     ``human``: ``human`` shows the first row, and every entry is ``None``; no mode: ``None`` per row (with
-    Gymnasium's warning)."""
+    Gymnasium's warning). ``reasons``: per session of the core, one string per slot (``explain=True``)."""
     if mode is None:
         from gymnasium import logger
 
         logger.warn("render() was called with render_mode=None; make the env with render_mode='ansi', "
                     "'rgb_array' or 'human'")
         return [None] * len(rows)
-    views = step_views(core, info, rows[:1] if mode == "human" else rows)
+    shown = list(rows[:1] if mode == "human" else rows)
+    views = step_views(core, info, shown, None if reasons is None else [reasons[r] for r in shown])
     if mode == "human":
         assert human is not None, "a human-mode env holds its HumanView"
         human.show(views[0])

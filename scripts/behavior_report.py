@@ -6,9 +6,9 @@
 1. Held-out reference-world logs (fresh sessions, a seed the training never used):
    click and purchase AUC next to the Bayes-optimal AUC from the reference world's
    own probabilities on the same rows; expected calibration error per head.
-2. Policy agreement: each baseline runs ``--sessions`` sessions in the DNN sim and
-   in the reference world (same seeds); conversion rate and CTR, relative gaps,
-   and whether the policies rank the same.
+2. Policy agreement (``agents.agreement``): each baseline runs ``--sessions`` sessions in
+   the DNN sim and in the reference world (same seeds); conversion rate and CTR, relative
+   gaps, and whether the policies rank the same.
 3. Open Bandit Dataset sample (when ``obp`` is installed): a behaviour net trained
    on the time-ordered train split, held-out click AUC next to logistic
    regression, and CTR per position in the data versus simulated clicks.
@@ -26,19 +26,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import numpy as np
 
-from agents.baselines import BASELINES
+from agents.agreement import GAP_TARGET, agreement
 from agents.cli import existing_file, option, parse_args, pin_threads, run
-from agents.evaluation import evaluate
 from agents.memory import check_env_memory
-from ecomsim.shoppers.behavior import load_behavior_model, load_net, shipped_weights_path
+from ecomsim.shoppers.behavior import load_net, shipped_weights_path
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, heldout_metrics, predict_steps, train_behavior
-from ecomsim.envs import EcomVectorEnv
 from ecomsim.data.reference_logs import log_reference_world, merge_logs
 
 REPORT_SEED = 12345  # the held-out logs' seed; training used seeds 0 and 1
-POLICIES = ("random", "popularity", "click_greedy", "greedy")
-REQUIRED = ("random", "popularity", "greedy")
-TARGETS = {"click_auc_ratio": 0.97, "purchase_auc_ratio": 0.95, "click_ece": 0.01, "relative_gap": 0.10}
+TARGETS = {"click_auc_ratio": 0.97, "purchase_auc_ratio": 0.95, "click_ece": 0.01, "relative_gap": GAP_TARGET}
 
 
 @dataclass
@@ -71,33 +67,6 @@ def heldout(weights: str | None, sessions: int, slate_sessions: int) -> dict:
     m["click_ece_target_met"] = m["click_ece"] <= TARGETS["click_ece"]
     m["sessions"] = {"recommend": sessions, "slate_5": slate_sessions, "seed": REPORT_SEED}
     return m
-
-
-def agreement(weights: str | None, sessions: int, num_envs: int) -> dict:
-    rows = {}
-    for name in POLICIES:
-        row = {}
-        for world in ("reference", "dnn"):
-            shopper = load_behavior_model(path=weights) if world == "dnn" else None
-            # the reference world's own catalog: the one the model was trained on
-            env = EcomVectorEnv(num_envs=num_envs, user_model="reference", catalog="reference", shopper_obj=shopper)
-            r = evaluate(BASELINES[name](), env, sessions, seed=7)
-            row[world] = {k: r.metrics[k].to_dict() for k in ("conversion_rate", "ctr", "session_length", "revenue_per_session")}
-        for metric in ("conversion_rate", "ctr"):
-            ref, dnn = row["reference"][metric], row["dnn"][metric]
-            ratio = dnn["value"] / ref["value"]
-            # 95% interval of the ratio (delta method on the log): the sampling noise of the gap itself
-            se = np.hypot(*((e["high"] - e["low"]) / (2 * 1.96 * e["value"]) for e in (ref, dnn)))
-            row[f"{metric}_relative_gap"] = ratio - 1.0
-            row[f"{metric}_relative_gap_ci95"] = [ratio * np.exp(-1.96 * se) - 1.0, ratio * np.exp(1.96 * se) - 1.0]
-            row[f"{metric}_within_10pct"] = abs(ratio - 1.0) <= TARGETS["relative_gap"]
-        rows[name] = row
-    out: dict = {"policies": rows, "sessions_per_policy": sessions}
-    for label, names in (("required", REQUIRED), ("all", POLICIES)):
-        for metric in ("conversion_rate", "ctr"):
-            rank = {w: sorted(names, key=lambda n: -rows[n][w][metric]["value"]) for w in ("reference", "dnn")}
-            out[f"ranking_{metric}_{label}"] = {**rank, "same": rank["reference"] == rank["dnn"]}
-    return out
 
 
 def obd_report(seed: int = 0, folds: int = 5) -> dict:

@@ -15,13 +15,17 @@ All logs come from seeds the shipped model never trained on (it used 0 and 1).
 
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
-import torch
 
+from agents.cli import existing_file, option, parse_args, pin_threads, run
 from ecomsim.data.reference_logs import log_reference_world
 from ecomsim.explain import EXPLAINED_HEADS, explain_features, global_importance
 from ecomsim.shoppers.behavior import load_net, shipped_weights_path
@@ -29,19 +33,25 @@ from ecomsim.shoppers.behavior import load_net, shipped_weights_path
 SEED = 4242
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
-    ap.add_argument("--weights", default=None, help="weights file (default: the shipped model)")
-    ap.add_argument("--impressions", type=int, default=1000, help="impressions of the completeness check (>= 10)")
-    ap.add_argument("--over-budget", type=int, default=2000, help="over-budget impressions of the sign check (>= 10)")
-    ap.add_argument("--importance-steps", type=int, default=2000, help="logged steps of the global importances")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    for name in ("impressions", "over_budget", "importance_steps", "threads"):
-        if getattr(args, name) < (10 if name in ("impressions", "over_budget") else 1):
-            ap.error(f"--{name.replace('_', '-')} is too small: {getattr(args, name)}")
-    torch.set_num_threads(args.threads)
+@dataclass
+class Args:
+    json: bool = False
+    """print the figures as JSON on the last line"""
+    weights: str | None = option(None, check=existing_file)
+    """weights file (default: the shipped model)"""
+    impressions: int = option(1000, min=10)
+    """impressions of the completeness check"""
+    over_budget: int = option(2000, min=10)
+    """over-budget impressions of the sign check"""
+    importance_steps: int = option(2000, min=1)
+    """logged steps of the global importances"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     t0 = time.perf_counter()
     net, card = load_net(args.weights or shipped_weights_path())
     names = {"user_names": card["feature_schema"]["user"], "item_names": card["feature_schema"]["item"]}
@@ -51,7 +61,7 @@ def main() -> None:
     gaps: dict[str, float] = {h: 0.0 for h in EXPLAINED_HEADS}
     for s, n in ((rec, args.impressions - 5 * n_slate), (slate, n_slate)):
         if len(s) < n:
-            raise SystemExit(f"only {len(s)} logged steps for {n} requested; raise the log size")
+            raise ValueError(f"only {len(s)} logged steps for {n} requested; raise the log size")
         ex = explain_features(net, s.user[:n], s.items[:n], s.positions, s.channel[:n], heads=EXPLAINED_HEADS,
                               level=s.level[:n], **names)
         for h, e in ex.items():
@@ -84,7 +94,8 @@ def main() -> None:
     out["seconds"] = round(time.perf_counter() - t0, 1)
     if args.json:
         print(json.dumps(out))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

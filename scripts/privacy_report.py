@@ -1,8 +1,9 @@
 """Privacy report: what private training costs the behaviour model, and what the shipped models give away.
 
-    python scripts/privacy_report.py --json                      # the full report (27 min on 2 shared cores)
-    python scripts/privacy_report.py --sessions 4000 --slate-sessions 1000 --dp-epochs 1 \\
-        --agreement-sessions 2000 --skip-shipped-mia              # a quick look (~3 min)
+    python scripts/privacy_report.py --json     # the full report (27 min on 2 shared cores)
+    python scripts/privacy_report.py --sessions 4000 --slate-sessions 1000 --dp-epochs 1 --agreement-sessions 2000 --skip-shipped-mia
+
+(the second: a quick look, ~3 min).
 
 1. **DP utility table.** Reference-world logs (``--sessions`` recommend and
    ``--slate-sessions`` slate sessions, seeds ``--seed`` and ``--seed + 1``), split by
@@ -13,7 +14,7 @@
    outside it). Each model: held-out click and purchase AUC next to the Bayes-optimal
    AUC (the reference world's own probabilities on the test split), and policy
    agreement: the four baselines' conversion in the model's simulator against the
-   reference world, measured as ``scripts/behavior_report.py`` does (its ``agreement``).
+   reference world, measured as ``scripts/behavior_report.py`` does (``agents.agreement``).
 2. **Membership inference** (``ecomsim.shoppers.membership``): the loss-threshold attack's
    AUC, training vs held-out sessions, for each model above and for the shipped model
    (whose training logs are regenerated exactly from its card's recipe).
@@ -25,64 +26,74 @@ Weights of the trained models (with their cards: epsilon, delta, what is covered
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from behavior_report import REQUIRED, TARGETS, agreement  # scripts/ is on sys.path when run as a script
-from ecomsim.config import CHANNELS, EnvConfig
+from agents.agreement import GAP_TARGET, REQUIRED, agreement
+from agents.cli import option, output_dir, parse_args, pin_threads, run
 from ecomsim.data.reference_logs import log_reference_world, merge_logs
-from ecomsim.envs import build_core
-from ecomsim.shoppers.behavior import FEATURE_VERSION, SessionTracker, load_net, save_weights, shipped_weights_path
+from ecomsim.shoppers.behavior import load_net, reference_feature_schema, save_weights, shipped_weights_path
 from ecomsim.shoppers.membership import membership_inference
 from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
 
 SHIPPED_RECIPE = ((100_000, 0, 1), (40_000, 1, 5))  # (sessions, seed, slate size) of scripts/train_behavior.py
 
 
-def parse() -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--json", action="store_true", help="print the report as JSON on the last line")
-    ap.add_argument("--sessions", type=int, default=30_000, help="recommend-mode sessions logged")
-    ap.add_argument("--slate-sessions", type=int, default=7_500, help="slate sessions logged (5 items per step)")
-    ap.add_argument("--seed", type=int, default=100, help="log seed (slates: seed + 1); the shipped model used 0 and 1")
-    ap.add_argument("--epsilons", default="1,3,8", help="comma-separated target epsilons")
-    ap.add_argument("--dp-epochs", type=int, default=4, help="DP-SGD passes over the sessions")
-    ap.add_argument("--batch-sessions", type=int, default=512, help="expected sessions per DP-SGD batch")
-    ap.add_argument("--max-grad-norm", type=float, default=1.0, help="per-session clipping norm")
-    ap.add_argument("--lr", type=float, default=1e-2, help="Adam learning rate of DP-SGD")
-    ap.add_argument("--max-seconds", type=float, default=600.0, help="time cap of the non-private training")
-    ap.add_argument("--agreement-sessions", type=int, default=20_000, help="sessions per policy and world (0: skip)")
-    ap.add_argument("--num-envs", type=int, default=1000)
-    ap.add_argument("--mia-sessions", type=int, default=5000, help="sessions per group of the membership attack")
-    ap.add_argument("--skip-shipped-mia", action="store_true", help="skip regenerating the shipped model's logs")
-    ap.add_argument("--skip-gan", action="store_true")
-    ap.add_argument("--out-dir", default="runs/privacy", help="where the trained weights and cards go")
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    try:
-        args.epsilons = [float(e) for e in args.epsilons.split(",") if e.strip()]
-    except ValueError:
-        ap.error(f"--epsilons must be comma-separated numbers, got {args.epsilons!r}")
-    for name in ("sessions", "dp_epochs", "batch_sessions", "num_envs", "mia_sessions", "threads"):
-        if getattr(args, name) < 1:
-            ap.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.slate_sessions < 0 or args.agreement_sessions < 0 or not args.epsilons or min(args.epsilons) <= 0:
-        ap.error("--slate-sessions and --agreement-sessions must be >= 0 and every epsilon > 0")
-    if Path(args.out_dir).is_file():
-        ap.error(f"--out-dir {args.out_dir!r} is a file; give a directory")
-    return args
+def positive(value: float) -> None:
+    """A ``check``: epsilon > 0."""
+    if not value > 0:
+        raise ValueError(f"expected a number > 0, got {value!r}")
+
+
+@dataclass
+class Args:
+    json: bool = False
+    """print the report as JSON on the last line"""
+    sessions: int = option(30_000, min=1)
+    """recommend-mode sessions logged"""
+    slate_sessions: int = option(7_500, min=0)
+    """slate sessions logged (5 items per step)"""
+    seed: int = 100
+    """log seed (slates: seed + 1); the shipped model used 0 and 1"""
+    epsilons: tuple[float, ...] = option((1.0, 3.0, 8.0), check=positive)
+    """target epsilons of the private models, comma-separated"""
+    dp_epochs: int = option(4, min=1)
+    """DP-SGD passes over the sessions"""
+    batch_sessions: int = option(512, min=1)
+    """expected sessions per DP-SGD batch"""
+    max_grad_norm: float = option(1.0, check=positive)
+    """per-session clipping norm"""
+    lr: float = option(1e-2, check=positive)
+    """Adam learning rate of DP-SGD"""
+    max_seconds: float = option(600.0, min=0)
+    """time cap of the non-private training"""
+    agreement_sessions: int = option(20_000, min=0)
+    """sessions per policy and world of the policy agreement (0: skip it)"""
+    num_envs: int = option(1000, min=1)
+    """sessions stepped together in the agreement runs"""
+    mia_sessions: int = option(5000, min=1)
+    """sessions per group of the membership attack"""
+    skip_shipped_mia: bool = False
+    """skip regenerating the shipped model's logs for its membership attack"""
+    skip_gan: bool = False
+    """skip the GAN catalog generator's distance to closest record"""
+    out_dir: str = option("runs/privacy", check=output_dir)
+    """where the trained weights and cards go"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
+
+    def __post_init__(self) -> None:
+        if not self.epsilons:
+            raise ValueError("argument --epsilons: expected at least one epsilon, got ''")
 
 
 def card_base(hidden: int, logs, test_metrics: dict) -> dict:
-    tracker = SessionTracker(build_core(EnvConfig(user_model="reference", catalog="reference"), 1).state)
-    return {"hidden": hidden, "test_metrics": test_metrics,
-            "feature_schema": {"version": FEATURE_VERSION, "user": tracker.user_names, "item": tracker.item_names,
-                               "channels": list(CHANNELS)},
+    return {"hidden": hidden, "test_metrics": test_metrics, "feature_schema": reference_feature_schema(),
             "training_data": {"description": logs.description, "command": "python scripts/privacy_report.py",
                               "split": "time-ordered by session start: 80% train, 10% validation, 10% test"}}
 
@@ -95,7 +106,7 @@ def agreement_summary(weights: str, sessions: int, num_envs: int) -> dict:
                                "relative_gap_ci95": row["conversion_rate_relative_gap_ci95"]}
                            for n, row in r["policies"].items()},
             "max_abs_conversion_gap": max(abs(g) for g in gaps.values()),
-            "policies_within_10pct": sum(abs(g) <= TARGETS["relative_gap"] for g in gaps.values()),
+            "policies_within_10pct": sum(abs(g) <= GAP_TARGET for g in gaps.values()),
             "ranking_same_all": r["ranking_conversion_rate_all"]["same"],
             "ranking_same_required": r["ranking_conversion_rate_required"]["same"],
             "ranking_reference": r["ranking_conversion_rate_all"]["reference"],
@@ -133,9 +144,9 @@ def gan_privacy() -> dict:
     return out
 
 
-def main() -> None:
-    args = parse()
-    torch.set_num_threads(args.threads)
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     t0 = time.perf_counter()
     out_dir = Path(args.out_dir)
     parts = [log_reference_world(args.sessions, seed=args.seed, slate_size=1)]
@@ -195,6 +206,7 @@ def main() -> None:
     }
     if args.json:
         print(json.dumps(report, default=float))
+    return 0
 
 
 def format_row(name: str, row: dict) -> str:
@@ -209,4 +221,4 @@ def format_row(name: str, row: dict) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run(main)

@@ -15,6 +15,7 @@ and prints the command that resumes (exit status 130 or 143); ``--resume`` conti
     python scripts/train_agent.py
     python scripts/train_agent.py --algo dqn --timesteps 500000
     python scripts/train_agent.py --env-id ecomsim/Slate-v0 --out runs/slate
+    python scripts/train_agent.py --env-options '{"shopper_sampling": "per_session"}' --out runs/ppo-ensemble
     tensorboard --logdir runs
 """
 
@@ -74,6 +75,8 @@ class Args:
     """env steps between periodic evaluations (default: timesteps / 8; 0: none)"""
     eval_sessions: int = option(1000, min=1)
     """sessions per periodic evaluation"""
+    env_options: str = "{}"
+    """JSON of more env options (EnvConfig fields), e.g. '{"shopper_sampling": "per_session"}'"""
     hyperparams: str = "{}"
     """JSON overrides of agents/defaults.py, e.g. '{"learning_rate": 1e-3}'"""
     baselines: tuple[str, ...] = ("random", "popularity", "greedy", "bandit")
@@ -102,8 +105,9 @@ def json_object(flag: str, text: str) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
-    options = {k: v for k, v in {"user_model": args.user_model, "catalog": args.catalog, "channel": args.channel}.items()
-               if v is not None}
+    options = json_object("--env-options", args.env_options)
+    options.update({k: v for k, v in {"user_model": args.user_model, "catalog": args.catalog,
+                                      "channel": args.channel}.items() if v is not None})
     config = AgentTrainConfig(algo=args.algo, env_id=args.env_id, env_options=options, timesteps=args.timesteps,
                               seed=args.seed, device=args.device, num_envs=args.num_envs,
                               hyperparams=json_object("--hyperparams", args.hyperparams),

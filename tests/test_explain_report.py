@@ -95,3 +95,32 @@ def test_policy_attributions_of_the_projects_candidate_policies(env_id, algo):
     picked = np.asarray(model.predict(obs, deterministic=True)[0]).reshape(8, -1)[:, 0]  # the top slot of a slate
     assert np.array_equal(pe.chosen, picked)
     assert np.abs(pe.completeness_gap).max() < 1e-3 * max(1.0, float(np.abs(pe.score).max()))
+
+
+def test_explain_script_writes_the_report_of_a_saved_agent(tmp_path):
+    """scripts/explain.py on a tiny PPO in the project's model format: the page opens and holds every section."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from agents.train import AgentTrainConfig, train
+
+    run_dir = tmp_path / "run"
+    train(AgentTrainConfig(algo="ppo", env_id="ecomsim/Slate-v0", timesteps=64, num_envs=4, device="cpu",
+                           hyperparams={"n_steps": 16, "batch_size": 32}, eval_every=0, progress_bar=False,
+                           env_options={"max_steps": 5}), run_dir)
+    script = Path(__file__).resolve().parents[1] / "scripts" / "explain.py"
+    spec = importlib.util.spec_from_file_location("_explain_script", script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["_explain_script"] = module  # dataclasses resolve the Args class's annotations through it
+    spec.loader.exec_module(module)
+    out = tmp_path / "page" / "explain.html"
+    assert module.main(["--policy", f"ppo:{run_dir / 'model.pt'}", "--out", str(out), "--sessions", "2",
+                        "--policy-observations", "8", "--importance-steps", "10", "--max-steps", "4"]) == 0
+    parser = _Page()
+    parser.feed(out.read_text(encoding="utf-8"))
+    parser.close()
+    assert parser.stack == [] and parser.sections == list(SECTIONS) and len(parser.images) == 2
+    assert "session seed 1" in out.read_text() and "ppo:" in out.read_text()
+    with pytest.raises(SystemExit):  # a baseline has no network to attribute: refused before any work
+        module.main(["--policy", "greedy"])

@@ -63,6 +63,12 @@ plausible = {
     "personal_share": st.one_of(st.floats(-0.5, 1.5), st.just(float("nan"))),
     "retrieval_noise": st.one_of(st.floats(-1, 200), st.sampled_from([float("nan"), float("inf")])),
     "device": st.sampled_from(["cpu", "cuda"]),
+    "explain": st.sampled_from([False, True, "yes"]),
+    "explain_reasons": st.integers(-1, 5),
+    "shopper_sampling": st.sampled_from(["fixed", "per_session", "per-session"]),
+    "uncertainty_penalty": st.one_of(st.none(), st.floats(-1, 3), st.just(float("nan"))),
+    "ensemble_member": st.one_of(st.none(), st.integers(-1, 7)),
+    "ensemble": st.sampled_from(["default", "/nonexistent/ens.pt"]),
 }
 
 

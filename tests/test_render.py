@@ -130,7 +130,7 @@ def test_ansi_says_the_same():
     item = int(info["items"][0])
     cat = env.unwrapped.core.catalog
     assert f"item {item} {cat.category_names[cat.category[item]]} price {cat.price[item]:.2f}" in text
-    assert "patience (latent)" in text and "P(stay | nothing clicked)" in text
+    assert "patience (latent)" in text and "P(stay | no click)" in text
     assert f"clicks {info['session_clicks']}" in text
 
 

@@ -150,6 +150,7 @@ def build_report(
     policy_observations: int = 256,
     importance_sample: int = 1000,
     title: str = "ecomsim: why the shoppers and the policy act as they do",
+    max_steps: int = 30,
 ) -> str:
     """The report's HTML (sections in the module docstring).
 
@@ -164,11 +165,12 @@ def build_report(
             traced sessions' first, then more seeded sessions of the policy).
         importance_sample: logged steps of the global importances.
         title: page title.
+        max_steps: steps traced per session at most.
     """
     from ecomsim.data.reference_logs import log_reference_world
 
     core = env.unwrapped.core
-    traces, obs = trace_sessions(model, env, num_sessions, seed)
+    traces, obs = trace_sessions(model, env, num_sessions, seed, max_steps=max_steps)
     extra = seed + num_sessions
     while len(obs) < policy_observations:  # more of the policy's own states, untraced
         o, _ = env.reset(seed=extra)

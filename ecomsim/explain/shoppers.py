@@ -49,6 +49,7 @@ Captum is the optional extra ``explain`` (``pip install "ecomsim[explain]"``).
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -182,6 +183,23 @@ def _head_fn(net: BehaviorNet, head: str):
     return f
 
 
+_NET64: "weakref.WeakKeyDictionary[BehaviorNet, tuple[tuple, BehaviorNet]]" = weakref.WeakKeyDictionary()
+
+
+def _float64(net: BehaviorNet) -> BehaviorNet:
+    """A float64 copy of ``net`` without gradients, cached while ``net`` is unchanged (its tensors' version
+    counters: an optimiser step or ``load_state_dict`` bumps them): per-step explanations copy it once."""
+    version = tuple(t._version for t in (*net.parameters(), *net.buffers()))
+    hit = _NET64.get(net)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    net64 = copy.deepcopy(net).double().eval()
+    for p in net64.parameters():
+        p.requires_grad_(False)
+    _NET64[net] = (version, net64)
+    return net64
+
+
 def _batch(x: tuple[torch.Tensor, ...], steps: int, units: int | None = None) -> int:
     """Captum's ``internal_batch_size`` (path rows per forward pass): ~32k rows, and at least one per unit."""
     return max(units or x[0].shape[0], PASS_ROWS)
@@ -285,9 +303,7 @@ def explain_features(
                         item_names or [f"item_{j}" for j in range(i_dim)])
     ids = np.full((n, k), -1, dtype=np.int64) if item_ids is None else np.asarray(item_ids, dtype=np.int64).reshape(n, k)
 
-    net64 = copy.deepcopy(net).double().eval()
-    for p in net64.parameters():
-        p.requires_grad_(False)
+    net64 = _float64(net)
     base_u, base_i = baseline_inputs(net, item_names, baseline)
     out: dict[str, Explanation] = {}
     for head in heads:

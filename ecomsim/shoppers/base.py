@@ -30,7 +30,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Callable, Mapping, Optional
 
 import numpy as np
 
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from ecomsim.sim.state import BlockSpec, SimState
 
 NUM_LEAVE_LEVELS = 3
+EMPTY_EXTRAS: Mapping[str, np.ndarray] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -58,8 +60,8 @@ class Quantity:
 
 #: the quantities every model reports, read from its reaction (see the module docstring)
 REACTION_QUANTITIES = (
-    Quantity("p_stay_if_no_click", "P(stay | nothing clicked)", 0.0, 1.0),
-    Quantity("p_buy_if_click", "P(purchase | click)", 0.0, 1.0),
+    Quantity("p_stay_if_no_click", "patience P(stay | no click)", 0.0, 1.0),
+    Quantity("p_buy_if_click", "intent P(buy | click)", 0.0, 1.0),
 )
 
 
@@ -114,6 +116,10 @@ class ShopperModel(ABC):
 
     #: what :meth:`describe` reports, in order
     quantities: tuple[Quantity, ...] = REACTION_QUANTITIES
+
+    #: per-session ``(N,)`` figures of the last step the model reports besides the outcome (the core hands
+    #: them out as ``StepOutcome.extras``, the envs put them in ``info``): an ensemble's ``disagreement``
+    extras: Mapping[str, np.ndarray] = EMPTY_EXTRAS
 
     def bind(self, state: "SimState") -> None:
         """Attach to a core's state (allocate latent state for ``state.num_envs`` sessions); called again

@@ -76,17 +76,20 @@ class SessionTracker:
 
     Args:
         state: the simulation state whose portraits and counters are read (a core's ``state``).
+        members: hold an ensemble member per session (``member``; otherwise that field is empty).
 
     Attributes:
-        block: the ``tracker`` block: ``session_interest`` ``(N, d)`` (here ``interest``) and
-            ``aggregates`` ``(4, N)`` float64, rows ``click_quality``, ``irr_sum``, ``irr_ewma``, ``rep_ewma``.
+        block: the ``tracker`` block: ``session_interest`` ``(N, d)`` (here ``interest``),
+            ``aggregates`` ``(4, N)`` float64, rows ``click_quality``, ``irr_sum``, ``irr_ewma``, ``rep_ewma``,
+            and ``member`` ``(N,)`` int64 (``(0,)`` without ``members``).
     """
 
-    def __init__(self, state: SimState) -> None:
+    def __init__(self, state: SimState, members: bool = False) -> None:
         self.sim = state
-        self.block = TRACKER.allocate({"num_envs": state.num_envs, "embed_dim": state.catalog.embed_dim})
+        self.block = TRACKER.allocate({"num_envs": state.num_envs, "embed_dim": state.catalog.embed_dim,
+                                       "member_rows": state.num_envs if members else 0})
         b = self.block
-        self.interest, self.aggregates = b.session_interest, b.aggregates
+        self.interest, self.aggregates, self.member = b.session_interest, b.aggregates, b.member
         self.click_quality, self.irr_sum, self.irr_ewma, self.rep_ewma = b.aggregates
         # (items, affinity, repeat counts) of the last all-session item_features call: the step's
         # update needs the same two arrays for the same items, and nothing they depend on has changed
@@ -215,10 +218,15 @@ class BehaviorModel(ShopperModel):
         check_simulator_schema(schema, "the behaviour model")
         self.schema = schema
         self._folded = FoldedNet(net) if self.device.type == "cpu" else None
+        # the compiled forward's weights: this network (an ensemble sampling per session stacks its members)
+        self._weights = self._folded.weights if self._folded is not None else None
+
+    #: hold an ensemble member per session in the tracker (``EnsembleBehaviorModel`` with per-session sampling)
+    _tracker_members = False
 
     def bind(self, state: SimState) -> None:
         super().bind(state)
-        self.tracker = SessionTracker(state)
+        self.tracker = SessionTracker(state, members=self._tracker_members)
         self._positions = np.arange(state.slate_size, dtype=np.float64)
         # the state's bundles, fetched once per bind (the core re-binds after any block is rebuilt)
         self._bundles = (state.session.bundle, state.portraits.bundle, state.streams.rng.bundle,
@@ -248,8 +256,18 @@ class BehaviorModel(ShopperModel):
     def reset_sessions(self, idx: np.ndarray) -> None:
         self.tracker.reset(idx)
 
-    def predict(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
-        """Probabilities from feature arrays: ``(click, cart, purchase)`` ``(n, k)`` and leave ``(n, 3)``."""
+    def session_networks(self, rows: np.ndarray) -> list[tuple[BehaviorNet, np.ndarray]]:
+        """The network behind each of the sessions ``rows``: ``[(net, positions in rows), ...]`` (one network
+        here; an ensemble sampling per session has one per member). What explanations differentiate."""
+        return [(self.net, np.arange(len(rows)))]
+
+    def predict(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray,
+                rows: np.ndarray | None = None):
+        """Probabilities from feature arrays: ``(click, cart, purchase)`` ``(n, k)`` and leave ``(n, 3)``.
+
+        ``rows``: the sessions the feature rows belong to (``None``: every session, in order); one network
+        ignores them, an ensemble sampling per session picks each session's member by them.
+        """
         n, k = items.shape[:2]
         if self._folded is not None and n * k <= KERNEL_MAX_ROWS:
             return self._folded(user, items, positions, channel)
@@ -275,7 +293,7 @@ class BehaviorModel(ShopperModel):
     def reaction(self, items: np.ndarray, positions: np.ndarray, rows: np.ndarray | None = None) -> Reaction:
         user, item = self.features(items, rows)
         ch = self.state.portraits.channel if rows is None else self.state.portraits.channel[rows]
-        click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch)
+        click, cart, buy, leave = self.predict(user, item, np.asarray(positions, dtype=np.float32), ch, rows)
         return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
 
     def describe(self, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -299,7 +317,7 @@ class BehaviorModel(ShopperModel):
         obs = np.empty((n, st.layout.obs_dim), dtype=np.float32)
         session, portrait, rng, table, tables, tracker = self._bundles
         if self._folded is not None and n * k <= KERNEL_MAX_ROWS:
-            kernels.dnn_step(skip, slots, session, portrait, rng, table, tables, tracker, self._folded.weights,
+            kernels.dnn_step(skip, slots, session, portrait, rng, table, tables, tracker, self._weights,
                              self._positions, st.consts, outcome, obs)
             return obs
         user = np.empty((n, len(self.tracker.user_names)), dtype=np.float32)
@@ -374,6 +392,17 @@ def check_simulator_schema(schema: dict[str, Any], where: str) -> None:
             f"encoding) but cannot drive the simulator, whose shoppers have {FEATURE_VERSION!r} features; use the "
             "shipped weights or weights trained on simulator logs (`python scripts/train_behavior.py`)"
         )
+
+
+def reference_feature_schema() -> dict[str, Any]:
+    """The ``feature_schema`` of a card for a network trained on reference-world logs (the reference catalog's
+    features: what ``scripts/train_behavior.py`` and its relatives write)."""
+    from ecomsim.config import EnvConfig
+    from ecomsim.envs import build_core  # the env layer builds the core; imported here, where a card is made
+
+    tracker = SessionTracker(build_core(EnvConfig(user_model="reference", catalog="reference"), 1).state)
+    return {"version": FEATURE_VERSION, "user": tracker.user_names, "item": tracker.item_names,
+            "channels": list(CHANNELS)}
 
 
 def shipped_weights_path() -> Path:

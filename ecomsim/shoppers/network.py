@@ -20,6 +20,7 @@ from ecomsim.shoppers.base import NUM_LEAVE_LEVELS
 from ecomsim.sim import kernels
 
 HEADS = ("click", "cart", "purchase", "leave")
+NO_MEMBER = np.zeros(0, dtype=np.int64)  # ``member`` of the kernels: empty, network 0 for every row
 
 
 class BehaviorNet(nn.Module):
@@ -107,6 +108,10 @@ class FoldedNet:
     the cart, purchase and leave heads into their last layers; the compiled forward
     walks one session at a time with no autograd and no dispatch, which is faster than
     torch at small batches. Equal to :meth:`BehaviorNet.forward` within float32 rounding.
+
+    ``weights`` holds ``K`` networks stacked (one row each of ``wflat``, ``slope``, ``click_a``,
+    ``click_b``; ``K = 1`` here, more from :meth:`stack`): the kernels use network 0 unless told
+    each row's network (an ensemble's per-session members).
     """
 
     def __init__(self, net: BehaviorNet) -> None:
@@ -142,17 +147,29 @@ class FoldedNet:
             self.wmeta[e] = (offset, a.shape[0] if a.ndim == 2 else 0, a.shape[-1])
             offset += a.size
         self.wflat = np.concatenate([a.ravel() for a in parts]).astype(np.float32)
-        self.weights = (self.wflat, self.wmeta, self.slope, self.click_a, self.click_b)
+        self.weights = (self.wflat[None, :], self.wmeta, self.slope[None, :], np.array([self.click_a]),
+                        np.array([self.click_b]))
+
+    @staticmethod
+    def stack(folded: list["FoldedNet"]) -> tuple:
+        """The ``weights`` bundle of several folded networks of one architecture, network ``j`` in row ``j``."""
+        if len({f.wflat.shape for f in folded}) != 1 or any(not np.array_equal(f.wmeta, folded[0].wmeta) for f in folded):
+            raise ValueError("stacked networks must share one architecture (hidden width and feature counts)")
+        return (np.stack([f.wflat for f in folded]), folded[0].wmeta, np.stack([f.slope for f in folded]),
+                np.array([f.click_a for f in folded]), np.array([f.click_b for f in folded]))
 
     def __call__(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
         """``(click, cart, purchase)`` ``(n, k)`` and ``leave`` ``(n, 3)`` float64 from float32 features."""
         return self.run(np.ascontiguousarray(user, dtype=np.float32), np.ascontiguousarray(items, dtype=np.float32),
                         np.asarray(positions, dtype=np.float64), np.asarray(channel, dtype=np.int64))
 
-    def run(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray):
-        """:meth:`__call__` on arrays already of the kernel's types (C-contiguous float32 features)."""
+    def run(self, user: np.ndarray, items: np.ndarray, positions: np.ndarray, channel: np.ndarray,
+            weights: tuple | None = None, member: np.ndarray = NO_MEMBER):
+        """:meth:`__call__` on arrays already of the kernel's types (C-contiguous float32 features); ``weights``
+        (default this network's) and ``member`` ``(n,)`` int64, each row's network in a stacked bundle."""
         n, k = items.shape[:2]
         click, cart, buy = np.empty((3, n, k))
         leave = np.empty((n, NUM_LEAVE_LEVELS))
-        kernels.dnn_forward(user, items, positions, channel, self.weights, (click, cart, buy, leave))
+        kernels.dnn_forward(user, items, positions, channel, self.weights if weights is None else weights, member,
+                            (click, cart, buy, leave))
         return click, cart, buy, leave

@@ -226,6 +226,39 @@ class ReferenceWorld(ShopperModel):
         assert leave.shape[1] == NUM_LEAVE_LEVELS
         return Reaction(click=click, cart=cart, purchase=buy, leave=leave)
 
+    def logit_terms(self, items: np.ndarray, positions: np.ndarray,
+                    rows: np.ndarray | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """The click, cart and purchase equations term by term: ``{head: {term: (n, k)}}``.
+
+        ``click``: the terms of the attraction logit (``b0`` is ``intercept``) and ``position``, the log
+        attention ``log theta_k`` (``log p_click = position + log sigmoid(sum of the others)``); ``cart``
+        and ``purchase`` (given cart): the terms of their logits. Each head's terms add up exactly to what
+        :meth:`reaction` puts through the sigmoid (a test holds it): the reference world's own "why".
+        Term names follow the explanation groups of ``ecomsim.explain.groups`` (``intent``: the latent ``w``).
+        """
+        p = self.params
+        st = self.state
+        sel = (lambda a: a) if rows is None else (lambda a: a[rows])  # noqa: E731
+        aff = self.affinity(items, rows)
+        ch = sel(st.portraits.channel)
+        budget, sens = sel(st.portraits.budget), sel(st.portraits.price_sensitivity)[:, None]
+        fat, intent = sel(self.fatigue)[:, None], sel(self.intent)[:, None]
+        full = lambda x: np.broadcast_to(x, items.shape).astype(np.float64)  # noqa: E731
+        click = {
+            "intercept": full(p.b0), "affinity": p.b_aff * aff, "popularity": p.b_pop * self._rel_pop[items],
+            "quality": p.b_q * (self._quality[items] - 0.5), "price": p.b_prem * self._price_z[items],
+            "fatigue": full(-p.b_fat * fat), "repeats": -p.b_rep * st.repeat_counts(items, rows),
+            "satisfied_need": -p.b_sat * st.category_bought(items, rows), "channel": full(self._b_ch[ch][:, None]),
+            "position": full(-self._eta[ch][:, None] * np.log1p(positions[None, :])),
+        }
+        ratio_log = self._log_price[items] - np.log(budget)[:, None]
+        cart = {"intercept": full(p.g0), "affinity": p.g_aff * aff, "intent": full(intent),
+                "price_vs_budget": -p.g_price * sens * ratio_log}
+        over = np.maximum(0.0, self._price[items] / budget[:, None] - 1.0)
+        buy = {"intercept": full(p.d0), "quality": p.d_q * (self._quality[items] - 0.5), "intent": full(0.5 * intent),
+               "price_vs_budget": -sens * p.d_over * over}
+        return {"click": click, "cart": cart, "purchase": buy}
+
     def update(self, items, shown, clicked, carted, purchased, rows=None) -> None:
         p = self.params
         sel = slice(None) if rows is None else rows

@@ -18,7 +18,8 @@ definitions they follow are in ``tests/sim/test_kernels.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Mapping
 
 import numpy as np
 
@@ -40,7 +41,9 @@ class StepOutcome:
     ``items`` is ``(N, k)`` with ``-1`` for empty slots (repeated picks, skipped
     sessions); the bool arrays are ``(N, k)``; ``clicks`` / ``carts`` / ``purchases``
     count them per session; ``revenue`` is currency units this step; ``obs`` the
-    ``(N, obs_dim)`` float32 observation after the step (``None`` when not asked for).
+    ``(N, obs_dim)`` float32 observation after the step (``None`` when not asked for);
+    ``extras`` what the shopper model reports besides (``ShopperModel.extras``: e.g. an
+    ensemble's ``disagreement``, ``(N,)``), empty for the default models.
     """
 
     items: np.ndarray
@@ -57,6 +60,7 @@ class StepOutcome:
     terminated: np.ndarray
     truncated: np.ndarray
     obs: np.ndarray | None
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
 
 
 class SimulationCore:
@@ -240,7 +244,7 @@ class SimulationCore:
             shown=flags[0], clicked=flags[1], carted=flags[2], purchased=flags[3],
             clicks=counts[0], carts=counts[1], purchases=counts[2],
             revenue=money[0], reward=money[1], left=ends[0], terminated=ends[1], truncated=ends[2],
-            obs=obs,
+            obs=obs, extras=self.shopper.extras,
         )
 
     def _general_step(self, slots: np.ndarray, skip: np.ndarray, out: tuple, observe: bool) -> np.ndarray | None:
@@ -256,6 +260,19 @@ class SimulationCore:
             self.shopper.update(items[rows], *(f[rows] for f in flags), rows=rows)
         kernels.advance(skip, st.session.bundle, st.item_table.bundle, st.retrieval.bundle, st.consts, out)
         return self.layout.observe(st) if observe else None
+
+    def gather(self, slots: np.ndarray, skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """What :meth:`step` would show for ``slots``, without stepping: ``(items, shown)``, both ``(N, k)``.
+
+        ``items`` are the candidates at ``slots`` (int64); ``shown`` is False for a later copy of a
+        candidate picked twice (shown in its first slot only) and for sessions ``skip`` (their items
+        are -1). The state is only read (explanations of a step are computed from it before the step).
+        """
+        skip = self._no_skip if skip is None else skip
+        (s0, d0), (s1, d1), (s2, d2), (s3, d3), (s4, d4) = self._outcome
+        out = (np.empty(s0, d0), np.zeros(s1, d1), np.empty(s2, d2), np.empty(s3, d3), np.empty(s4, d4))
+        kernels.gather(skip, np.ascontiguousarray(slots, dtype=np.int64), self.session.bundle, out)
+        return out[0], out[1][0]
 
     # ============================================================ observation
     @property

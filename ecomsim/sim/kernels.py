@@ -455,7 +455,7 @@ def dnn_features(rows, items, session, portrait, item_table, tracker, consts, us
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
     price, log_price, quality, category, emb, features = item_table
-    session_interest, aggregates = tracker
+    session_interest, aggregates, member = tracker
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
     item_u32, item_out32 = features.view(np.uint32), item_out.view(np.uint32)
     for i in range(items.shape[0]):
@@ -513,7 +513,7 @@ def dnn_update(rows, items, flags, session, item_table, tracker):
     (shown, clicked); call before ``advance``: repeats count the history before the step."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     price, log_price, quality, category, emb, features = item_table
-    session_interest, aggregates = tracker
+    session_interest, aggregates, member = tracker
     for i in range(items.shape[0]):
         _dnn_update_row(i, rows[i], items, flags, recent, quality, emb, session_interest, aggregates, DNN_A_MIN,
                         DNN_DECAY, DNN_DRIFT)
@@ -558,7 +558,8 @@ def _w1(wflat, wmeta, e):
 
 @njit(**_JIT)
 def _unpack(wflat, wmeta):
-    """The 15 weight arrays packed by ``FoldedNet`` (views of ``wflat``; once per kernel call, not per row)."""
+    """The 15 weight arrays packed by ``FoldedNet`` (views of one network's row of ``wflat``; once per kernel call,
+    not per row, except for a per-session ensemble member)."""
     return (_w2(wflat, wmeta, 0), _w1(wflat, wmeta, 1), _w2(wflat, wmeta, 2), _w1(wflat, wmeta, 3),
             _w2(wflat, wmeta, 4), _w2(wflat, wmeta, 5), _w1(wflat, wmeta, 6), _w2(wflat, wmeta, 7),
             _w1(wflat, wmeta, 8), _w2(wflat, wmeta, 9), _w1(wflat, wmeta, 10), _w2(wflat, wmeta, 11),
@@ -609,16 +610,21 @@ def forward_scratch(wmeta):
 
 
 @njit(**_JIT)
-def dnn_forward(user, items, positions, channel, weights, probs):
+def dnn_forward(user, items, positions, channel, weights, member, probs):
     """The behaviour network on feature arrays, one session at a time, into ``probs`` (click, cart, purchase
-    ``(n, k)``, leave ``(n, 3)``); ``weights``: ``FoldedNet.weights``."""
+    ``(n, k)``, leave ``(n, 3)``); ``weights``: ``FoldedNet.weights`` (``K`` stacked networks); ``member``
+    ``(n,)`` the network of each row, or empty: network 0 for every row."""
     wflat, wmeta, slope, click_a, click_b = weights
     click, cart, purchase, leave = probs
     scratch = forward_scratch(wmeta)
-    w = _unpack(wflat, wmeta)
+    w = _unpack(wflat[0], wmeta)
+    s0, a0, b0 = slope[0], click_a[0], click_b[0]
     for i in range(items.shape[0]):
-        _forward_row(i, user, items, positions, channel, w, slope, click_a, click_b, scratch,
-                     click, cart, purchase, leave)
+        wm, sm, am, bm = w, s0, a0, b0
+        if member.shape[0] != 0:
+            m = member[i]
+            wm, sm, am, bm = _unpack(wflat[m], wmeta), slope[m], click_a[m], click_b[m]
+        _forward_row(i, user, items, positions, channel, wm, sm, am, bm, scratch, click, cart, purchase, leave)
 
 
 @njit(**_ROW)
@@ -649,7 +655,7 @@ def dnn_pre(skip, slots, session, portrait, item_table, tracker, consts, outcome
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
     price, log_price, quality, category, emb, features = item_table
-    session_interest, aggregates = tracker
+    session_interest, aggregates, member = tracker
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
     items, flags, counts, money, ends = outcome
     item_u32, itemf32 = features.view(np.uint32), itemf.view(np.uint32)
@@ -673,7 +679,7 @@ def dnn_post(skip, probs, session, portrait, rng, item_table, retrieval, tracker
     key, base, counter = rng
     price, log_price, quality, category, emb, features = item_table
     popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
-    session_interest, aggregates = tracker
+    session_interest, aggregates, member = tracker
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
     items, flags, counts, money, ends = outcome
     n, k = items.shape
@@ -705,13 +711,14 @@ def dnn_step(skip, slots, session, portrait, rng, item_table, retrieval, tracker
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
     price, log_price, quality, category, emb, features = item_table
-    session_interest, aggregates = tracker
+    session_interest, aggregates, member = tracker
     wflat, wmeta, slope, click_a, click_b = weights
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
     items, flags, counts, money, ends = outcome
     n, k = slots.shape
     scratch = forward_scratch(wmeta)
-    w = _unpack(wflat, wmeta)
+    w = _unpack(wflat[0], wmeta)
+    s0, a0, b0 = slope[0], click_a[0], click_b[0]
     user = np.empty((n, wmeta[0, 1]), dtype=np.float32)
     itemf = np.empty((n, k, wmeta[5, 1]), dtype=np.float32)
     click, cart, purchase = np.empty((n, k)), np.empty((n, k)), np.empty((n, k))
@@ -721,8 +728,12 @@ def dnn_step(skip, slots, session, portrait, rng, item_table, retrieval, tracker
         _pre_row(i, skip, slots, candidates, segment, channel, budget, price_sensitivity, counters, last_clicked,
                  bought, recent, aggregates, session_interest, item_u32, emb, log_price, category, num_segments,
                  num_channels, items, flags, user, itemf, itemf32)
-        if not skip[i]:
-            _forward_row(i, user, itemf, positions, channel, w, slope, click_a, click_b, scratch,
-                         click, cart, purchase, leave)
+        if skip[i]:
+            continue
+        wm, sm, am, bm = w, s0, a0, b0  # one network: the tracker's member field is empty
+        if member.shape[0] != 0:  # the session's own member of a stacked ensemble (shopper_sampling="per_session")
+            m = member[i]
+            wm, sm, am, bm = _unpack(wflat[m], wmeta), slope[m], click_a[m], click_b[m]
+        _forward_row(i, user, itemf, positions, channel, wm, sm, am, bm, scratch, click, cart, purchase, leave)
     dnn_post(skip, (click, cart, purchase, leave), session, portrait, rng, item_table, retrieval, tracker, consts,
              outcome, obs)

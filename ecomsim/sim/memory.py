@@ -151,7 +151,8 @@ def _sizes(config: "EnvConfig", num_envs: int, dims: CatalogDims) -> tuple[dict[
     table = sizes(num_envs, m, k, items, dims.num_categories, dims.embed_dim,
                   retrieval.pool_size(n_personal, items), counts["item"])
     table.update(popular_pool=min(retrieval.POPULAR_POOL, items), buckets=retrieval.BUCKETS,
-                 anchors=min(retrieval.NUM_ANCHORS, items), marks=items + 1)
+                 anchors=min(retrieval.NUM_ANCHORS, items), marks=items + 1,
+                 member_rows=num_envs)  # an ensemble's per-session member (counted whether drawn or not)
     obs_dim = counts["portrait"] + counts["session"] + m * (counts["item"] + counts["candidate"])
     return table, 4 * obs_dim
 

@@ -46,6 +46,8 @@ retrieval    anchor_pools         (A, P)          int64    each anchor's P items
 retrieval    mark                 (I + 1,)        int64    scratch item marker (``kernels.next_stamp``)
 tracker      session_interest     (N, d)          float64  DNN session interest (drifts to clicks)
 tracker      aggregates           (4, N)          float64  rows: click_quality, irr_sum, irr_ewma, rep_ewma
+tracker      member               (N_m,)          int64    the session's ensemble member (``N_m = N`` with
+                                                           ``shopper_sampling="per_session"``, else 0: empty)
 outcome      items                (N, k)          int64    items shown this step, -1 for empty slots
 outcome      flags                (4, N, k)       bool     rows: shown, clicked, carted, purchased
 outcome      counts               (3, N)          int64    rows: clicks, carts, purchases this step
@@ -188,6 +190,9 @@ TRACKER = BlockSpec("tracker", (
     _f("session_interest", ("num_envs", "embed_dim"), np.float64, 0.0, "DNN session interest"),
     _f("aggregates", (4, "num_envs"), np.float64, 0.0, "DNN tracker running sums",
        ("click_quality", "irr_sum", "irr_ewma", "rep_ewma")),
+    # sized "member_rows": num_envs when an ensemble draws a member per session, else 0 (the kernels then use
+    # network 0): the field exists either way, so the kernels' signatures and numba's cache stay the same
+    _f("member", ("member_rows",), np.int64, 0, "the session's ensemble member", restart=False),
 ))
 OUTCOME = BlockSpec("outcome", (
     _f("items", ("num_envs", "slate_size"), np.int64, -1, "items shown, -1 for empty slots"),

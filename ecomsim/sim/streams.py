@@ -85,6 +85,15 @@ class SessionStreams:
         kernels.draw(self.base, self.counter, rows, m, out)
         return out
 
+    def side_uniform(self, idx: np.ndarray, salt: int) -> np.ndarray:
+        """``(len(idx),)`` one uniform in [0, 1) per session from a side stream of its key: ``(mix64(key ^ salt)
+        >> 11) / 2**53``. Its own stream: the session's counter does not move, so an option that draws here
+        (an ensemble member per session) leaves every other draw of the session as it was."""
+        keys = self.key[np.asarray(idx, dtype=np.int64)] ^ np.uint64(salt)
+        out = np.empty_like(keys)
+        kernels.mix_keys(keys, out)
+        return (out >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
     def normal(self, m: int, idx: np.ndarray | None = None) -> np.ndarray:
         """``(len(idx), m)`` standard normals (Box-Muller, two uniforms each)."""
         u = self.uniform(2 * m, idx)

@@ -36,9 +36,13 @@ def test_privacy_report_tiny(tmp_path):
 
 def test_privacy_report_bad_flags():
     proc = run("privacy_report.py", "--epsilons", "1,x")
-    assert proc.returncode == 2 and "--epsilons must be comma-separated numbers, got '1,x'" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == "error: argument --epsilons: expected a number, got 'x'\n"
+    proc = run("privacy_report.py", "--epsilons", "3,0")
+    assert proc.returncode == 2 and proc.stderr == "error: argument --epsilons: expected a number > 0, got 0.0\n"
     proc = run("privacy_report.py", "--dp-epochs", "0")
-    assert proc.returncode == 2 and "--dp-epochs must be >= 1, got 0" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr == "error: argument --dp-epochs: expected an integer >= 1, got '0'\n"
+    proc = run("explain_checks.py", "--impressions", "5")
+    assert proc.returncode == 2 and proc.stderr == "error: argument --impressions: expected an integer >= 10, got '5'\n"
 
 
 @pytest.mark.slow
@@ -49,3 +53,29 @@ def test_explain_checks_tiny():
     rep = json.loads(proc.stdout.strip().splitlines()[-1])
     assert rep["completeness"]["max_gap"] <= 1e-3 and rep["price_sign"]["over_budget_impressions"] == 40
     assert rep["price_sign"]["negative_share"]["purchase"] >= 0.9
+
+
+@pytest.mark.slow
+def test_train_behavior_dp_epsilon_writes_epsilon_and_delta_into_the_card(tmp_path):
+    pytest.importorskip("opacus", reason="private training needs the optional extra 'private' (opacus)")
+    out = tmp_path / "private.pt"
+    proc = run("train_behavior.py", "--dp-epsilon", "3", "--sessions", "1500", "--slate-sessions", "300",
+               "--dp-epochs", "1", "--dp-batch-sessions", "128", "--out", str(out), "--log-dir", "", "--checkpoint", "")
+    assert proc.returncode == 0, proc.stderr
+    card = json.loads(out.with_suffix(".json").read_text())
+    p = card["privacy"]
+    assert 0 < p["epsilon"] <= 3.0 and 0 < p["delta"] < 1e-3 and p["unit"] == "session"
+    assert "NOT covered" in p["calibration"] and "--dp-epsilon 3" in card["train"]["command"]
+    assert card["test_metrics"]["click_auc"] > 0.6  # it learned something
+    from ecomsim.shoppers.behavior import load_behavior_model
+
+    assert load_behavior_model(path=out).schema == card["feature_schema"]  # an env can use it
+
+
+def test_train_behavior_dp_flags_are_checked():
+    proc = run("train_behavior.py", "--dp-epsilon", "0")
+    assert proc.returncode == 2 and proc.stderr == "error: argument --dp-epsilon: expected a number > 0, got 0.0\n"
+    proc = run("train_behavior.py", "--dp-epsilon", "3")
+    assert proc.returncode == 2 and "give --out for the private model" in proc.stderr
+    proc = run("train_behavior.py", "--dp-epsilon", "3", "--out", "/tmp/x.pt", "--dp-delta", "2")
+    assert proc.returncode == 2 and "--dp-delta: expected a number in (0, 1), got 2.0" in proc.stderr

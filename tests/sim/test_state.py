@@ -85,11 +85,12 @@ def test_blocks_are_written_in_place_never_rebound() -> None:
 
 
 def test_an_optional_block_switched_off_keeps_dtypes_and_ranks() -> None:
-    on = TRACKER.allocate({"num_envs": 4, "embed_dim": 3})
-    off = TRACKER.allocate({"num_envs": 4, "embed_dim": 3}, enabled=False)
+    on = TRACKER.allocate({"num_envs": 4, "embed_dim": 3, "member_rows": 4})
+    off = TRACKER.allocate({"num_envs": 4, "embed_dim": 3, "member_rows": 4}, enabled=False)
     for a, b in zip(on.bundle, off.bundle):
         assert a.dtype == b.dtype and a.ndim == b.ndim
     assert off.session_interest.shape == (0, 0) and off.aggregates.shape == (4, 0)  # literal sizes stay
+    assert on.member.shape == (4,) and off.member.shape == (0,)
 
 
 def test_portraits_take_and_assign() -> None:

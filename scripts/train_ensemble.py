@@ -1,0 +1,112 @@
+"""Train the behaviour ensemble: K behaviour models on bootstrap resamples of the reference-world logs.
+
+    python scripts/train_ensemble.py                    # the shipped build (5 members, fixed seeds)
+    python scripts/train_ensemble.py --members 3 --sessions 3000 --slate-sessions 1000 --out /tmp/ens.pt
+
+Reads top to bottom: log the reference world exactly as ``scripts/train_behavior.py`` does
+(the same sessions, seeds and time split: the members see the shipped model's data), then
+for each member ``j``: a bootstrap resample of the training sessions (``numpy`` generator
+seeded ``[seed, j]``), training from seed ``seed + 1 + j`` with early stopping and Platt
+calibration on the (fixed) validation split, the held-out test metrics. All members go into
+one weights file with one card (``ecomsim.shoppers.ensemble``), read by the env options
+``shopper_sampling``, ``uncertainty_penalty`` and ``ensemble_member``.
+
+Members differ by their data and their initialisation only: their spread is the learned
+shoppers' uncertainty where the logs are thin (see ``docs/trust.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+import numpy as np
+
+from agents.cli import option, output_file, parse_args, pin_threads, run
+from ecomsim.data.reference_logs import training_logs
+from ecomsim.shoppers.behavior import reference_feature_schema
+from ecomsim.shoppers.ensemble import bootstrap_sessions, save_ensemble
+from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
+
+
+@dataclass
+class Args:
+    members: int = option(5, min=2)
+    """ensemble members"""
+    sessions: int = option(100_000, min=1)
+    """recommend-mode sessions logged (as scripts/train_behavior.py)"""
+    slate_sessions: int = option(40_000, min=0)
+    """slate sessions logged; 0 for none"""
+    slate_size: int = option(5, min=1)
+    """items per step of the slate sessions"""
+    seed: int = 0
+    """seeds the logs (seed, seed + 1), the bootstrap draws ([seed, j]) and the training (seed + 1 + j)"""
+    hidden: int = option(64, min=1)
+    """hidden width of every member"""
+    max_epochs: int = option(30, min=1)
+    """epochs at most, per member"""
+    patience: int = option(4, min=1)
+    """epochs without a better validation loss before a member stops"""
+    max_seconds: float = option(3600.0, min=0)
+    """a safety cap per member only: early stopping ends the shipped build, so it stays deterministic"""
+    out: str = option("ecomsim/assets/behavior_ensemble.pt", check=output_file)
+    """weights file of all members (the card goes beside it as .json)"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads"""
+
+    def __post_init__(self) -> None:
+        if not self.out.endswith(".pt"):
+            raise ValueError(f"argument --out: expected a weights file ending in .pt (the card goes beside it as "
+                             f".json), got {self.out!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
+    t0 = time.perf_counter()
+    logs = training_logs(args.sessions, args.slate_sessions, args.seed, args.slate_size)
+    train, val, test = logs.split((0.8, 0.1, 0.1))
+    print(f"logged {len(logs.frame):,} impressions in {time.perf_counter() - t0:.0f}s", flush=True)
+    nets, members = [], []
+    for j in range(args.members):
+        t1 = time.perf_counter()
+        sample = bootstrap_sessions(train.steps, np.random.default_rng([args.seed, j]))
+        cfg = BehaviorTrainConfig(hidden=args.hidden, max_epochs=args.max_epochs, patience=args.patience,
+                                  seed=args.seed + 1 + j, threads=args.threads, max_seconds=args.max_seconds)
+        net, history = train_behavior(sample, val.steps, cfg)
+        metrics = heldout_metrics(net, test.steps)
+        nets.append(net)
+        members.append({"seed": cfg.seed, "bootstrap_seed": [args.seed, j], "epochs": len(history),
+                        "best_val_loss": min(h["val_loss"] for h in history),
+                        "train_steps": {str(k): len(s) for k, s in sample.items()},
+                        "calibration": dict(zip(("click", "cart", "purchase", "leave"), net.calibration.tolist())),
+                        "test_metrics": metrics, "seconds": round(time.perf_counter() - t1, 1)})
+        print(f"member {j}: {len(history)} epochs, click AUC {metrics['click_auc']:.4f} (ratio "
+              f"{metrics['click_auc_ratio']:.3f}), purchase AUC {metrics['purchase_auc']:.4f} (ratio "
+              f"{metrics['purchase_auc_ratio']:.3f}) in {time.perf_counter() - t1:.0f}s", flush=True)
+    card = {
+        "hidden": args.hidden, "feature_schema": reference_feature_schema(), "members": members,
+        "training_data": {
+            "description": logs.description,
+            "split": "time-ordered by session start: 80% train (bootstrap-resampled per member), 10% validation "
+                     "(early stopping, calibration), 10% test",
+            "impressions": {"train": len(train.frame), "val": len(val.frame), "test": len(test.frame)},
+        },
+        "train": {"seed": args.seed, "seconds": round(time.perf_counter() - t0, 1),
+                  "command": "python scripts/train_ensemble.py" + ("" if argv is None else " " + " ".join(argv))},
+    }
+    card = save_ensemble(nets, args.out, card)
+    print(json.dumps({f"member{j}": {k: m["test_metrics"][k] for k in ("click_auc", "purchase_auc", "click_ece")}
+                      for j, m in enumerate(members)}, indent=1))
+    print(f"wrote {args.out} ({Path(args.out).stat().st_size / 1e3:.0f} kB, sha256 {card['sha256'][:12]}...) "
+          f"in {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main)
