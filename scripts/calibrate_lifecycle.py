@@ -21,7 +21,9 @@ from a fixed seed (one thread; about 25 minutes on one core):
    seed): the fit figures of weeks 1-39 (the forecast of weeks 40-78 is in
    ``scripts/lifecycle_report.py``, which never feeds back into this script).
 
-Usage: ``python scripts/calibrate_lifecycle.py [--seed 0] [--max-evals 600] [--json]``;
+    python scripts/calibrate_lifecycle.py
+    python scripts/calibrate_lifecycle.py --emulator shipped --max-evals 100 --json
+
 ``--emulator shipped`` (or a card path) reuses a fitted emulator instead of step 1.
 
 **Your own customers**: ``--transactions FILE.csv`` (columns ``customer_id, date,
@@ -34,21 +36,18 @@ emulator unless ``--emulator fit``; the result is printed (``--json``: under
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy: one BLAS thread (the machine is shared)
-
-import argparse
 import dataclasses
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 import numpy as np
 
-from agents.cli import run
+from agents.cli import existing_file, option, output_file, parse_args, pin_threads, run
 from ecomsim.data.cdnow import cdnow_cohort
 from ecomsim.data.transactions import RepeatBuying, read_transactions
 from ecomsim.lifecycle.calibration import CALIBRATED, calibrate, calibration_view, moments
@@ -92,22 +91,37 @@ def relevel(params: LifecycleParams, sessions: SessionVisits, entrants, window, 
     return dataclasses.replace(params, visit_rate=params.visit_rate * float(np.exp(b)))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--emulator-sessions", type=int, default=100_000, help="real sessions the emulator is fitted on")
-    ap.add_argument("--emulator", type=str, default=None,
-                    help="'fit' (default for CDNOW), 'shipped' (default with --transactions) or a card path")
-    ap.add_argument("--transactions", type=str, default=None, help="calibrate to this CSV (customer_id, date, amount)")
-    ap.add_argument("--calibration-days", type=int, default=None, help="with --transactions: days of the window")
-    ap.add_argument("--replicas", type=int, default=4, help="simulated customers per real customer in the search")
-    ap.add_argument("--max-evals", type=int, default=600, help="Nelder-Mead evaluations")
-    ap.add_argument("--out", type=str, default=str(ASSET), help="where the fitted emulator card goes")
-    ap.add_argument("--json", action="store_true", help="print the result as JSON")
-    args = ap.parse_args()
-    for name in ("emulator_sessions", "replicas", "max_evals"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+@dataclass
+class Args:
+    seed: int = 0
+    """seeds the emulator's sessions and the entrants (the confirmation uses seed + 1)"""
+    emulator_sessions: int = option(100_000, min=1)
+    """real sessions the emulator is fitted on"""
+    emulator: str | None = None
+    """'fit' (default for CDNOW), 'shipped' (default with --transactions) or a card path"""
+    transactions: str | None = option(None, check=existing_file)
+    """calibrate to this CSV (customer_id, date, amount) instead of CDNOW"""
+    calibration_days: int | None = option(None, min=7)
+    """with --transactions: days of the calibration window (default: all of the file)"""
+    replicas: int = option(4, min=1)
+    """simulated customers per real customer in the search"""
+    max_evals: int = option(600, min=1)
+    """Nelder-Mead evaluations"""
+    out: str = option(str(ASSET), check=output_file)
+    """where the fitted emulator card goes"""
+    json: bool = False
+    """print the result as JSON"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads (one: the machine is shared)"""
+
+    def __post_init__(self) -> None:
+        if self.emulator not in (None, "fit", "shipped"):
+            existing_file(self.emulator)  # a card path
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if args.json else print
     t0 = time.time()
     if args.transactions is None:
@@ -116,7 +130,7 @@ def main() -> int:
         tx = read_transactions(args.transactions)
         days = int(tx.day.max()) + 1 if args.calibration_days is None else args.calibration_days
         if days < 7:
-            raise ValueError(f"--calibration-days must be >= 7 (one week), got {days}")
+            raise ValueError(f"--transactions {args.transactions!r} spans {days} days; calibration needs at least 7 (one week)")
         data = RepeatBuying.from_transactions(tx, days, 0)
     window = calibration_view(data)  # the calibration window only, from here on
     sessions = SessionVisits()

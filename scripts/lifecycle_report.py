@@ -6,40 +6,45 @@ sessions of the reference world under the popularity ranking (``--visits session
 default; about 3 minutes on one core) or the fitted emulator (``--visits emulator``,
 seconds; entrants still drawn with real sessions unless ``--entry emulator``).
 
-Usage: ``python scripts/lifecycle_report.py [--json] [--visits sessions|emulator] [--seed 1] [--replicas 8]``
+    python scripts/lifecycle_report.py --json
+    python scripts/lifecycle_report.py --visits emulator --seed 2 --replicas 8
 """
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # before numpy: one BLAS thread (the machine is shared)
-
-import argparse
 import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
 
-from agents.cli import run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from agents.cli import option, parse_args, pin_threads, run
 from ecomsim.lifecycle.emulator import load_visit_emulator
 from ecomsim.lifecycle.report import cdnow_report
 from ecomsim.lifecycle.sessions import SessionVisits
 
-KINDS = ("sessions", "emulator")
+
+@dataclass
+class Args:
+    visits: Literal["sessions", "emulator"] = "sessions"
+    """what simulates return visits: real sessions of the reference world or the fitted emulator"""
+    entry: Literal["sessions", "emulator"] = "sessions"
+    """what draws the entrants' first visits"""
+    seed: int = 1
+    """seed of the simulated cohort"""
+    replicas: int = option(8, min=1)
+    """simulated customers per real customer"""
+    json: bool = False
+    """print the figures as one JSON object"""
+    threads: int = option(1, min=1)
+    """torch and BLAS threads (the machine is shared)"""
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--visits", default="sessions", help=f"what simulates return visits: {' | '.join(KINDS)}")
-    ap.add_argument("--entry", default="sessions", help=f"what draws the entrants' first visits: {' | '.join(KINDS)}")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--replicas", type=int, default=8, help="simulated customers per real customer")
-    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object")
-    args = ap.parse_args()
-    for flag in ("visits", "entry"):
-        if getattr(args, flag) not in KINDS:
-            raise ValueError(f"--{flag} must be one of {list(KINDS)}, got {getattr(args, flag)!r}")
-    if args.replicas < 1:
-        raise ValueError(f"--replicas must be >= 1, got {args.replicas}")
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(Args, argv, __doc__)
+    pin_threads(args.threads)
     made = {}
 
     def simulator(kind: str):
