@@ -61,7 +61,7 @@ class Args:
     eval_seed: int = 1_000_000
     """seed of the evaluation sessions"""
     reuse: bool = False
-    """reuse an agent already in --out-dir/<arm>-s<seed>/model.pt instead of training it"""
+    """reuse an agent already saved (model.pt in its run folder under the out dir) instead of training it"""
     ood_steps: int = option(100, min=1)
     """vector steps per catalog of the disagreement check"""
     ood_envs: int = option(256, min=2)

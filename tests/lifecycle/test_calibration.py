@@ -64,9 +64,12 @@ def test_report_script_json_keys():
 
 
 def test_scripts_reject_bad_flags():
-    for script, flags, message in (("scripts/lifecycle_report.py", ["--visits", "real"], "--visits must be one of"),
-                                   ("scripts/lifecycle_report.py", ["--replicas", "0"], "--replicas must be >= 1"),
-                                   ("scripts/calibrate_lifecycle.py", ["--max-evals", "0"], "--max-evals must be >= 1")):
+    for script, flags, message in (
+            ("scripts/lifecycle_report.py", ["--visits", "real"],
+             "error: argument --visits: expected one of ['sessions', 'emulator'], got 'real'"),
+            ("scripts/lifecycle_report.py", ["--replicas", "0"], "error: argument --replicas: expected an integer >= 1, got '0'"),
+            ("scripts/calibrate_lifecycle.py", ["--max-evals", "0"],
+             "error: argument --max-evals: expected an integer >= 1, got '0'")):
         out = subprocess.run([sys.executable, script, *flags], cwd=ROOT, capture_output=True, text=True, timeout=120,
                              env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
         assert out.returncode == 2 and message in out.stderr, out.stderr
