@@ -48,6 +48,17 @@ sub-env 0 still equals that single env; it never changes at an autoreset (other
 sessions are mid-episode on it). Vector training on many catalogs: call ``reset()``
 between rollouts, or use a vector of single envs.
 
+## Inventory
+``inventory={...}`` (``StoreConfig`` fields; off by default): the sessions shop in a
+store with per-item stock (``ecomsim.store.shop``; what stock does to shoppers:
+``ecomsim.sim.stock``). The observation gains ``out_of_stock`` and ``low_stock`` per
+candidate, the info ``unavailable`` / ``lost`` per slot and ``action_mask``, the env
+``action_masks()`` (sb3-contrib's ``MaskablePPO``). In a vector env **all sub-envs are
+shoppers of one store and share its stock** (the lowest sub-env index gets a last unit
+wanted by several), so sub-env ``i`` no longer equals a single env: what holds is the
+store's books (stock never negative, sales equal the stock taken, deliveries on their
+day; ``tests/store/test_shop.py``). docs/inventory.md has the whole story.
+
 ## Version History
 * v0: initial release.
 """
@@ -98,22 +109,31 @@ def make_shopper(config: EnvConfig) -> ShopperModel:
     return load_behavior_model(device=config.device)
 
 
+def env_catalog(name: str, num_items: int | None) -> Catalog:
+    """The catalog ``name`` (``EnvConfig.catalog``), cut to its first ``num_items`` items when given."""
+    catalog = load_catalog(name)
+    if num_items is not None:
+        if num_items > catalog.num_items:
+            raise ValueError(f"num_items must be <= the catalog's {catalog.num_items} items, got {num_items}")
+        catalog = catalog.subset(slice(0, num_items))
+    return catalog
+
+
 def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None, shopper: ShopperModel | None = None,
                catalog_support: CatalogSupport | None = None) -> SimulationCore:
     """The core of an env: ``catalog`` (else ``config.catalog``) and ``shopper`` (else ``config.user_model``);
     ``catalog_support``: what catalogs ``set_catalog`` may bring later (``catalog="gan"``)."""
     check_device(config.device)
     if catalog is None:
-        catalog = load_catalog(config.catalog)
-        if config.num_items is not None:
-            if config.num_items > catalog.num_items:
-                raise ValueError(
-                    f"num_items must be <= the catalog's {catalog.num_items} items, got {config.num_items}"
-                )
-            catalog = catalog.subset(slice(0, config.num_items))
+        catalog = env_catalog(config.catalog, config.num_items)
     if shopper is None:
         shopper = make_shopper(config)
-    return SimulationCore(config, catalog, shopper, num_envs, catalog_support)
+    stock = None
+    if config.inventory is not None:
+        from ecomsim.store.shop import SessionEnvStore  # the store layer: only with inventory
+
+        stock = SessionEnvStore(config.store_config(), catalog)
+    return SimulationCore(config, catalog, shopper, num_envs, catalog_support, stock=stock)
 
 
 class _GanCatalogs:
@@ -191,13 +211,22 @@ def step_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.nda
     s = core.session
     totals = (s.impressions, s.clicks, s.carts, s.purchases, s.revenue, s.step_count)
     info.update((key, arr.copy()) for key, arr in zip(SESSION_KEYS, totals))
+    if core.stock is not None:
+        info.update(stock_info(core, out))
     return info
+
+
+def stock_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray]:
+    """Inventory only: ``unavailable`` and ``lost`` ``(N, k)`` bool (see ``StepOutcome``) and ``action_mask``."""
+    empty = np.zeros((core.num_envs, core.slate_size), dtype=bool)
+    return {"unavailable": empty if out is None else out.unavailable, "lost": empty if out is None else out.lost,
+            "action_mask": core.action_masks()}
 
 
 def _info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
     """``step_info`` of a one-session core, row 0 (a step's built directly: it runs every step of a single env)."""
-    if out is None:
-        return {key: value[0] for key, value in step_info(core, None).items()}
+    if out is None or core.stock is not None:
+        return {key: value[0] for key, value in step_info(core, out).items()}
     # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
     s = core.session
     return {
@@ -250,6 +279,11 @@ class EcomEnv(gym.Env):
     def catalog_seed(self) -> int | None:
         """Seed of the current ``catalog="gan"`` catalog (``None`` for other catalogs)."""
         return None if self._gan is None else self._gan.seed
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_candidates,)`` (``Slate-v0``: ``(slate_size * num_candidates,)``) bool: the candidates in stock,
+        for sb3-contrib's ``MaskablePPO`` (all true without inventory; see ``ecomsim.sim.stock.candidate_mask``)."""
+        return self.core.action_masks()[0]
 
     def step(self, action):
         if self._needs_reset:
@@ -337,6 +371,11 @@ class EcomVectorEnv(VectorEnv):
     def catalog_seed(self) -> int | None:
         """Seed of the shared ``catalog="gan"`` catalog (``None`` for other catalogs)."""
         return None if self._gan is None else self._gan.seed
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, num_candidates)`` (slates: ``(num_envs, slate_size * num_candidates)``) bool: candidates in
+        stock (all true without inventory)."""
+        return self.core.action_masks()
 
     def _catalog_rng(self, seed: int | list[int | None] | None) -> np.random.Generator:
         """The generator a single env seeded like sub-env 0 draws its catalog seed from."""

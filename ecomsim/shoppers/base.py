@@ -105,7 +105,9 @@ class ShopperModel(ABC):
         rows: np.ndarray | None = None,
     ) -> None:
         """Advance latent state after the core sampled outcomes (all ``(n, k)``, for the sessions ``rows``;
-        every session when None). The core leaves out the sessions a step skips.
+        every session when None). The core leaves out the sessions a step skips. With inventory the core
+        also passes ``unavailable=`` ``(n, k)`` bool, the shown items that had no unit on hand
+        (``ecomsim.sim.stock``); a model that reacts to it takes the keyword.
 
         Called before the core updates its own session counters.
         """
