@@ -12,10 +12,16 @@ an order arrives after the lead time. The store's books are ``StoreState``'s.
 
 ## Action Space
 ``action="ladder"`` (default): ``MultiDiscrete([K] * G)``, ``G`` groups, ``K =
-len(order_ladder)``. Rung ``a_g`` sets group ``g``'s order-up-to level to the forecast
-demand of the next ``order_ladder[a_g]`` days (``ceil`` of the sum; rung 0 is 0 days:
-order nothing); the env orders ``max(0, level - position)`` units (position = on hand
-+ on order). ``action="units"``: ``Box(0, max_order_units, (G,))``, units per group,
+len(order_ladder)``. Rung ``a_g`` sets group ``g``'s order-up-to level to its planned
+demand over the next ``order_ladder[a_g]`` days: ``ceil(mu_g * sum_d sessions(d) /
+sessions_per_day)`` over those days (``mu_g`` below; ``sessions(d)`` the traffic plan,
+weekdays and promotions known in advance; rung 0 is 0 days: order nothing). The env
+orders the gap ``level - position`` (position = on hand + on order) when it is at least
+``min_order_share * level`` (a minimum lot; default half the level, so holding one rung
+is an ``(S/2, S)`` policy), else nothing. Why the plan and not a forecast from sales:
+under a stock-aware recommender a group that runs out is no longer shown, its sales and
+so its forecast fall to zero, and a level in days of that forecast would never restock
+it (measured: docs/inventory.md); the forecast is in the observation for the agent to use. ``action="units"``: ``Box(0, max_order_units, (G,))``, units per group,
 rounded to the nearest whole unit. A quantity that is NaN, negative or above
 ``max_order_units`` (the cap against a runaway action, ladder levels included) is an
 error naming the group and the value. Group orders go to items by fair share
@@ -134,10 +140,19 @@ class InventoryEnv(gym.Env):
         return self._observation(), self._day_info()
 
     def step(self, action):
+        return self.advance(self.order_units(action) if not self._needs_reset else None)
+
+    def advance(self, units: np.ndarray | None, item_weights: np.ndarray | None = None):
+        """:meth:`step` with the orders given in units: ``(num_groups,)`` whole units >= 0 (replenishment baselines).
+
+        ``item_weights``: ``(num_items,)`` shares that split the group orders over items (default: the
+        env's forecaster's). Bad quantities are errors naming the group (``StoreState.place_orders``).
+        """
         if self._needs_reset:
             raise RuntimeError("call reset() before step(): the episode has ended or never started")
         state = self.state
-        state.place_orders(self.order_units(action)[None], self.forecaster.item_weights())
+        weights = self.forecaster.item_weights() if item_weights is None else item_weights
+        state.place_orders(np.asarray(units)[None], weights)
         account = state.close_day()
         self.accounts.append(account)
         truncated = state.day >= self.store_config.horizon_days
@@ -169,14 +184,16 @@ class InventoryEnv(gym.Env):
                 if not 0 <= v < k:
                     raise ValueError(f"action for group {names[j]!r} must be a ladder rung in [0, {k - 1}], got {v!r}")
             days = self.ladder[arr.astype(np.int64)]
-            cum = np.cumsum(self.forecaster.forecast(self.state.day, int(self.ladder.max()))[0], axis=0)  # (H, G)
-            level = np.where(days > 0, np.ceil(cum[np.maximum(days, 1) - 1, np.arange(g)] - 1e-9), 0.0)
-            units = np.maximum(level - self.state.position()[0], 0).astype(np.int64)
+            ahead = self.state.day + 1 + np.arange(int(self.ladder.max()))
+            plan = np.cumsum(self.traffic.expected(ahead)) / self.store_config.sessions_per_day  # (H,) average days
+            level = np.where(days > 0, np.ceil(plan[np.maximum(days, 1) - 1] * self.group_rate - 1e-9), 0.0)
+            gap = level - self.state.position()[0]
+            units = np.where((gap > 0) & (gap >= self.config.min_order_share * level), gap, 0).astype(np.int64)
             over = np.flatnonzero(units > cap)
             if over.size:
                 j = int(over[0])
                 raise ValueError(f"order for group {names[j]!r} is {int(units[j])} units, above max_order_units={cap} "
-                                 f"(rung {int(arr[j])}: {int(days[j])} days of forecast demand)")
+                                 f"(rung {int(arr[j])}: {int(days[j])} days of planned demand)")
             return units
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
             raise ValueError(f"action must be units per group (numbers), got dtype {arr.dtype}")

@@ -20,9 +20,11 @@ from ecomsim.store.traffic import RECOMMENDERS
 
 FORECASTERS = ("moving_average", "behavior")
 ACTIONS = ("ladder", "units")
-# order-up-to levels in days of forecast demand: "order nothing", then from one day to four weeks (a
-# weekly review with the default 3-day lead time protects 9 days; the longer rungs amortise the fixed cost)
-ORDER_LADDER = (0, 1, 2, 3, 5, 7, 10, 14, 21, 28)
+# order-up-to levels in days of planned demand: "order nothing", then two days to six weeks; with the
+# default minimum lot (half the level) rung S reorders at S/2 days, so the rungs span reorder points from
+# one day (about nothing against the 3-day lead time) to three weeks (room for item-level stock-outs hidden
+# in a group's total: the (s, S) tuned on sessions reorders at about two weeks; docs/inventory.md)
+ORDER_LADDER = (0, 2, 4, 7, 10, 14, 21, 28, 35, 42)
 
 
 @dataclass(frozen=True)
@@ -37,12 +39,16 @@ class InventoryConfig:
         session_batch: sessions run side by side on the core, >= 1 (128: the DNN's compiled
             forward is used up to 128 rows per step, faster than torch on a CPU).
         probe_rows: sessions per step whose purchase probability feeds the behaviour forecast, >= 0.
-        forecaster: the forecast in the observation and behind ladder actions and the
-            split of group orders over items: ``"moving_average"`` or ``"behavior"``.
+        forecaster: the forecast in the observation and behind the split of group orders
+            over items: ``"moving_average"`` or ``"behavior"``.
         action: ``"ladder"`` (``MultiDiscrete([len(order_ladder)] * num_groups)``, an
-            order-up-to level per group in days of forecast demand) or ``"units"`` (a ``Box``
+            order-up-to level per group in days of planned demand) or ``"units"`` (a ``Box``
             of units per group).
         order_ladder: the ladder, whole days >= 0, increasing.
+        min_order_share: a ladder order is placed only when it is at least this share of
+            its level, in [0, 1) (a minimum lot: every order pays the fixed cost, so topping
+            up a unit a day is never worth it). Default 0.5: rung ``S`` reorders when the
+            position has fallen to half of ``S``, so holding one rung is an ``(S/2, S)`` policy.
         behavior_halflife: half-life, days, of the behaviour forecast's average of daily purchase rates (> 0).
         store: :class:`StoreConfig` keyword arguments.
     """
@@ -56,6 +62,7 @@ class InventoryConfig:
     forecaster: str = "moving_average"
     action: str = "ladder"
     order_ladder: list[int] = field(default_factory=lambda: list(ORDER_LADDER), hash=False)
+    min_order_share: float = 0.5
     behavior_halflife: float = 7.0
     store: dict[str, Any] = field(default_factory=dict, hash=False)
 
@@ -76,6 +83,7 @@ class InventoryConfig:
                 or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in ladder)
                 or any(b <= a for a, b in zip(ladder, ladder[1:]))):
             raise ValueError(f"order_ladder must be at least 2 increasing whole days >= 0, got {ladder!r}")
+        check_range("min_order_share", self.min_order_share, 0.0, 0.999)
         check_range("behavior_halflife", self.behavior_halflife, 1e-3, 1e6)
         if not isinstance(self.store, Mapping):
             raise TypeError(f"store must be a dict of StoreConfig fields, got {self.store!r}")
