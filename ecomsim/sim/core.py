@@ -26,6 +26,7 @@ step's sales and lost sales) and at a reset that keys every session (``restart``
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -119,6 +120,8 @@ class SimulationCore:
         self._outcome = OUTCOME.shapes({"num_envs": n, "slate_size": self.slate_size, "stocked_envs": n if stocked else 0,
                                         "stocked_slots": self.slate_size if stocked else 0})  # allocated every step
         self.shopper = shopper
+        # with inventory a model whose update takes ``unavailable`` hears which shown items had no stock
+        self._tell_stock = stock is not None and "unavailable" in inspect.signature(shopper.update).parameters
         shopper.bind(st)
 
     def _check_catalog(self, catalog: Catalog) -> None:
@@ -290,9 +293,7 @@ class SimulationCore:
         r = self.shopper.reaction(items, self._positions)
         kernels.sample(skip, (r.click, r.cart, r.purchase, r.leave), st.session.bundle, st.streams.rng.bundle,
                        st.item_table.bundle, out)
-        # with inventory the model also hears which shown items had no stock (only then: models without the
-        # keyword still work without inventory)
-        extra = {} if self.stock is None else {"unavailable": out[5][0]}
+        extra = {"unavailable": out[5][0]} if self._tell_stock else {}
         if skip is self._no_skip or not skip.any():
             self.shopper.update(items, flags[0], flags[1], flags[2], flags[3], **extra)
         else:
