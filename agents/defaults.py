@@ -81,3 +81,26 @@ DQN_DEFAULTS: dict[str, Any] = {
         "exploration_final_eps": 0.02,
     },
 }
+
+# ``ecomsim/Inventory-v0`` (PPO with ``agents.policies.StoreActorCriticPolicy``): four stores side by side, one
+# 180-day episode per store per rollout; a day is 200 shopper sessions, so a step costs what ~200 session
+# episodes do and the budget is in days, not millions of steps (docs/inventory.md has the runs behind it).
+# gamma 0.97: an order pays off over its lead time and the weeks its units sell (a horizon of ~33 days).
+STORE_PPO_DEFAULTS: dict[str, Any] = {
+    "timesteps": 21_600,
+    "num_envs": 4,
+    "hidden": 64,
+    "algo_kwargs": {
+        "n_steps": 180,
+        "batch_size": 120,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "lr_schedule": "constant",
+        "gamma": 0.97,
+        "gae_lambda": 0.95,
+        "ent_coef": 0.01,
+        "clip_range": 0.2,
+        "vf_coef": 0.5,
+        "max_grad_norm": 0.5,
+    },
+}

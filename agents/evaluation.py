@@ -43,6 +43,8 @@ class SB3Policy(Policy):
 
     def __init__(self, model, name: str = "sb3", deterministic: bool = True) -> None:
         self.model, self.name, self.deterministic = model, name, deterministic
+        # a MaskablePPO (or a loaded maskable agent) picks among the candidates in stock: it gets the env's masks
+        self.maskable = type(model).__name__ == "MaskablePPO" or getattr(model, "algo", None) == "maskable_ppo"
 
     def reset(self, core, rng: np.random.Generator) -> None:
         from agents.model_files import check_fits, describe_space
@@ -55,7 +57,10 @@ class SB3Policy(Policy):
         check_fits(card, str(getattr(self.model, "path", self.name)), None, *env_spaces(core))
 
     def act(self, obs: np.ndarray) -> np.ndarray:
-        actions, _ = self.model.predict(obs, deterministic=self.deterministic)
+        if self.maskable:
+            actions, _ = self.model.predict(obs, deterministic=self.deterministic, action_masks=self.core.action_masks())
+        else:
+            actions, _ = self.model.predict(obs, deterministic=self.deterministic)
         return actions
 
 

@@ -98,8 +98,8 @@ def check_hyperparams(algo: str, algo_cls: type, kwargs: dict[str, Any], num_env
     """``ValueError`` naming the first key of ``kwargs`` SB3's ``algo_cls`` would not accept, its value and what is valid.
 
     Args:
-        algo: ``ppo`` or ``dqn`` (names the algorithm in messages).
-        algo_cls: ``PPO`` or ``DQN``.
+        algo: ``ppo``, ``maskable_ppo`` or ``dqn`` (names the algorithm in messages).
+        algo_cls: ``PPO``, ``MaskablePPO`` or ``DQN``.
         kwargs: the resolved hyperparameters (defaults with the user's overrides), plus
             ``lr_schedule``, ``hidden`` and ``num_envs``.
         num_envs: sessions stepped together (PPO's rollout is ``n_steps * num_envs``).
@@ -113,7 +113,7 @@ def check_hyperparams(algo: str, algo_cls: type, kwargs: dict[str, Any], num_env
         raise ValueError(f"unknown {algo} hyperparameters {unknown}.{hint} Valid: {valid}")
     for key, value in kwargs.items():
         _check_value(key, value, params, f"{where}[{key!r}]")
-    if algo == "ppo":
+    if algo in ("ppo", "maskable_ppo"):
         n_steps, batch = kwargs.get("n_steps", params["n_steps"].default), kwargs.get("batch_size", params["batch_size"].default)
         rollout = n_steps * num_envs
         if rollout < 2:

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy
+from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, StoreActorCriticPolicy
 from ecomsim.cards import check_file, check_sha256, check_state_dict, load_tensors, read_card, write_atomic
 
 AGENT_FORMAT = "ecomsim-agent-v1"
@@ -44,7 +44,19 @@ MODEL = "model.pt"
 CHECKPOINT = "checkpoint.pt"
 STATE = "state.json"
 LEGACY_CHECKPOINT = "checkpoint.zip"  # SB3 zip of releases before this format
-POLICY_CLASSES = {"ppo": CandidateActorCriticPolicy, "dqn": CandidateDQNPolicy}
+POLICY_CLASSES = {"ppo": CandidateActorCriticPolicy, "dqn": CandidateDQNPolicy, "maskable_ppo": None}
+ALGOS = tuple(POLICY_CLASSES)
+
+
+def policy_classes(algo: str) -> tuple[type, ...]:
+    """The policy classes an agent of ``algo`` may hold (the maskable one imports sb3-contrib, an optional extra)."""
+    if algo == "maskable_ppo":
+        from agents.maskable import CandidateMaskablePolicy
+
+        return (CandidateMaskablePolicy,)
+    if algo == "ppo":
+        return (CandidateActorCriticPolicy, StoreActorCriticPolicy)
+    return (POLICY_CLASSES[algo],)
 CARD_KEYS = ("algo", "policy", "policy_kwargs", "env_id", "env_options", "observation_space", "action_space",
              "hyperparams", "weights", "sha256")
 PICKLE_WARNING = ("{path!r} is a Stable-Baselines3 zip: loading it unpickles its 'data' entry, and a crafted file "
@@ -100,7 +112,7 @@ def agent_card(model, *, algo: str, env_id: str | None, env_options: dict[str, A
         "format": AGENT_FORMAT,
         "algo": algo,
         "policy": type(model.policy).__name__,
-        "policy_kwargs": {k: int(v) for k, v in model.policy_kwargs.items()},
+        "policy_kwargs": {k: int(v) for k, v in model.policy_kwargs.items() if k in type(model.policy).CARD_KWARGS},
         "env_id": env_id,
         "env_options": dict(env_options),
         "observation_space": describe_space(model.observation_space),
@@ -158,8 +170,11 @@ class SavedAgent:
     def action_space(self) -> gym.Space:
         return self.policy.action_space
 
-    def predict(self, observation: np.ndarray, state=None, episode_start=None, deterministic: bool = False):
-        """Actions for a batch of observations (SB3's ``predict``)."""
+    def predict(self, observation: np.ndarray, state=None, episode_start=None, deterministic: bool = False,
+                action_masks: np.ndarray | None = None):
+        """Actions for a batch of observations (SB3's ``predict``; ``action_masks`` for a ``maskable_ppo`` agent)."""
+        if self.algo == "maskable_ppo":
+            return self.policy.predict(observation, state, episode_start, deterministic, action_masks=action_masks)
         return self.policy.predict(observation, state, episode_start, deterministic)
 
     def check_env(self, env_id: str | None, action_space: gym.Space, observation_space: gym.Space) -> None:
@@ -253,13 +268,14 @@ def build_policy(card: dict[str, Any], where: str, device: str = "cpu"):
     algo = card.get("algo")
     if algo not in POLICY_CLASSES:
         raise ValueError(f"{where}: algo must be one of {list(POLICY_CLASSES)}, got {algo!r}")
-    cls = POLICY_CLASSES[algo]
-    if card.get("policy") != cls.__name__:
-        raise ValueError(f"{where}: policy must be {cls.__name__} for {algo}, got {card.get('policy')!r}")
+    classes = {c.__name__: c for c in policy_classes(algo)}
+    if card.get("policy") not in classes:
+        raise ValueError(f"{where}: policy must be one of {list(classes)} for {algo}, got {card.get('policy')!r}")
+    cls = classes[card["policy"]]
     kwargs = card.get("policy_kwargs")
-    if not isinstance(kwargs, dict) or set(kwargs) != {"context_dim", "num_candidates", "hidden"} or not all(
+    if not isinstance(kwargs, dict) or set(kwargs) != set(cls.CARD_KWARGS) or not all(
             isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in kwargs.values()):
-        raise ValueError(f"{where}: policy_kwargs must be positive integers context_dim, num_candidates and hidden, "
+        raise ValueError(f"{where}: policy_kwargs must be positive integers {', '.join(cls.CARD_KWARGS)}, "
                          f"got {kwargs!r}")
     obs_space = space_from_description(card.get("observation_space"), f"{where} observation_space")
     act_space = space_from_description(card.get("action_space"), f"{where} action_space")

@@ -14,6 +14,9 @@ budget (see ``agents/defaults.py``).
   ``(N, k * M)`` (one score per candidate and slot) for ``MultiDiscrete([M] * k)``;
   the critic reads the context and the mean / max of the candidate vectors.
 * :class:`CandidateDQNPolicy` (DQN): Q-values ``(N, M)``.
+* ``agents.maskable.CandidateMaskablePolicy`` (sb3-contrib's ``MaskablePPO``): the PPO
+  policy with invalid candidates masked (the same :class:`CandidateActor` parts).
+* :class:`StoreActorCriticPolicy` (PPO on ``ecomsim/Inventory-v0``): a plain MLP.
 """
 
 from __future__ import annotations
@@ -108,11 +111,14 @@ class _CandidateLatent(nn.Module):
         return self.value_net(th.cat([features[:, :h], per.mean(dim=1), per.amax(dim=1)], dim=1))
 
 
-class CandidateActorCriticPolicy(ActorCriticPolicy):
-    """PPO policy over candidate scores (see the module docstring).
+class CandidateActor:
+    """The candidate-scoring parts of an actor-critic policy, mixed into SB3's ``ActorCriticPolicy`` here and
+    into sb3-contrib's ``MaskableActorCriticPolicy`` in ``agents.maskable`` (the same build hooks).
 
     Extra args: ``context_dim`` and ``num_candidates`` (from :func:`obs_layout`), ``hidden``.
     """
+
+    CARD_KWARGS = ("context_dim", "num_candidates", "hidden")  # the policy_kwargs an agent card holds
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule,
                  context_dim: int, num_candidates: int, hidden: int = 64, **kwargs: Any) -> None:
@@ -151,6 +157,32 @@ class CandidateActorCriticPolicy(ActorCriticPolicy):
         return data
 
 
+class CandidateActorCriticPolicy(CandidateActor, ActorCriticPolicy):
+    """PPO policy over candidate scores (see the module docstring and :class:`CandidateActor`)."""
+
+
+class StoreActorCriticPolicy(ActorCriticPolicy):
+    """PPO policy for ``ecomsim/Inventory-v0``: SB3's MLP actor-critic, two ``tanh`` layers of ``hidden`` each.
+
+    The store's observation is a short vector of per-group features (no candidates to
+    score), so a plain MLP fits; ``hidden`` is its one setting, kept in the agent card.
+    """
+
+    CARD_KWARGS = ("hidden",)
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule, hidden: int = 64,
+                 **kwargs: Any) -> None:
+        self._hidden = hidden
+        kwargs["net_arch"] = dict(pi=[hidden, hidden], vf=[hidden, hidden])
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.pop("net_arch", None)
+        data["hidden"] = self._hidden
+        return data
+
+
 class CandidateQNetwork(QNetwork):
     """Q-values ``(N, M)`` from a :class:`CandidateEncoder` and a shared linear score."""
 
@@ -166,6 +198,8 @@ class CandidateDQNPolicy(DQNPolicy):
 
     Extra args: ``context_dim`` and ``num_candidates`` (from :func:`obs_layout`), ``hidden``.
     """
+
+    CARD_KWARGS = ("context_dim", "num_candidates", "hidden")
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Discrete, lr_schedule,
                  context_dim: int, num_candidates: int, hidden: int = 64, **kwargs: Any) -> None:

@@ -1,4 +1,5 @@
-"""Policies by name: ``random``, ``popularity``, ``click_greedy``, ``greedy``, ``bandit``, ``ppo:PATH``, ``dqn:PATH``."""
+"""Policies by name: ``random``, ``popularity``, ``click_greedy``, ``greedy``, ``bandit``, ``ppo:PATH``, ``dqn:PATH``,
+``maskable_ppo:PATH`` (a masked agent: it gets the env's action masks)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from agents.evaluation import SB3Policy
 from ecomsim.errors import suggest
 
 POLICY_NAMES = tuple(BASELINES) + ("bandit",)
-MODEL_KINDS = ("ppo", "dqn")
+MODEL_KINDS = ("ppo", "dqn", "maskable_ppo")
 
 
 class AgentFactory:

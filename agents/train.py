@@ -31,21 +31,23 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from agents import memory
 from agents.callbacks import CheckpointCallback, EcomMetricsCallback, PeriodicEvalCallback
-from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS
+from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS, STORE_PPO_DEFAULTS
 from agents.evaluation import make_eval_env
 from agents.hyperparams import check_hyperparams
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.model_files import (CHECKPOINT, LEGACY_CHECKPOINT, MODEL, PICKLE_WARNING, STATE, SavedAgent, agent_card,
                                 check_fits, load_agent, save_agent)
-from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, obs_layout
+from agents.policies import obs_layout
+from agents.store_train import (ALGO_NAMES, StoreMetricsCallback, algo_class, is_store_env, make_store_vec_env,
+                                policy_setup)
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.cards import read_json
 from ecomsim.config import EnvConfig
 from ecomsim.envs import build_core, env_spaces
 from ecomsim.errors import TrainingStopped
-from ecomsim.registration import env_kwargs
+from ecomsim.registration import env_kwargs, store_env_kwargs
 
-ALGOS = {"ppo": PPO, "dqn": DQN}
+ALGOS = {"ppo": PPO, "dqn": DQN}  # and "maskable_ppo": sb3-contrib's MaskablePPO, imported when asked for
 
 
 def resolve_device(device: str) -> str:
@@ -64,9 +66,11 @@ class AgentTrainConfig:
     """Everything a training run needs (JSON-friendly; saved in ``results.json``).
 
     Attributes:
-        algo: ``ppo`` or ``dqn`` (DQN needs ``Recommend-v0``).
-        env_id: a registered ecomsim id.
-        env_options: ``EnvConfig`` overrides (``user_model``, ``catalog``, ``channel``, ...).
+        algo: ``ppo``, ``dqn`` (needs ``Recommend-v0``) or ``maskable_ppo`` (sb3-contrib's
+            ``MaskablePPO``: a session id with ``inventory``, out-of-stock candidates masked).
+        env_id: a registered ecomsim id (``ecomsim/Inventory-v0``: PPO with an MLP policy).
+        env_options: ``EnvConfig`` overrides (``user_model``, ``catalog``, ``channel``, ``inventory``,
+            ...), or for ``Inventory-v0`` its ``InventoryConfig`` / ``StoreConfig`` options.
         timesteps: total env steps to train (a resumed run trains up to this total);
             ``None``: the algorithm's default.
         seed: seeds SB3, the env's sub-envs (``seed + i``) and the evaluation.
@@ -93,11 +97,23 @@ class AgentTrainConfig:
     progress_bar: bool = True
 
     def __post_init__(self) -> None:
-        if self.algo not in ALGOS:
-            raise ValueError(f"algo must be one of {list(ALGOS)}, got {self.algo!r}")
+        if self.algo not in ALGO_NAMES:
+            raise ValueError(f"algo must be one of {list(ALGO_NAMES)}, got {self.algo!r}")
         if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0":
             raise ValueError(f"algo='dqn' needs a Discrete action space (ecomsim/Recommend-v0), got env_id={self.env_id!r}")
-        EnvConfig.from_kwargs(env_kwargs(self.env_id, **self.env_options))  # the id and every option, before any work
+        if is_store_env(self.env_id):
+            if self.algo != "ppo":
+                raise ValueError(f"{self.env_id} trains with algo='ppo' (an MLP over the store's state), got {self.algo!r}")
+            from ecomsim.store.inventory_config import InventoryConfig
+
+            InventoryConfig.from_kwargs(self.options())
+        else:  # the id and every option, before any work
+            config = EnvConfig.from_kwargs(self.options())
+            if self.algo == "maskable_ppo" and config.inventory is None:
+                raise ValueError("algo='maskable_ppo' masks the candidates out of stock: it needs the env option "
+                                 "inventory (e.g. {\"inventory\": {}}), got none")
+            if self.algo == "maskable_ppo":
+                algo_class("maskable_ppo")  # sb3-contrib installed?
         resolve_device(self.device)  # an unknown device or CUDA without a GPU fails before any work
         if self.timesteps is None:
             self.timesteps = int(self.defaults()["timesteps"])
@@ -113,11 +129,18 @@ class AgentTrainConfig:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"AgentTrainConfig.{name} must be an integer >= {low}, got {value!r}")
         r = self.resolved()
-        check_hyperparams(self.algo, ALGOS[self.algo], {**r["algo_kwargs"], **self.hyperparams}, r["num_envs"],
+        check_hyperparams(self.algo, algo_class(self.algo), {**r["algo_kwargs"], **self.hyperparams}, r["num_envs"],
                           where="AgentTrainConfig.hyperparams")
 
     def defaults(self) -> dict[str, Any]:
-        return PPO_DEFAULTS if self.algo == "ppo" else DQN_DEFAULTS
+        if is_store_env(self.env_id):
+            return STORE_PPO_DEFAULTS
+        return DQN_DEFAULTS if self.algo == "dqn" else PPO_DEFAULTS
+
+    def options(self) -> dict[str, Any]:
+        """The env's keyword arguments: the id's own with ``env_options`` on top."""
+        kwargs = store_env_kwargs if is_store_env(self.env_id) else env_kwargs
+        return kwargs(self.env_id, **self.env_options)
 
     def resolved(self) -> dict[str, Any]:
         """Algorithm kwargs after overrides, plus ``num_envs`` and ``hidden``."""
@@ -142,7 +165,7 @@ class linear_schedule:
         return self.initial * progress_remaining
 
 
-def make_model(config: AgentTrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None):
+def make_model(config: AgentTrainConfig, env, tb_dir: Path | None):
     r = config.resolved()
     kwargs = dict(r["algo_kwargs"])
     if isinstance(kwargs.get("train_freq"), list):  # JSON has no tuples; SB3 wants (n, "step" | "episode")
@@ -152,11 +175,11 @@ def make_model(config: AgentTrainConfig, env: EcomSB3VecEnv, tb_dir: Path | None
         kwargs["learning_rate"] = linear_schedule(float(kwargs["learning_rate"]))
     elif schedule != "constant":
         raise ValueError(f"lr_schedule must be 'constant' or 'linear', got {schedule!r}")
-    policy = CandidateActorCriticPolicy if config.algo == "ppo" else CandidateDQNPolicy
-    return ALGOS[config.algo](
+    policy, policy_kwargs = policy_setup(config.algo, config.env_id, env, r["hidden"])
+    return algo_class(config.algo)(
         policy,
         env,
-        policy_kwargs=dict(obs_layout(env.core), hidden=r["hidden"]),
+        policy_kwargs=policy_kwargs,
         tensorboard_log=str(tb_dir) if tb_dir else None,
         seed=config.seed,
         device=resolve_device(config.device),
@@ -187,7 +210,12 @@ def check_output_dir(out_dir: Path, resume: bool) -> None:
 
 
 def check_training_memory(config: AgentTrainConfig) -> memory.Estimate | None:
-    """``ValueError`` naming ``num_envs`` when the run cannot fit in memory (see ``agents.memory``)."""
+    """``ValueError`` naming ``num_envs`` when the run cannot fit in memory (see ``agents.memory``).
+
+    A store env is skipped: its observations are a few dozen floats, its sessions live in one core per store.
+    """
+    if is_store_env(config.env_id):
+        return None
     r = config.resolved()
     core = build_core(EnvConfig.from_kwargs(env_kwargs(config.env_id, **config.env_options)), 1)
     lay = obs_layout(core)
@@ -239,12 +267,14 @@ def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False, e
     check_output_dir(out_dir, resume)
     check_training_memory(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    env = EcomSB3VecEnv(config.resolved()["num_envs"], env_id=config.env_id, **config.env_options)
+    store = is_store_env(config.env_id)
+    n = config.resolved()["num_envs"]
+    env = make_store_vec_env(n, config.options()) if store else EcomSB3VecEnv(n, env_id=config.env_id, **config.env_options)
     model, state = _start(config, env, out_dir, resume, trust_pickle)
-    metrics_cb = EcomMetricsCallback()
+    metrics_cb = StoreMetricsCallback() if store else EcomMetricsCallback()
     eval_cb = None
     callbacks: list = [metrics_cb]
-    if config.eval_every:
+    if config.eval_every and not store:  # a store's score is its own episodes' (ecom/profit_per_day ...)
         eval_kwargs = env_kwargs(config.env_id, **config.env_options)
         eval_cb = PeriodicEvalCallback(lambda: make_eval_env(eval_kwargs, min(256, config.eval_sessions)),
                                        config.eval_every, config.eval_sessions, seed=config.seed + 10_000,
@@ -258,7 +288,7 @@ def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False, e
 
     def card() -> dict[str, Any]:
         return agent_card(model, algo=config.algo, env_id=config.env_id,
-                          env_options=env_kwargs(config.env_id, **config.env_options), hyperparams=config.resolved(),
+                          env_options=config.options(), hyperparams=config.resolved(),
                           seed=config.seed)
 
     def checkpoint() -> Path:
@@ -291,7 +321,7 @@ def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False, e
     return model, summary
 
 
-def _start(config: AgentTrainConfig, env: EcomSB3VecEnv, out_dir: Path, resume: bool,
+def _start(config: AgentTrainConfig, env, out_dir: Path, resume: bool,
            trust_pickle: bool) -> tuple[Any, dict[str, Any]]:
     """A fresh seeded model, or the checkpoint of ``out_dir`` with its saved state (eval history, seconds so far)."""
     tb_dir = out_dir / "tb"
@@ -322,7 +352,7 @@ def _start_legacy(config: AgentTrainConfig, env: EcomSB3VecEnv, out_dir: Path) -
     path = out_dir / LEGACY_CHECKPOINT
     warnings.warn(f"{PICKLE_WARNING.format(path=str(path))}; loading it because trust_pickle=True", UserWarning, stacklevel=3)
     try:
-        model = ALGOS[config.algo].load(path, env=env, device=resolve_device(config.device))
+        model = algo_class(config.algo).load(path, env=env, device=resolve_device(config.device))
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise ValueError(f"{str(path)!r} is not a loadable SB3 {config.algo.upper()} checkpoint: {exc}") from None
     model.tensorboard_log = str(out_dir / "tb")

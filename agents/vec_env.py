@@ -153,6 +153,10 @@ class EcomSB3VecEnv(VecEnv):
                 fresh = step_info(self.core, None)
                 self._last_info = {key: np.where(_rows_mask(dones, value), fresh[key], value)
                                    for key, value in self._last_info.items()}
+            if self.core.stock is not None:  # the mask of the new session's candidates
+                masks = self.core.action_masks(done_rows)
+                for j, i in enumerate(done_rows.tolist()):
+                    infos[i]["action_mask"] = masks[j]
         return obs, reward, dones, infos
 
     def step(self, actions: np.ndarray) -> VecEnvStepReturn:
@@ -207,6 +211,8 @@ class EcomSB3VecEnv(VecEnv):
             return [getattr(self.config, attr_name)] * len(idx)
         if attr_name in ("core", "config", "env_id", "observation_space", "action_space", "spec", "metadata"):
             return [getattr(self, attr_name, None)] * len(idx)
+        if attr_name == "action_masks" and self.core.stock is not None:  # sb3-contrib asks has_attr first
+            return [self.action_masks] * len(idx)
         raise AttributeError(
             f"sub-envs have no attribute {attr_name!r}; valid: per-session {list(_SESSION_ARRAYS)}, "
             f"config fields {list(self.config.to_dict())}, or core, config, env_id, observation_space, action_space"
@@ -230,15 +236,23 @@ class EcomSB3VecEnv(VecEnv):
             raise ValueError(f"{attr_name!r} is shared by all sub-envs (one core); set it with indices=None, got {idx}")
         setattr(self, attr_name, value)
 
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, mask_dim)`` bool, the candidates in stock (inventory only; ``ecomsim.sim.stock.candidate_mask``)."""
+        return self.core.action_masks()
+
     def env_method(self, method_name: str, *method_args, indices: VecEnvIndices = None, **method_kwargs) -> list[Any]:
-        """Supported: ``get_wrapper_attr(name)`` and ``render()`` (per sub-env what a single env in
-        ``render_mode`` returns: text, a picture, or ``None`` after ``human`` showed the first)."""
+        """Supported: ``get_wrapper_attr(name)``, ``render()`` (per sub-env what a single env in ``render_mode``
+        returns: text, a picture, or ``None`` after ``human`` showed the first) and, with inventory,
+        ``action_masks()`` (one mask per sub-env: sb3-contrib's ``MaskablePPO`` protocol)."""
         idx = self._check_indices(indices)
         if method_name == "get_wrapper_attr":
             return self.get_attr(method_args[0], idx)
+        if method_name == "action_masks" and self.core.stock is not None:
+            return list(self.core.action_masks(np.asarray(idx)))
         if method_name == "render":
             return self._frames(idx, self.render_mode)
-        raise AttributeError(f"sub-envs have no method {method_name!r}; supported: ['get_wrapper_attr', 'render']")
+        supported = ["get_wrapper_attr", "render"] + (["action_masks"] if self.core.stock is not None else [])
+        raise AttributeError(f"sub-envs have no method {method_name!r}; supported: {supported}")
 
     def env_is_wrapped(self, wrapper_class: type[gym.Wrapper], indices: VecEnvIndices = None) -> list[bool]:
         """True only for SB3's ``Monitor``: this VecEnv reports Monitor's ``episode`` stats itself."""

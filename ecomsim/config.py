@@ -17,7 +17,7 @@ import numpy as np
 
 from ecomsim.errors import check_choice, check_range, suggest
 
-REWARDS = ("purchase", "revenue", "click")
+REWARDS = ("purchase", "revenue", "click", "profit")
 MODES = ("recommend", "slate")
 USER_MODELS = ("reference", "dnn")
 SHOPPER_SAMPLINGS = ("fixed", "per_session")  # ecomsim.shoppers.ensemble
@@ -74,7 +74,9 @@ class EnvConfig:
         slate_size: items shown per step in slate mode (1 in recommend mode).
         max_steps: steps after which the episode is truncated.
         reward: ``"purchase"`` (purchases this step), ``"revenue"`` (currency units
-            bought this step) or ``"click"`` (clicks this step).
+            bought this step), ``"click"`` (clicks this step) or ``"profit"`` (inventory
+            only: what the units bought this step are worth to the store, each its margin
+            plus the holding cost its sale saves; ``ecomsim.store.shop``).
         user_model: ``"reference"`` (the parametric reference world) or ``"dnn"``
             (the learned behaviour model, default; weights in ``ecomsim/assets``).
         catalog: ``"default"`` (the shipped GAN-sampled catalog, 2000 items),
@@ -104,6 +106,14 @@ class EnvConfig:
             the popularity ranking and from the shopper's noisy affinity; the rest
             is uniform random (see ``ecomsim.sim.core`` for the retrieval recipe).
         retrieval_noise: std of the noise on the affinity used by retrieval.
+        inventory: ``None`` (default: every item in unlimited supply, the world of every
+            published figure) or the store's options, a dict of
+            :class:`~ecomsim.store.config.StoreConfig` fields (``{}`` for its defaults):
+            per-item stock depleted by purchases and refilled by deliveries after a lead
+            time; an out-of-stock item can be shown but not bought; the observation gains
+            each candidate's stock state, the env ``action_masks()``. See ``ecomsim.sim.stock``
+            (what stock does to shoppers) and ``ecomsim.store.shop`` (the store of a session
+            env: its clock, other shoppers, replenishment). Needs a fixed catalog.
         device: where the torch parts run: the DNN shoppers' forward (``user_model="dnn"``)
             and the GAN's catalog draws (``catalog="gan"``): ``"cpu"``, ``"cuda"`` or
             ``"cuda:N"`` (a CUDA device torch can see, else an error when the env is
@@ -153,6 +163,7 @@ class EnvConfig:
     uncertainty_penalty: float | None = None
     ensemble_member: int | None = None
     ensemble: str = "default"
+    inventory: dict[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, MODES)
@@ -179,6 +190,7 @@ class EnvConfig:
         if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N' (N a device index), got {self.device!r}")
         self._check_trust_options()
+        self._check_inventory()
 
     @property
     def uses_ensemble(self) -> bool:
@@ -226,6 +238,27 @@ class EnvConfig:
             raise ValueError(f"slate_size must be in [1, num_candidates={m}], got {self.slate_size}{why}")
         if self.mode == "recommend" and self.slate_size != 1:
             raise ValueError(f"slate_size must be 1 in mode='recommend', got {self.slate_size}; use mode='slate'")
+
+
+    def _check_inventory(self) -> None:
+        if self.inventory is None:
+            if self.reward == "profit":
+                raise ValueError("reward='profit' needs inventory (the store's costs): pass inventory={} for the "
+                                 "store's defaults, or another reward")
+            return
+        if not isinstance(self.inventory, Mapping):
+            raise TypeError(f"inventory must be None or a dict of StoreConfig fields, got {self.inventory!r}")
+        if self.catalog == "gan":
+            raise ValueError("inventory needs a fixed catalog (the store stocks its items), got catalog='gan'")
+        self.store_config()  # every store option checked now, with its field named
+
+    def store_config(self):
+        """The :class:`~ecomsim.store.config.StoreConfig` of ``inventory`` (``None`` without inventory)."""
+        if self.inventory is None:
+            return None
+        from ecomsim.store.config import StoreConfig  # the store layer is only needed with inventory
+
+        return StoreConfig.from_kwargs(self.inventory)
 
     def _check_gan_options(self) -> None:
         self._set("catalog_refresh", check_range("catalog_refresh", self.catalog_refresh, 0, 1_000_000_000, integer=True))

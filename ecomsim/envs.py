@@ -56,6 +56,17 @@ between rollouts, or use a vector of single envs.
 vector env's ``render()`` gives a tuple, one per sub-env (``human``: sub-env 0 shown). Rendering only
 reads the state: it never changes a trajectory.
 
+## Inventory
+``inventory={...}`` (``StoreConfig`` fields; off by default): the sessions shop in a
+store with per-item stock (``ecomsim.store.shop``; what stock does to shoppers:
+``ecomsim.sim.stock``). The observation gains ``out_of_stock`` and ``low_stock`` per
+candidate, the info ``unavailable`` / ``lost`` per slot and ``action_mask``, the env
+``action_masks()`` (sb3-contrib's ``MaskablePPO``). In a vector env **all sub-envs are
+shoppers of one store and share its stock** (the lowest sub-env index gets a last unit
+wanted by several), so sub-env ``i`` no longer equals a single env: what holds is the
+store's books (stock never negative, sales equal the stock taken, deliveries on their
+day; ``tests/store/test_shop.py``). docs/inventory.md has the whole story.
+
 ## Version History
 * v0: initial release.
 """
@@ -115,6 +126,16 @@ def make_shopper(config: EnvConfig) -> ShopperModel:
 VECTOR_VIEW = memory.ViewBytes(observations=2)
 
 
+def env_catalog(name: str, num_items: int | None) -> Catalog:
+    """The catalog ``name`` (``EnvConfig.catalog``), cut to its first ``num_items`` items when given."""
+    catalog = load_catalog(name)
+    if num_items is not None:
+        if num_items > catalog.num_items:
+            raise ValueError(f"num_items must be <= the catalog's {catalog.num_items} items, got {num_items}")
+        catalog = catalog.subset(slice(0, num_items))
+    return catalog
+
+
 def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None, shopper: ShopperModel | None = None,
                catalog_support: CatalogSupport | None = None,
                view: memory.ViewBytes = memory.ViewBytes()) -> SimulationCore:
@@ -126,19 +147,18 @@ def build_core(config: EnvConfig, num_envs: int, catalog: Catalog | None = None,
     num_envs = check_range("num_envs", num_envs, 1, None, integer=True)
     given = catalog is not None
     if catalog is None:
-        catalog = load_catalog(config.catalog)
-        if config.num_items is not None:
-            if config.num_items > catalog.num_items:
-                raise ValueError(
-                    f"num_items must be <= the catalog's {catalog.num_items} items, got {config.num_items}"
-                )
-            catalog = catalog.subset(slice(0, config.num_items))
+        catalog = env_catalog(config.catalog, config.num_items)
     if shopper is None:
         shopper = make_shopper(config)
     dims = memory.CatalogDims(catalog.num_items, catalog.num_categories, catalog.embed_dim)
     memory.check_env(config, num_envs, dims, shopper, view, catalog_support is not None,
                      "catalog_obj" if given and catalog_support is None else None)
-    return SimulationCore(config, catalog, shopper, num_envs, catalog_support)
+    stock = None
+    if config.inventory is not None:
+        from ecomsim.store.shop import SessionEnvStore  # the store layer: only with inventory
+
+        stock = SessionEnvStore(config.store_config(), catalog)
+    return SimulationCore(config, catalog, shopper, num_envs, catalog_support, stock=stock)
 
 
 class _GanCatalogs:
@@ -268,6 +288,11 @@ class EcomEnv(gym.Env):
     def catalog_seed(self) -> int | None:
         """Seed of the current ``catalog="gan"`` catalog (``None`` for other catalogs)."""
         return None if self._gan is None else self._gan.seed
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_candidates,)`` (``Slate-v0``: ``(slate_size * num_candidates,)``) bool: the candidates in stock,
+        for sb3-contrib's ``MaskablePPO`` (all true without inventory; see ``ecomsim.sim.stock.candidate_mask``)."""
+        return self.core.action_masks()[0]
 
     def step(self, action):
         if self._needs_reset:
@@ -415,6 +440,11 @@ class EcomVectorEnv(VectorEnv):
     def catalog_seed(self) -> int | None:
         """Seed of the shared ``catalog="gan"`` catalog (``None`` for other catalogs)."""
         return None if self._gan is None else self._gan.seed
+
+    def action_masks(self) -> np.ndarray:
+        """``(num_envs, num_candidates)`` (slates: ``(num_envs, slate_size * num_candidates)``) bool: candidates in
+        stock (all true without inventory)."""
+        return self.core.action_masks()
 
     def _catalog_rng(self, seeds: list[int | None] | None) -> np.random.Generator:
         """The generator a single env seeded like sub-env 0 draws its catalog seed from."""

@@ -3,8 +3,10 @@
 Keys: ``items`` (shown item indexes, -1 for empty slots), ``clicked`` / ``carted`` / ``purchased`` (per
 slot), ``clicks``, ``carts``, ``purchases``, ``revenue`` (currency units), ``left``, and the totals
 :data:`SESSION_KEYS`: ``session_impressions``, ``session_clicks``, ``session_carts``,
-``session_purchases``, ``session_revenue``, ``session_length``. The vector envs give them batched
-(``(num_envs, ...)`` arrays, :func:`step_info`); the single env row 0 (:func:`info_one`).
+``session_purchases``, ``session_revenue``, ``session_length``; with inventory ``unavailable``,
+``lost`` (per slot) and ``action_mask``; the shopper model's ``extras`` (an ensemble's
+``disagreement``). The vector envs give them batched (``(num_envs, ...)`` arrays,
+:func:`step_info`); the single env row 0 (:func:`info_one`).
 """
 
 from __future__ import annotations
@@ -57,13 +59,22 @@ def step_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.nda
     s = core.session
     totals = (s.impressions, s.clicks, s.carts, s.purchases, s.revenue, s.step_count)
     info.update((key, arr.copy()) for key, arr in zip(SESSION_KEYS, totals))
+    if core.stock is not None:
+        info.update(stock_info(core, out))
     return info
+
+
+def stock_info(core: SimulationCore, out: StepOutcome | None) -> dict[str, np.ndarray]:
+    """Inventory only: ``unavailable`` and ``lost`` ``(N, k)`` bool (see ``StepOutcome``) and ``action_mask``."""
+    empty = np.zeros((core.num_envs, core.slate_size), dtype=bool)
+    return {"unavailable": empty if out is None else out.unavailable, "lost": empty if out is None else out.lost,
+            "action_mask": core.action_masks()}
 
 
 def info_one(core: SimulationCore, out: StepOutcome | None) -> dict[str, Any]:
     """``step_info`` of a one-session core, row 0 (a step's built directly: it runs every step of a single env)."""
-    if out is None:
-        return {key: value[0] for key, value in step_info(core, None).items()}
+    if out is None or core.stock is not None:
+        return {key: value[0] for key, value in step_info(core, out).items()}
     # one dict literal, the SESSION_KEYS spelt out: a loop over them is measurably slower on this hot path
     s = core.session
     info = {

@@ -19,6 +19,9 @@ Every TensorBoard tag the project writes is defined here once, grouped by slash 
 SB3 and CleanRL do (SB3's own ``rollout/...`` and ``train/...`` tags stay SB3's):
 
 * :data:`TAGS`: ``ecom/<metric>``, the metrics of the sessions an agent trains on;
+* :data:`STORE_TAGS`: ``ecom/<metric>``, the store's metrics (``profit_per_day``,
+  ``stockout_rate``, ``inventory_turnover``: ``ecomsim.store.metrics``) of the stores an
+  agent trains on (``ecomsim/Inventory-v0``);
 * :data:`EVAL_TAGS`: ``eval/<metric>``, the periodic evaluation on fixed seeded sessions;
 * :data:`BEHAVIOR_TAGS`: ``behavior/...``, training of the DNN behaviour model;
 * :data:`GAN_TAGS`: ``gan/...``, training of the catalog GAN and its fidelity checks.
@@ -32,6 +35,8 @@ import numpy as np
 
 METRIC_NAMES = ("ctr", "conversion_rate", "revenue_per_session", "session_length")
 TAGS = {name: f"ecom/{name}" for name in METRIC_NAMES}
+STORE_METRIC_NAMES = ("profit_per_day", "stockout_rate", "inventory_turnover")
+STORE_TAGS = {name: f"ecom/{name}" for name in STORE_METRIC_NAMES}
 EVAL_TAGS = {name: f"eval/{name}" for name in METRIC_NAMES}
 BEHAVIOR_TAGS = {
     "train_loss": "behavior/train_loss",

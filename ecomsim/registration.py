@@ -21,6 +21,12 @@ ENV_IDS = {
     "ecomsim/Recommend-v0": {"mode": "recommend", "slate_size": 1},
     "ecomsim/Slate-v0": {"mode": "slate", "slate_size": 5},
 }
+#: ids whose options are not ``EnvConfig``'s: the store's replenishment env (``ecomsim.store.inventory``).
+#: Inventory-v0's traffic, 200 sessions a day, keeps a 180-day episode (36,000 sessions) affordable with
+#: DNN shoppers, and still gives ~7 units a day, about one per ordering group (docs/inventory.md)
+STORE_ENV_IDS = {
+    "ecomsim/Inventory-v0": {"sessions_per_day": 200},
+}
 
 
 def register_envs() -> None:
@@ -35,6 +41,19 @@ def register_envs() -> None:
             kwargs=dict(kwargs),
             disable_env_checker=False,
         )
+    for env_id, kwargs in STORE_ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="ecomsim.store.inventory:InventoryEnv",
+                         vector_entry_point="ecomsim.store.inventory:InventoryVectorEnv", kwargs=dict(kwargs),
+                         disable_env_checker=False)
+
+
+def store_env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """``InventoryConfig`` keyword arguments of a registered store id, with ``overrides`` (``None`` values dropped)."""
+    if env_id not in STORE_ENV_IDS:
+        valid = list(STORE_ENV_IDS)
+        raise ValueError(f"env_id must be one of {valid}, got {env_id!r}.{suggest(env_id, valid)}")
+    return {**STORE_ENV_IDS[env_id], **{k: v for k, v in overrides.items() if v is not None}}
 
 
 def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:

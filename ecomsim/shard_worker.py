@@ -52,8 +52,11 @@ def _row_fields(spec, sizes: dict[str, int], names: tuple[str, ...] | None = Non
 
 #: the session arrays a parent may read or write by name (``ShardedCore.session_array`` / ``set_session``)
 SESSION_NAMES = tuple(dict.fromkeys(n for f in SESSION.fields for n in (f.name, *f.rows)))
-#: the outcome arrays in shared memory: ``StepOutcome``'s fields but ``obs`` (which has its own array)
-OUTCOME_NAMES = tuple(name for name, _, _ in _row_fields(OUTCOME, {"num_envs": 1, "slate_size": 1}))
+#: the outcome arrays in shared memory: ``StepOutcome``'s fields but ``obs`` (which has its own array) and the
+#: inventory's ``unavailable`` / ``lost`` (a store's stock is never sharded: ``check_shardable``)
+OUTCOME_NAMES = tuple(name for name, _, _ in _row_fields(OUTCOME, {"num_envs": 1, "slate_size": 1, "stocked_envs": 0,
+                                                                   "stocked_slots": 0})
+                      if name not in ("unavailable", "lost"))
 
 
 class SharedArrays:
@@ -68,10 +71,10 @@ class SharedArrays:
     """
 
     def __init__(self, num_envs: int, slate_size: int, obs_dim: int) -> None:
-        sizes = {"num_envs": num_envs, "slate_size": slate_size}
+        sizes = {"num_envs": num_envs, "slate_size": slate_size, "stocked_envs": 0, "stocked_slots": 0}  # no stock
         fields = [("slots", (num_envs, slate_size), np.dtype(np.int64)), ("skip", (num_envs,), np.dtype(np.bool_)),
                   ("obs", (num_envs, obs_dim), np.dtype(np.float32))]
-        fields += _row_fields(OUTCOME, sizes)
+        fields += _row_fields(OUTCOME, sizes, OUTCOME_NAMES)
         fields += [(f"session.{name}", shape, dtype) for name, shape, dtype in _row_fields(SESSION, sizes, MIRRORED)]
         self.fields: list[tuple[str, tuple, np.dtype, int]] = []
         offset = 0

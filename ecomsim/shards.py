@@ -196,6 +196,7 @@ class ShardedCore:
     """
 
     check_actions = SimulationCore.check_actions  # pure: reads num_envs, slate_size, num_candidates, config
+    stock = None  # a store's stock is shared by every session: never sharded (check_shardable)
 
     def __init__(self, config: EnvConfig, num_envs: int, catalog: Catalog | None = None,
                  shopper: ShopperModel | None = None, catalog_support: CatalogSupport | None = None, *,

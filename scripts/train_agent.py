@@ -16,7 +16,15 @@ and prints the command that resumes (exit status 130 or 143); ``--resume`` conti
     python scripts/train_agent.py --algo dqn --timesteps 500000
     python scripts/train_agent.py --env-id ecomsim/Slate-v0 --out runs/slate
     python scripts/train_agent.py --env-options '{"shopper_sampling": "per_session"}' --out runs/ppo-ensemble
+    python scripts/train_agent.py --algo maskable_ppo --env-options '{"inventory": {}}'
+    python scripts/train_agent.py --env-id ecomsim/Inventory-v0 --user-model reference --timesteps 21600
     tensorboard --logdir runs
+
+``ecomsim/Inventory-v0`` trains PPO with an MLP over the store's state; the final scores are
+its and the store baselines' (never order, base stock with each forecaster, (s, S) tuned
+on other seeds) over ``--stores`` held-out stores: profit per day, stock-out rate and
+inventory turnover with 95% intervals (``agents.store_eval``), and ``report.png`` shows
+stock and sales over time for one store per policy.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from agents.evaluation import SB3Policy, score
 from agents.registry import POLICY_NAMES, policy_factory
 from agents.report import plot_run, score_table, write_results
 from agents.signals import resume_command, stop_signals, stopped
+from agents.store_train import is_store_env
 from agents.train import AgentTrainConfig, check_output_dir, train
 from ecomsim.errors import TrainingStopped, check_choice
 from ecomsim.registration import env_kwargs
@@ -43,8 +52,8 @@ from ecomsim.registration import env_kwargs
 
 @dataclass
 class Args:
-    algo: Literal["ppo", "dqn"] = "ppo"
-    """the algorithm (DQN needs the Discrete actions of ecomsim/Recommend-v0)"""
+    algo: Literal["ppo", "dqn", "maskable_ppo"] = "ppo"
+    """the algorithm (DQN needs the Discrete actions of ecomsim/Recommend-v0; maskable_ppo an env with inventory)"""
     env_id: str = "ecomsim/Recommend-v0"
     """a registered ecomsim id"""
     timesteps: int | None = option(None, min=1)
@@ -69,6 +78,12 @@ class Args:
     """catalog name or file (default: the env's)"""
     channel: Literal["app", "web", "social"] | None = None
     """fix the shoppers' channel (default: the population's mix)"""
+    env_options: str = "{}"
+    """JSON options of the env on top of the id's, e.g. '{"inventory": {}}' or, for Inventory-v0, '{"sessions_per_day": 100}'"""
+    stores: int = option(20, min=1)
+    """Inventory-v0: held-out store episodes per policy in the final scores"""
+    tune_stores: int = option(4, min=1)
+    """Inventory-v0: store episodes whose demand tunes the (s, S) baseline (seeds apart from the scored ones)"""
     checkpoint_every: int = option(100_000, min=1)
     """env steps between checkpoints"""
     eval_every: int | None = option(None, min=0)
@@ -113,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
                               hyperparams=json_object("--hyperparams", args.hyperparams),
                               checkpoint_every=args.checkpoint_every, eval_sessions=args.eval_sessions,
                               progress_bar=args.progress)
-    eval_every = args.eval_every if args.eval_every is not None else max(1, config.timesteps // 8)
+    store = is_store_env(args.env_id)  # a store's episodes are its score (ecom/profit_per_day): no session evaluation
+    eval_every = 0 if store else (args.eval_every if args.eval_every is not None else max(1, config.timesteps // 8))
     config = dataclasses.replace(config, eval_every=eval_every)
     short = args.env_id.split("/")[-1].split("-")[0].lower()
     out = Path(args.out if args.out is not None else f"runs/{args.algo}-{short}-s{args.seed}")
@@ -126,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         except TrainingStopped as exc:
             again = list(argv if argv is not None else sys.argv[1:]) + ([] if args.out else ["--out", str(out)])
             return stopped(stop, exc, resume_command("scripts/train_agent.py", again))
+        if store:
+            return finish_store(args, config, out, model, summary)
         return finish(args, config, options, out, model, summary)
 
 
@@ -157,6 +175,27 @@ def finish(args: Args, config: AgentTrainConfig, options: dict[str, Any], out: P
     }
     write_results(out / "results.json", results)
     plot_run(out / "report.png", summary, rows, f"{args.algo.upper()} on {args.env_id}, {summary['timesteps']} steps")
+    print(f"\nwrote {out / 'model.pt'} (+ model.json), {out / 'results.json'}, {out / 'report.png'}; "
+          f"tensorboard --logdir {out / 'tb'}")
+    return 0
+
+
+def finish_store(args: Args, config: AgentTrainConfig, out: Path, model, summary: dict[str, Any]) -> int:
+    """Score the trained store policy and the store baselines on held-out stores; results.json and report.png."""
+    from agents.store_eval import compare_store_policies, plot_store_report, store_table
+
+    seeds = [args.seed + 1_000_000 + k for k in range(args.stores)]
+    tune_seeds = [args.seed + 2_000_000 + k for k in range(args.tune_stores)]
+    print(f"\n{args.env_id} {config.options()}: {args.stores} held-out stores per policy, 95% intervals over stores")
+    result = compare_store_policies(config.options(), seeds, tune_seeds, agents={args.algo: model})
+    print(store_table(result["scores"]))
+    histories = result.pop("histories")
+    write_results(out / "results.json", {
+        "config": config.to_dict(), "resolved_hyperparams": summary["resolved"], "timesteps": summary["timesteps"],
+        "train_seconds": summary["train_seconds"], "env_options": config.options(), "seeds": seeds,
+        "training_stores": summary["rollout_history"], "model": str(out / "model.pt"), **result})
+    plot_store_report(out / "report.png", histories, f"{args.algo.upper()} on {args.env_id}, {summary['timesteps']} days; "
+                      f"store seed {seeds[0]}")
     print(f"\nwrote {out / 'model.pt'} (+ model.json), {out / 'results.json'}, {out / 'report.png'}; "
           f"tensorboard --logdir {out / 'tb'}")
     return 0

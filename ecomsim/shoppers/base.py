@@ -144,9 +144,12 @@ class ShopperModel(ABC):
         carted: np.ndarray,
         purchased: np.ndarray,
         rows: np.ndarray | None = None,
+        unavailable: np.ndarray | None = None,
     ) -> None:
         """Advance latent state after the core sampled outcomes (all ``(n, k)``, for the sessions ``rows``;
-        every session when None). The core leaves out the sessions a step skips.
+        every session when None). The core leaves out the sessions a step skips. With inventory the core
+        also passes ``unavailable`` ``(n, k)`` bool, the shown items that had no unit on hand
+        (``ecomsim.sim.stock``), to a model whose ``update`` takes that keyword.
 
         Called before the core updates its own session counters.
         """

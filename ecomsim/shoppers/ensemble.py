@@ -237,7 +237,7 @@ class EnsembleBehaviorModel(BehaviorModel):
         # the driver's probabilities exactly as without the penalty (same forward, same batch): same outcomes
         probs = self.predict(user, itemf, pos, channel)
         every = [self.member_forward(m, user, itemf, pos, channel) for m in range(self.num_members)]
-        items, flags, counts, money, ends = outcome
+        items, flags, money = outcome[0], outcome[1], outcome[3]
         d = self.disagreement(every, items, flags[0])
         kernels.dnn_post(skip, probs, session, portrait, rng, table, tables, tracker, st.consts, outcome, obs)
         d[skip] = 0.0

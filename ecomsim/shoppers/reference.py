@@ -52,7 +52,12 @@ therefore unused by the equations and kept only so ``l_o`` has one entry per lev
   drifts ``u <- normalise(u + rho * (e - u))``, ``e`` the mean embedding of the
   items clicked this step;
 * each purchase: intent drops, ``w -= w_after_buy``; and the core marks its category
-  ``c`` bought, ``sat_c = 1`` (need satisfied: the shopper stops wanting the category).
+  ``c`` bought, ``sat_c = 1`` (need satisfied: the shopper stops wanting the category);
+* with inventory (``EnvConfig.inventory``), each click on an item with no unit on hand
+  (``oos_i = 1``: its page says "out of stock", it cannot be bought) costs patience,
+  ``p -= k_oos * oos_i``: disappointment. Without inventory ``oos_i`` is always 0. The
+  core's stock rules act on top (``ecomsim.sim.stock``: no cart or purchase on an empty
+  shelf, a raised leave hazard in the step of such a click, a lift at low stock).
 
 Why a policy must plan: cheap, popular click-bait maximises the next click and the
 next purchase probability but low quality drains patience and intent; repeated or
@@ -111,6 +116,7 @@ class ReferenceParams:
     w_click: float = 0.25
     w_after_buy: float = 1.0
     rho: float = 0.2
+    k_oos: float = 1.0
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -259,7 +265,8 @@ class ReferenceWorld(ShopperModel):
                "price_vs_budget": -sens * p.d_over * over}
         return {"click": click, "cart": cart, "purchase": buy}
 
-    def update(self, items, shown, clicked, carted, purchased, rows=None) -> None:
+    def update(self, items, shown, clicked, carted, purchased, rows=None, unavailable=None) -> None:
+        """The transitions of the module docstring; ``unavailable`` ``(n, k)`` bool: shown with no stock (inventory)."""
         p = self.params
         sel = slice(None) if rows is None else rows
         aff = self.affinity(items, rows)
@@ -269,6 +276,8 @@ class ReferenceWorld(ShopperModel):
         nclick = clicked.sum(axis=1)
         any_click = nclick > 0
         patience += p.k_click * ((2.0 * q - 0.4) * clicked).sum(axis=1)
+        if unavailable is not None:
+            patience -= p.k_oos * (clicked & unavailable).sum(axis=1)
         self.patience[sel] = patience
         self.fatigue[sel] = np.where(any_click, 0.5 * fatigue, fatigue)
         intent = self.intent[sel] + p.w_click * (q * clicked).sum(axis=1)

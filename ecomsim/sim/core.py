@@ -14,10 +14,19 @@ drawn per step, so sessions never influence each other.
 (``ecomsim.sim.kernels``): each computes one session's row from that session's state
 only, so sub-env ``i`` of a vector env equals a single env bit for bit. The numpy
 definitions they follow are in ``tests/sim/test_kernels.py``.
+
+**Stock** (``EnvConfig.inventory``; the rules in ``ecomsim.sim.stock``). A core can be
+handed a :class:`~ecomsim.sim.stock.StockKeeper`, the store every session of the core
+shops in: its ``stock`` array is the core's ``item_table.stock``, and the step takes the
+units its sessions buy, rows in order. Then sessions share one resource, and sub-env
+``i`` no longer equals a single env. The core calls the keeper around every step
+(``before_step``: the store's clock, deliveries and other shoppers; ``after_step``: the
+step's sales and lost sales) and at a reset that keys every session (``restart``).
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -31,6 +40,7 @@ from ecomsim.shoppers.population import SEGMENTS, ShopperPopulation
 from ecomsim.sim import kernels, retrieval
 from ecomsim.sim.observation import ItemRanges, ObservationLayout, item_features
 from ecomsim.sim.state import ITEM_TABLE, OUTCOME, SESSION, Block, Portraits, SimState, sizes
+from ecomsim.sim.stock import StockKeeper, candidate_mask
 from ecomsim.sim.streams import SessionStreams
 
 
@@ -44,6 +54,8 @@ class StepOutcome:
     ``(N, obs_dim)`` float32 observation after the step (``None`` when not asked for);
     ``extras`` what the shopper model reports besides (``ShopperModel.extras``: e.g. an
     ensemble's ``disagreement``, ``(N,)``), empty for the default models.
+    With inventory, ``unavailable`` ``(N, k)`` bool marks items shown with no unit on hand and
+    ``lost`` ``(N, k)`` bool the purchases that found none (``None`` without inventory).
     """
 
     items: np.ndarray
@@ -61,6 +73,8 @@ class StepOutcome:
     truncated: np.ndarray
     obs: np.ndarray | None
     extras: Mapping[str, np.ndarray] = field(default_factory=dict)
+    unavailable: np.ndarray | None = None
+    lost: np.ndarray | None = None
 
 
 class SimulationCore:
@@ -74,6 +88,8 @@ class SimulationCore:
         catalog_support: what every catalog this core may be given by :meth:`set_catalog`
             satisfies (``catalog="gan"``); ``None``: the catalog stays (the observation
             bounds then come from its own values).
+        stock: the store the sessions shop in (inventory on; see the module docstring);
+            ``None``: every item in unlimited supply.
 
     Attributes:
         state: every array, by block (:class:`~ecomsim.sim.state.SimState`);
@@ -81,7 +97,7 @@ class SimulationCore:
     """
 
     def __init__(self, config: EnvConfig, catalog: Catalog, shopper: ShopperModel, num_envs: int,
-                 catalog_support: CatalogSupport | None = None) -> None:
+                 catalog_support: CatalogSupport | None = None, stock: StockKeeper | None = None) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         self.config = config
@@ -90,6 +106,9 @@ class SimulationCore:
         self.slate_size = config.slate_size
         self._check_catalog(catalog)
         self.n_popular, self.n_personal = retrieval.candidate_mix(m, config.popular_share, config.personal_share)
+        if stock is not None and stock.stock.shape != (catalog.num_items,):
+            raise ValueError(f"stock must hold one count per catalog item ({catalog.num_items},), got {stock.stock.shape}")
+        self.stock = stock
         self.state = st = SimState(n, m, self.slate_size)
         st.streams = SessionStreams(n)
         st.portraits = self.portraits = Portraits.empty(n, catalog.embed_dim)
@@ -97,12 +116,16 @@ class SimulationCore:
         ranges = ItemRanges.of_catalog(catalog) if catalog_support is None else \
             ItemRanges.of_support(catalog_support, catalog.num_items)
         st.layout = self.layout = ObservationLayout(catalog.category_names, catalog.embed_dim, m, ranges,
-                                                    st.population.support())
+                                                    st.population.support(), inventory=stock is not None)
         st.session = self.session = SESSION.allocate(self._sizes(catalog))
         self._no_skip = np.zeros(n, dtype=bool)
         self._positions = np.arange(self.slate_size, dtype=np.float64)
-        self._outcome = OUTCOME.shapes({"num_envs": n, "slate_size": self.slate_size})  # allocated every step
+        stocked = stock is not None
+        self._outcome = OUTCOME.shapes({"num_envs": n, "slate_size": self.slate_size, "stocked_envs": n if stocked else 0,
+                                        "stocked_slots": self.slate_size if stocked else 0})  # allocated every step
         self.shopper = shopper
+        # with inventory a model whose update takes ``unavailable`` hears which shown items had no stock
+        self._tell_stock = stock is not None and "unavailable" in inspect.signature(shopper.update).parameters
         shopper.bind(st)
 
     def _check_catalog(self, catalog: Catalog) -> None:
@@ -126,10 +149,17 @@ class SimulationCore:
             "price": catalog.price, "log_price": np.log(catalog.price), "quality": catalog.quality,
             "category": np.ascontiguousarray(catalog.category, dtype=np.int64), "emb": emb,
             "features": item_features(catalog, emb),
+            **self._stock_fields(),
         })
         st.retrieval = retrieval.build_tables(catalog, emb, retrieval.pool_size(self.n_personal, catalog.num_items))
         st.consts = (len(SEGMENTS), len(CHANNELS), self.n_popular, self.n_personal, catalog.num_items,
                      REWARDS.index(self.config.reward), self.config.max_steps)
+
+    def _stock_fields(self) -> dict[str, np.ndarray]:
+        """The item table's store fields: the keeper's own arrays, or empty ones (inventory off)."""
+        if self.stock is None:
+            return {"stock": np.zeros(0, dtype=np.int64), "unit_profit": np.zeros(0), "stock_params": np.zeros(0)}
+        return {"stock": self.stock.stock, "unit_profit": self.stock.unit_profit, "stock_params": self.stock.params}
 
     # ================================================================= catalog
     def set_catalog(self, catalog: Catalog) -> None:
@@ -149,6 +179,8 @@ class SimulationCore:
                 f"and embed_dim={catalog.embed_dim}"
             )
         self._check_catalog(catalog)
+        if self.stock is not None:
+            raise ValueError("set_catalog: a core with inventory keeps its catalog (the store stocks its items)")
         outside = self.layout.item_ranges.outside(ItemRanges.of_catalog(catalog))
         if outside is not None:
             raise ValueError(f"set_catalog: the catalog's {outside} (the observation bounds this env was built "
@@ -168,11 +200,17 @@ class SimulationCore:
             keys: ``(n,)`` uint64 stream keys (``None``: derived from the finished streams).
             portraits: the shoppers of the new sessions (``n`` portraits the population could
                 draw); ``None`` draws them from the streams.
+
+        With inventory, a reset that gives keys to every session (a seeded reset, or the
+        first) also restarts the store (``StockKeeper.restart``); other resets (autoresets,
+        unseeded resets) keep its day and stock.
         """
         idx = np.asarray(idx, dtype=np.int64)
         if len(idx) == 0:
             return
         st = self.state
+        if self.stock is not None and keys is not None and len(idx) == self.num_envs:
+            self.stock.restart(np.asarray(keys, dtype=np.uint64))
         if keys is None:
             keys = st.streams.next_keys(idx)
         st.streams.set_keys(idx, keys)
@@ -232,32 +270,43 @@ class SimulationCore:
         """
         skip = self._no_skip if skip is None else skip
         # the outcome bundle is handed out (infos): fresh arrays every step, allocated without Block's checks
-        (s0, d0), (s1, d1), (s2, d2), (s3, d3), (s4, d4) = self._outcome
-        out = (np.empty(s0, d0), np.empty(s1, d1), np.empty(s2, d2), np.empty(s3, d3), np.empty(s4, d4))
+        (s0, d0), (s1, d1), (s2, d2), (s3, d3), (s4, d4), (s5, d5) = self._outcome
+        out = (np.empty(s0, d0), np.empty(s1, d1), np.empty(s2, d2), np.empty(s3, d3), np.empty(s4, d4),
+               np.empty(s5, d5))
+        if self.stock is not None:
+            self.stock.before_step()
         if self.shopper.fused_step is not None:
             obs = self.shopper.fused_step(slots, skip, out)
         else:
             obs = self._general_step(slots, skip, out, observe)
-        items, flags, counts, money, ends = out
-        return StepOutcome(
+        items, flags, counts, money, ends, stock_flags = out
+        outcome = StepOutcome(
             items=items if self.slate_size == 1 else np.where(flags[0], items, -1),
             shown=flags[0], clicked=flags[1], carted=flags[2], purchased=flags[3],
             clicks=counts[0], carts=counts[1], purchases=counts[2],
             revenue=money[0], reward=money[1], left=ends[0], terminated=ends[1], truncated=ends[2],
             obs=obs, extras=self.shopper.extras,
         )
+        if self.stock is not None:
+            outcome.unavailable, outcome.lost = stock_flags[0], stock_flags[1]
+            stepped = self.num_envs if skip is self._no_skip else int(self.num_envs - np.count_nonzero(skip))
+            self.stock.after_step(items, flags[3], stock_flags[1], stepped)
+        return outcome
 
     def _general_step(self, slots: np.ndarray, skip: np.ndarray, out: tuple, observe: bool) -> np.ndarray | None:
         st = self.state
         items, flags = out[0], out[1]
         kernels.gather(skip, slots, st.session.bundle, out)
         r = self.shopper.reaction(items, self._positions)
-        kernels.sample(skip, (r.click, r.cart, r.purchase, r.leave), st.session.bundle, st.streams.rng.bundle, out)
+        kernels.sample(skip, (r.click, r.cart, r.purchase, r.leave), st.session.bundle, st.streams.rng.bundle,
+                       st.item_table.bundle, out)
+        extra = {"unavailable": out[5][0]} if self._tell_stock else {}
         if skip is self._no_skip or not skip.any():
-            self.shopper.update(items, flags[0], flags[1], flags[2], flags[3])
+            self.shopper.update(items, flags[0], flags[1], flags[2], flags[3], **extra)
         else:
             rows = np.flatnonzero(~skip)
-            self.shopper.update(items[rows], *(f[rows] for f in flags), rows=rows)
+            extra = {key: value[rows] for key, value in extra.items()}
+            self.shopper.update(items[rows], *(f[rows] for f in flags), rows=rows, **extra)
         kernels.advance(skip, st.session.bundle, st.item_table.bundle, st.retrieval.bundle, st.consts, out)
         return self.layout.observe(st) if observe else None
 
@@ -269,8 +318,9 @@ class SimulationCore:
         are -1). The state is only read (explanations of a step are computed from it before the step).
         """
         skip = self._no_skip if skip is None else skip
-        (s0, d0), (s1, d1), (s2, d2), (s3, d3), (s4, d4) = self._outcome
-        out = (np.empty(s0, d0), np.zeros(s1, d1), np.empty(s2, d2), np.empty(s3, d3), np.empty(s4, d4))
+        (s0, d0), (s1, d1), (s2, d2), (s3, d3), (s4, d4), (s5, d5) = self._outcome
+        out = (np.empty(s0, d0), np.zeros(s1, d1), np.empty(s2, d2), np.empty(s3, d3), np.empty(s4, d4),
+               np.zeros(s5, d5))
         kernels.gather(skip, np.ascontiguousarray(slots, dtype=np.int64), self.session.bundle, out)
         return out[0], out[1][0]
 
@@ -291,6 +341,16 @@ class SimulationCore:
         This is what a myopic oracle (the greedy baseline) ranks by; pure, no state change.
         """
         return self.shopper.reaction(self.session.candidates, np.zeros(self.num_candidates))
+
+    def action_masks(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """``(n, slate_size * num_candidates)`` bool: candidates in stock now (``ecomsim.sim.stock.candidate_mask``).
+
+        Without inventory every candidate is allowed. ``rows``: the sessions (all when None).
+        """
+        cand = self.session.candidates if rows is None else self.session.candidates[rows]
+        if self.stock is None:
+            return np.ones((cand.shape[0], self.slate_size * self.num_candidates), dtype=bool)
+        return candidate_mask(cand, self.stock.stock, self.slate_size)
 
     def observe(self, rows: np.ndarray | None = None) -> np.ndarray:
         """``(len(rows), obs_dim)`` float32 observations of sessions ``rows`` (all when None); see ``layout``."""

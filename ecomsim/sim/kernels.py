@@ -201,7 +201,7 @@ def gather(skip, slots, session, outcome):
     """Items shown ``(n, k)`` and ``flags[0]`` (shown); a candidate picked twice in a slate is shown in its first
     slot only; sessions ``skip`` show nothing."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
-    items, flags, counts, money, ends = outcome
+    items, flags, counts, money, ends, stock_flags = outcome
     shown = flags[0]  # once: a slice taken per row costs more than the row's work
     for i in range(slots.shape[0]):
         if skip[i]:
@@ -212,41 +212,77 @@ def gather(skip, slots, session, outcome):
 
 
 @njit(**_ROW)
-def _sample_row(base, counter, u, i, click, cart, purchase, leave, flags, ends):
+def _sample_row(base, counter, u, i, click, cart, purchase, leave, items, flags, ends, stock, stock_params, stock_flags):
+    """Session ``i``'s funnel from its uniforms; with stock (``stock.shape[0] > 0``) the rules of
+    ``ecomsim.sim.stock``: units are taken from ``stock`` as this row buys them (rows in order), an item with no
+    unit left is clicked but neither carted nor bought (its draws give the lost sale), low stock lifts
+    P(purchase | cart), and a click that met an empty shelf raises the leave hazard."""
     k = flags.shape[2]
     _draw_row(base, counter, i, u, i, u.shape[1])
     any_click = False
     any_buy = False
+    let_down = False
+    stocked = stock.shape[0] > 0
     for j in range(k):
         c = flags[0, i, j] and u[i, j] < click[i, j]
-        a = c and u[i, k + j] < cart[i, j]
-        b = a and u[i, 2 * k + j] < purchase[i, j]
+        if stocked:
+            it = items[i, j]
+            units = stock[it]
+            p = purchase[i, j]
+            if units > 0 and units <= stock_params[0]:
+                p = min(1.0, p * stock_params[1])
+            a = c and u[i, k + j] < cart[i, j]
+            b = a and u[i, 2 * k + j] < p
+            out = units <= 0
+            stock_flags[0, i, j] = flags[0, i, j] and out  # shown with no unit on hand
+            stock_flags[1, i, j] = b and out  # the purchase the draws would have made: a lost sale
+            if out:
+                a, b = False, False
+                let_down |= c
+            elif b:
+                stock[it] = units - 1
+        else:
+            a = c and u[i, k + j] < cart[i, j]
+            b = a and u[i, 2 * k + j] < purchase[i, j]
         flags[1, i, j], flags[2, i, j], flags[3, i, j] = c, a, b
         any_click |= c
         any_buy |= b
     level = 2 if any_buy else (1 if any_click else 0)
-    ends[0, i] = u[i, 3 * k] < leave[i, level]
+    h = leave[i, level]
+    if let_down and not any_buy:
+        h = 1.0 - (1.0 - h) * (1.0 - stock_params[2])
+    ends[0, i] = u[i, 3 * k] < h
 
 
 @njit(**_JIT)
-def sample(skip, probs, session, rng, outcome):
+def sample(skip, probs, session, rng, item_table, outcome):
     """Draw a step's uniforms and sample the funnel of every session but ``skip`` (no draws, nothing sampled)."""
     click, cart, purchase, leave = probs
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     key, base, counter = rng
-    items, flags, counts, money, ends = outcome
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
+    items, flags, counts, money, ends, stock_flags = outcome
     for i in range(flags.shape[1]):
         if skip[i]:
-            for j in range(flags.shape[2]):
-                flags[1, i, j], flags[2, i, j], flags[3, i, j] = False, False, False
-            ends[0, i] = False
+            _skip_sample_row(i, flags, ends, stock_flags)
         else:
-            _sample_row(base, counter, uniforms, i, click, cart, purchase, leave, flags, ends)
+            _sample_row(base, counter, uniforms, i, click, cart, purchase, leave, items, flags, ends, stock,
+                        stock_params, stock_flags)
+
+
+@njit(**_ROW)
+def _skip_sample_row(i, flags, ends, stock_flags):
+    """Nothing sampled for a skipped session: no click, cart, purchase, leave, nor stock event."""
+    for j in range(flags.shape[2]):
+        flags[1, i, j], flags[2, i, j], flags[3, i, j] = False, False, False
+    for j in range(stock_flags.shape[2]):
+        stock_flags[0, i, j], stock_flags[1, i, j] = False, False
+    ends[0, i] = False
 
 
 @njit(**_ROW)
 def _advance_row(i, items, flags, price, ints, revenue, last_clicked, bought, category, recent, reward_kind, max_steps,
-                 counts, money, ends):
+                 counts, money, ends, unit_profit):
     k = items.shape[1]
     nclick = 0
     ncart = 0
@@ -277,12 +313,18 @@ def _advance_row(i, items, flags, price, ints, revenue, last_clicked, bought, ca
         recent[i, q] = recent[i, q - k]
     for j in range(k):
         recent[i, j] = items[i, j] if flags[0, i, j] else -1
-    if reward_kind == 0:  # the index of ``EnvConfig.reward`` in ``config.REWARDS``: purchase, revenue, click
+    if reward_kind == 0:  # the index of ``EnvConfig.reward`` in ``config.REWARDS``: purchase, revenue, click, profit
         money[1, i] = float(nbuy)
     elif reward_kind == 1:
         money[1, i] = rev
-    else:
+    elif reward_kind == 2:
         money[1, i] = float(nclick)
+    else:  # profit: each unit bought is worth its item's ``unit_profit`` (set by the store, inventory only)
+        gain = 0.0
+        for j in range(k):
+            if flags[3, i, j]:
+                gain += unit_profit[items[i, j]]
+        money[1, i] = gain
     left = ends[0, i]
     ends[1, i] = left
     ends[2, i] = (not left) and ints[STEP, i] >= max_steps
@@ -293,17 +335,17 @@ def advance(skip, session, item_table, retrieval, consts, outcome):
     """The session state after a step (the step's counts, revenue, reward and ends), then the next candidates
     from the step's uniforms; sessions ``skip`` are left as they are, with zero outcomes."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
-    price, log_price, quality, category, emb, features = item_table
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
     popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
-    items, flags, counts, money, ends = outcome
+    items, flags, counts, money, ends, stock_flags = outcome
     n, k = items.shape
     for i in range(n):
         if skip[i]:
             counts[:, i], money[:, i], ends[:, i] = 0, 0.0, False
         else:
             _advance_row(i, items, flags, price, counters, revenue, last_clicked, bought, category, recent,
-                         reward_kind, max_steps, counts, money, ends)
+                         reward_kind, max_steps, counts, money, ends, unit_profit)
     for i in range(n):
         if not skip[i]:
             _retrieve_row(uniforms, i, 3 * k + 1, pool, i, popular_items, popular_cdf, popular_low, popular_exact,
@@ -313,12 +355,15 @@ def advance(skip, session, item_table, retrieval, consts, outcome):
 # ============================================================== observation
 @njit(**_ROW)
 def _observe_row(r, o, o32, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates,
-                 recent, item_u32, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark):
+                 recent, item_u32, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark, stock,
+                 stock_params):
     """Session ``r``'s observation into the float32 row ``o`` (``o32``: the same row as uint32 words)."""
     d = interest.shape[1]
     nc = bought.shape[1]
     nf = item_u32.shape[1]
-    nt = nf + 4  # static features, then seen, affinity, log price over budget, category bought
+    stocked = stock.shape[0] > 0
+    # static features, then seen, affinity, log price over budget, category bought (and out / low stock)
+    nt = nf + 6 if stocked else nf + 4
     for j in range(nseg + nch):
         o[j] = 0.0
     o[segment[r]] = 1.0
@@ -360,6 +405,10 @@ def _observe_row(r, o, o32, segment, channel, interest, budget, sensitivity, int
         blk[1] = min(max(a, -1.0), 1.0)
         blk[2] = log_price[it] - lb
         blk[3] = bought[r, category[it]]
+        if stocked:
+            units = stock[it]
+            blk[4] = units <= 0
+            blk[5] = units > 0 and units <= stock_params[0]
         j += nt
 
 
@@ -368,7 +417,7 @@ def observe(rows, session, portrait, item_table, retrieval, consts, out):
     """Observations of sessions ``rows`` into ``out`` ``(len(rows), obs_dim)`` (layout in ``ecomsim.sim.observation``)."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
-    price, log_price, quality, category, emb, features = item_table
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
     popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
     item_u32 = features.view(np.uint32)
@@ -376,7 +425,7 @@ def observe(rows, session, portrait, item_table, retrieval, consts, out):
     for i in range(rows.shape[0]):
         _observe_row(rows[i], out[i], out32[i], segment, channel, interest, budget, price_sensitivity, counters,
                      last_clicked, bought, candidates, recent, item_u32, emb, log_price, category, num_segments,
-                     num_channels, max_steps, LOG_BUDGET_CENTER, mark)
+                     num_channels, max_steps, LOG_BUDGET_CENTER, mark, stock, stock_params)
 
 
 # ====================================================== DNN shopper model
@@ -454,7 +503,7 @@ def dnn_features(rows, items, session, portrait, item_table, tracker, consts, us
     ``rows`` (definitions in ``SessionTracker``)."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
-    price, log_price, quality, category, emb, features = item_table
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
     session_interest, aggregates, member = tracker
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
     item_u32, item_out32 = features.view(np.uint32), item_out.view(np.uint32)
@@ -512,7 +561,7 @@ def dnn_update(rows, items, flags, session, item_table, tracker):
     """The tracker of sessions ``rows`` after showing them ``items`` ``(n, k)`` with outcome ``flags`` ``(2, n, k)``
     (shown, clicked); call before ``advance``: repeats count the history before the step."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
-    price, log_price, quality, category, emb, features = item_table
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
     session_interest, aggregates, member = tracker
     for i in range(items.shape[0]):
         _dnn_update_row(i, rows[i], items, flags, recent, quality, emb, session_interest, aggregates, DNN_A_MIN,
@@ -654,10 +703,10 @@ def dnn_pre(skip, slots, session, portrait, item_table, tracker, consts, outcome
     """The items shown ``(n, k)`` (and ``flags[0]``, shown) and the DNN's user and item features."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
-    price, log_price, quality, category, emb, features = item_table
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
     session_interest, aggregates, member = tracker
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
-    items, flags, counts, money, ends = outcome
+    items, flags, counts, money, ends, stock_flags = outcome
     item_u32, itemf32 = features.view(np.uint32), itemf.view(np.uint32)
     for i in range(slots.shape[0]):
         _pre_row(i, skip, slots, candidates, segment, channel, budget, price_sensitivity, counters, last_clicked,
@@ -677,21 +726,23 @@ def dnn_post(skip, probs, session, portrait, rng, item_table, retrieval, tracker
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
     key, base, counter = rng
-    price, log_price, quality, category, emb, features = item_table
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
     popular_items, popular_cdf, popular_low, popular_exact, anchors, anchor_pools, mark = retrieval
     session_interest, aggregates, member = tracker
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
-    items, flags, counts, money, ends = outcome
+    items, flags, counts, money, ends, stock_flags = outcome
     n, k = items.shape
     for i in range(n):
         if skip[i]:
+            _skip_sample_row(i, flags, ends, stock_flags)
             counts[:, i], money[:, i], ends[:, i] = 0, 0.0, False
             continue
-        _sample_row(base, counter, uniforms, i, click, cart, purchase, leave, flags, ends)
+        _sample_row(base, counter, uniforms, i, click, cart, purchase, leave, items, flags, ends, stock, stock_params,
+                    stock_flags)
         _dnn_update_row(i, i, items, flags, recent, quality, emb, session_interest, aggregates, DNN_A_MIN, DNN_DECAY,
                         DNN_DRIFT)
         _advance_row(i, items, flags, price, counters, revenue, last_clicked, bought, category, recent, reward_kind,
-                     max_steps, counts, money, ends)
+                     max_steps, counts, money, ends, unit_profit)
     for i in range(n):
         if skip[i]:
             continue
@@ -701,7 +752,7 @@ def dnn_post(skip, probs, session, portrait, rng, item_table, retrieval, tracker
     for i in range(n):
         _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, price_sensitivity, counters,
                      last_clicked, bought, candidates, recent, item_u32, emb, log_price, category, num_segments,
-                     num_channels, max_steps, LOG_BUDGET_CENTER, mark)
+                     num_channels, max_steps, LOG_BUDGET_CENTER, mark, stock, stock_params)
 
 
 @njit(**_JIT)
@@ -710,11 +761,11 @@ def dnn_step(skip, slots, session, portrait, rng, item_table, retrieval, tracker
     """``dnn_pre`` and the compiled forward session by session, then ``dnn_post``: one call for a whole step."""
     counters, revenue, last_clicked, bought, recent, candidates, pool, uniforms = session
     segment, channel, interest, price_sensitivity, budget, patience, intent = portrait
-    price, log_price, quality, category, emb, features = item_table
+    price, log_price, quality, category, emb, features, stock, unit_profit, stock_params = item_table
     session_interest, aggregates, member = tracker
     wflat, wmeta, slope, click_a, click_b = weights
     num_segments, num_channels, n_popular, n_personal, num_items, reward_kind, max_steps = consts
-    items, flags, counts, money, ends = outcome
+    items, flags, counts, money, ends, stock_flags = outcome
     n, k = slots.shape
     scratch = forward_scratch(wmeta)
     w = _unpack(wflat[0], wmeta)

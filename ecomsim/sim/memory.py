@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 from ecomsim.sim import retrieval
 from ecomsim.sim.observation import feature_counts
 from ecomsim.sim.state import ITEM_TABLE, OUTCOME, PORTRAIT, RETRIEVAL, RNG, SESSION, sizes
+from ecomsim.sim.stock import STOCK_PARAMS
 
 if TYPE_CHECKING:
     from ecomsim.config import EnvConfig
@@ -147,12 +148,15 @@ def _sizes(config: "EnvConfig", num_envs: int, dims: CatalogDims) -> tuple[dict[
     """The state's symbolic sizes (retrieval's included) and the observation's bytes."""
     m, k, items = config.num_candidates, config.slate_size, dims.num_items
     _, n_personal = retrieval.candidate_mix(m, config.popular_share, config.personal_share)
-    counts = feature_counts(dims.num_categories, dims.embed_dim)
+    counts = feature_counts(dims.num_categories, dims.embed_dim, config.inventory is not None)
     table = sizes(num_envs, m, k, items, dims.num_categories, dims.embed_dim,
                   retrieval.pool_size(n_personal, items), counts["item"])
     table.update(popular_pool=min(retrieval.POPULAR_POOL, items), buckets=retrieval.BUCKETS,
                  anchors=min(retrieval.NUM_ANCHORS, items), marks=items + 1,
                  member_rows=num_envs)  # an ensemble's per-session member (counted whether drawn or not)
+    stocked = config.inventory is not None
+    table.update(stocked_envs=num_envs if stocked else 0, stocked_slots=k if stocked else 0,
+                 stocked_items=items if stocked else 0, stock_params=len(STOCK_PARAMS) if stocked else 0)
     obs_dim = counts["portrait"] + counts["session"] + m * (counts["item"] + counts["candidate"])
     return table, 4 * obs_dim
 
@@ -178,7 +182,7 @@ def item_bytes(config: "EnvConfig", dims: CatalogDims, shopper: "ShopperModel", 
     table, _ = _sizes(config, 0, dims)
     d = dims.embed_dim
     _, _, model_item = shopper.memory_bytes(d, config.num_candidates, config.slate_size)
-    one_item = ITEM_TABLE.nbytes(dict(table, num_items=1))
+    one_item = ITEM_TABLE.nbytes(dict(table, num_items=1, stocked_items=min(table["stocked_items"], 1)))
     held = CATALOG_COLUMN_BYTES + 4 * d + one_item + 8 + model_item  # + retrieval's item marker
     # the build: unit-norm float64 embeddings and their norms, the item features' log prices, every anchor's
     # scores, and argpartition's negated scores and indexes for ANCHOR_CHUNK anchors

@@ -9,7 +9,12 @@ compares). A row is::
     portrait (segment, channel, interest, log_budget, price_sensitivity)
     session  (step_frac, clicks, carts, purchases, no_click_run, last_clicked, bought_<category>)
     num_candidates x [item (cat_<category>, log_price_z, quality, rel_popularity, emb_<j>)
-                      candidate (seen, affinity, log_price_over_budget, category_bought)]
+                      candidate (seen, affinity, log_price_over_budget, category_bought
+                                 [, out_of_stock, low_stock]: with inventory only)]
+
+A feature with an ``option`` is in the layout only when that world option is on
+(``inventory``: the stock state of each candidate, ``ecomsim.sim.stock``), so the default
+layout is the one it always was.
 
 Bounds are finite and honest: fixed where the definition bounds the value (one-hots,
 flags, ``x / (1 + x)`` counts, cosines, unit-norm components); else derived from what
@@ -54,6 +59,7 @@ class Feature:
     over: str | None
     bounds: tuple[float, float] | str
     definition: str
+    option: str | None = None  # the world option that adds this feature (None: always there)
 
 
 FEATURES = (
@@ -78,15 +84,22 @@ FEATURES = (
     Feature("candidate", "affinity", None, SIGNED, "cosine of the profile interest and the embedding"),
     Feature("candidate", "log_price_over_budget", None, "log_price_over_budget", "log(price / budget)"),
     Feature("candidate", "category_bought", None, UNIT, "1 if the item's category was bought this session"),
+    Feature("candidate", "out_of_stock", None, UNIT, "1 if the item has no unit on hand", "inventory"),
+    Feature("candidate", "low_stock", None, UNIT, "1 if it has 1 to low_stock_units units ('only n left')",
+            "inventory"),
 )
+OPTIONS = ("inventory",)  # the world options that add features
 
 
-def feature_counts(num_categories: int, embed_dim: int) -> dict[str, int]:
+def feature_counts(num_categories: int, embed_dim: int, inventory: bool = False) -> dict[str, int]:
     """Features per part of ``FEATURES`` (``portrait``, ``session``, ``item``, ``candidate``) for a catalog of
-    ``num_categories`` categories and ``embed_dim``-dimensional embeddings (what :class:`ObservationLayout` names)."""
+    ``num_categories`` categories and ``embed_dim``-dimensional embeddings (what :class:`ObservationLayout` names);
+    ``inventory``: with the stock features."""
     over = {"segments": len(SEGMENTS), "channels": len(CHANNELS), "categories": num_categories, "embed_dim": embed_dim}
     counts = dict.fromkeys(("portrait", "session", "item", "candidate"), 0)
     for f in FEATURES:
+        if f.option == "inventory" and not inventory:
+            continue
         counts[f.part] += 1 if f.over is None else over[f.over]
     return counts
 
@@ -161,11 +174,14 @@ class ObservationLayout:
         num_candidates: candidate blocks per observation.
         item_ranges: the catalog-dependent ranges (:class:`ItemRanges`).
         portrait_support: ``(low, high)`` of ``budget`` and ``price_sensitivity`` over the population.
+        inventory: add the stock features (``Feature.option == "inventory"``).
     """
 
     def __init__(self, category_names: tuple[str, ...], embed_dim: int, num_candidates: int,
-                 item_ranges: ItemRanges, portrait_support: Mapping[str, tuple[float, float]]) -> None:
+                 item_ranges: ItemRanges, portrait_support: Mapping[str, tuple[float, float]],
+                 inventory: bool = False) -> None:
         self.num_candidates = num_candidates
+        self.options = frozenset({"inventory"} if inventory else ())
         self.item_ranges = item_ranges
         over = {"segments": SEGMENTS, "channels": CHANNELS, "categories": category_names,
                 "embed_dim": [str(j) for j in range(embed_dim)]}
@@ -180,6 +196,8 @@ class ObservationLayout:
         self.names: dict[str, list[str]] = {"portrait": [], "session": [], "item": [], "candidate": []}
         self.bounds: dict[str, list[tuple[float, float]]] = {part: [] for part in self.names}
         for f in FEATURES:
+            if f.option is not None and f.option not in self.options:
+                continue
             lo, hi = derived[f.bounds] if isinstance(f.bounds, str) else f.bounds
             assert lo < hi, (f.name, lo, hi)
             names = [f.name] if f.over is None else [f.name.format(s) for s in over[f.over]]

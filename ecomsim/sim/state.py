@@ -37,6 +37,13 @@ item_table   quality              (I,)            float64  rating in [0, 1]
 item_table   category             (I,)            int64    index into the catalog's category names
 item_table   emb                  (I, d)          float64  unit-norm embedding (affinities are cosines)
 item_table   features             (I, F)          float32  static candidate features (``observation``)
+item_table   stock                (S,)            int64    units on hand per item, the store's own array
+                                                           (``S = I`` with inventory, else 0); the step
+                                                           takes the units its sessions buy, rows in order
+item_table   unit_profit          (S,)            float64  ``reward="profit"``: currency units one unit
+                                                           bought is worth (set by the store each day)
+item_table   stock_params         (SP,)           float64  ``ecomsim.sim.stock.STOCK_PARAMS`` (``SP = 3``
+                                                           with inventory, else 0)
 retrieval    popular_items        (Q,)            int64    the Q most popular items, most popular first
 retrieval    popular_cdf          (Q,)            float64  their normalised cumulative popularity
 retrieval    popular_low          (B,)            int64    bucket table of the popular draw
@@ -53,9 +60,18 @@ outcome      flags                (4, N, k)       bool     rows: shown, clicked,
 outcome      counts               (3, N)          int64    rows: clicks, carts, purchases this step
 outcome      money                (2, N)          float64  rows: revenue (currency units), reward
 outcome      ends                 (3, N)          bool     rows: left, terminated, truncated
+outcome      stock_flags          (2, NS, kS)     bool     rows: unavailable (shown with no unit on hand),
+                                                           lost (bought by the draws, no unit: a lost sale);
+                                                           ``NS, kS = N, k`` with inventory, else 0
 consts       (7 ints)             ()              int64    num_segments, num_channels, n_popular,
                                                            n_personal, num_items, reward_kind, max_steps
 ============ ==================== =============== ======== ==============================================
+
+The store's fields (``stock``, ``unit_profit``, ``stock_params``, ``stock_flags``) are the
+"Growing the state" rule at work: sized 0 when inventory is off (``EnvConfig.inventory``),
+so the kernels' signatures are the same either way and they test ``stock.shape[0] > 0``.
+``stock`` is not a copy: it is row 0 of the store's :class:`~ecomsim.store.state.StoreState`
+stock, so the store and the step kernels read and write one array.
 
 Who writes what. The core owns ``session``, ``portrait``, ``rng`` (through
 ``SessionStreams``), ``item_table``, ``retrieval`` and ``consts``: ``reset`` fills a
@@ -176,6 +192,9 @@ ITEM_TABLE = BlockSpec("item_table", (
     _f("category", ("num_items",), np.int64, 0, "index into the catalog's category names"),
     _f("emb", ("num_items", "embed_dim"), np.float64, 0.0, "unit-norm embedding"),
     _f("features", ("num_items", "item_features"), np.float32, 0.0, "static candidate features"),
+    _f("stock", ("stocked_items",), np.int64, 0, "units on hand (the store's array; 0 items without inventory)"),
+    _f("unit_profit", ("stocked_items",), np.float64, 0.0, "reward='profit' value of one unit bought"),
+    _f("stock_params", ("stock_params",), np.float64, 0.0, "ecomsim.sim.stock.STOCK_PARAMS"),
 ))
 RETRIEVAL = BlockSpec("retrieval", (
     _f("popular_items", ("popular_pool",), np.int64, 0, "most popular items, most popular first"),
@@ -200,6 +219,8 @@ OUTCOME = BlockSpec("outcome", (
     _f("counts", (3, "num_envs"), np.int64, 0, "this step", ("clicks", "carts", "purchases")),
     _f("money", (2, "num_envs"), np.float64, 0.0, "this step", ("revenue", "reward")),
     _f("ends", (3, "num_envs"), np.bool_, False, "after this step", ("left", "terminated", "truncated")),
+    _f("stock_flags", (2, "stocked_envs", "stocked_slots"), np.bool_, False, "per slot, inventory only",
+       ("unavailable", "lost")),
 ))
 #: the ``consts`` bundle: a tuple of ints in this order
 CONSTS = ("num_segments", "num_channels", "n_popular", "n_personal", "num_items", "reward_kind", "max_steps")

@@ -21,6 +21,7 @@ import numpy as np
 from ecomsim.errors import check_choice, check_range, suggest
 
 GROUPINGS = ("category", "top_n")
+REPLENISHMENTS = ("base_stock", "none")
 MAX_LEAD_TIME_DAYS = 365
 # Relative sessions per weekday, Monday first (mean 1). Illustrative, not calibrated:
 # online shops see more visits early in the week and on Sunday, fewer on Friday and
@@ -57,6 +58,14 @@ class StoreConfig:
             a list with one int per group.
         initial_fill_days: initial stock, in days of expected demand per item
             (``ceil(initial_fill_days * rate)`` units, see ``StoreState.reset``).
+        min_fill_units: an item starts stocked only when its expected demand over
+            ``initial_fill_days`` is at least this many units, >= 0; the long tail below it
+            starts empty (listed, out of stock until an order brings units). Default 0.5:
+            in a long-tail catalog (the default one sells ~20 units a day over 2,000 items at
+            500 sessions a day) rounding every item up to one unit would stock ~2,000 units of
+            items that sell a few a year, and their units would hide the best sellers'
+            stock-outs from a group's position for months. 0: every item with demand starts
+            with at least one unit.
         margin: gross margin share of the price for every item, in (0, 1):
             unit cost = ``price * (1 - margin)``, currency units.
         category_margins: per-category margins overriding ``margin`` (category name ->
@@ -71,6 +80,36 @@ class StoreConfig:
         max_order_units: cap on one group order, in units; an order above it is an
             error, not clipped (it guards against a runaway action).
         horizon_days: days of one store episode (the traffic plan's length).
+
+    What stock does to shoppers (``ecomsim.sim.stock``; any env with inventory):
+
+    Attributes:
+        low_stock_units: an item with ``1..low_stock_units`` units on hand is shown as low
+            ("only 3 left"), >= 0 (0: never).
+        scarcity_lift: at low stock ``P(purchase | cart)`` is multiplied by ``1 + scarcity_lift``
+            (capped at 1), in [0, 10]. Default 0.10: an illustrative, small scarcity effect
+            (not calibrated).
+        oos_leave: after a click on an out-of-stock item (and no purchase that step) the
+            leave hazard ``h`` becomes ``1 - (1 - h) * (1 - oos_leave)``, in [0, 1].
+        units_per_session: the catalog's purchase rate, units bought per session; item
+            ``i`` is bought at ``units_per_session * popularity_i`` per session. It sets the
+            initial fill and the other shoppers' demand of a session env, and the forecasts'
+            prior. Default 0.04: what sessions under the popularity recommender bought
+            (0.035 with DNN shoppers, 0.041 in the reference world; docs/inventory.md).
+
+    The store of a session env (``Recommend-v0`` / ``Slate-v0`` with inventory, ``ecomsim.store.shop``):
+
+    Attributes:
+        steps_per_session: the session length the store's clock assumes, steps (> 0): a day
+            lasts ``(1 - background_share) * sessions(d) * steps_per_session`` session-steps.
+            Default 10: the mean session length under the popularity recommender (10.2
+            steps with DNN shoppers, 10.3 in the reference world).
+        background_share: share of the day's traffic not simulated session by session but
+            drawn as other shoppers' demand, in [0, 0.999] (a single env is one shopper among
+            many: e.g. 0.9).
+        replenishment: the session env store's own ordering: ``"base_stock"`` (order-up-to
+            with a moving-average forecast, ``ecomsim.store.policies.BaseStock``) or ``"none"``.
+        review_days, safety_z: its review period (days) and safety factor.
     """
 
     sessions_per_day: int = 500
@@ -81,6 +120,7 @@ class StoreConfig:
     top_n: int = 20
     lead_time_days: int | list[int] = field(default=3, hash=False)
     initial_fill_days: float = 14.0
+    min_fill_units: float = 0.5
     margin: float = 0.30
     category_margins: dict[str, float] | None = field(default=None, hash=False)
     holding_cost_rate: float = 0.30 / 365.0
@@ -88,6 +128,15 @@ class StoreConfig:
     lost_margin_weight: float = 1.0
     max_order_units: int = 100_000
     horizon_days: int = 180
+    low_stock_units: int = 3
+    scarcity_lift: float = 0.10
+    oos_leave: float = 0.20
+    units_per_session: float = 0.04
+    steps_per_session: float = 10.0
+    background_share: float = 0.0
+    replenishment: str = "base_stock"
+    review_days: int = 7
+    safety_z: float = 1.65
 
     def __post_init__(self) -> None:
         check_range("sessions_per_day", self.sessions_per_day, 1, 100_000_000, integer=True)
@@ -104,6 +153,7 @@ class StoreConfig:
         else:
             check_range("lead_time_days", lead, 1, MAX_LEAD_TIME_DAYS, integer=True)
         check_range("initial_fill_days", self.initial_fill_days, 0.0, 3650.0)
+        check_range("min_fill_units", self.min_fill_units, 0.0, 1e9)
         check_range("margin", self.margin, 0.0, 1.0)
         if not 0.0 < self.margin < 1.0:
             raise ValueError(f"margin must be in (0, 1) (unit cost = price * (1 - margin)), got {self.margin!r}")
@@ -119,6 +169,15 @@ class StoreConfig:
         check_range("order_fixed_cost", self.order_fixed_cost, 0.0, 1e12)
         check_range("lost_margin_weight", self.lost_margin_weight, 0.0, 1e6)
         check_range("max_order_units", self.max_order_units, 1, 10**12, integer=True)
+        check_range("low_stock_units", self.low_stock_units, 0, 1_000_000, integer=True)
+        check_range("scarcity_lift", self.scarcity_lift, 0.0, 10.0)
+        check_range("oos_leave", self.oos_leave, 0.0, 1.0)
+        check_range("units_per_session", self.units_per_session, 1e-9, 1000.0)
+        check_range("steps_per_session", self.steps_per_session, 1e-3, 100_000.0)
+        check_range("background_share", self.background_share, 0.0, 0.999)
+        check_choice("replenishment", self.replenishment, REPLENISHMENTS)
+        check_range("review_days", self.review_days, 1, 3650, integer=True)
+        check_range("safety_z", self.safety_z, 0.0, 10.0)
 
     def _check_traffic_shape(self) -> None:
         if self.weekday_factors is not None:

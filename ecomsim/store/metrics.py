@@ -23,10 +23,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecomsim.metrics import Estimate, mean_normal
+from ecomsim.metrics import STORE_METRIC_NAMES, Estimate, mean_normal
 from ecomsim.store.harness import StoreHistory
 
-STORE_METRIC_NAMES = ("profit_per_day", "stockout_rate", "inventory_turnover")
+__all__ = ["STORE_METRIC_NAMES", "per_store_metrics", "store_metrics"]
 
 
 def per_store_metrics(history: StoreHistory) -> dict[str, np.ndarray]:

@@ -125,7 +125,9 @@ class StoreState:
     def reset(self, demand_rate: np.ndarray) -> None:
         """Start day 0: stock = ``ceil(initial_fill_days * demand_rate)``, nothing on order.
 
-        ``ceil``, so every item with expected demand starts with at least one unit.
+        ``ceil``, so every item with expected demand starts with at least one unit, except
+        the items whose ``initial_fill_days * demand_rate`` is below ``min_fill_units``
+        (the long tail): they start empty.
 
         Args:
             demand_rate: ``(num_items,)`` or ``(num_stores, num_items)`` float64, expected
@@ -141,6 +143,7 @@ class StoreState:
         # shrunk by one part in 1e12 before the ceil, so a whole number that float
         # arithmetic left a hair above (10 * 1.1 = 11.000000000000002) is not rounded up a unit
         fill = self.config.initial_fill_days * rate * (1.0 - 1e-12)
+        fill[fill < self.config.min_fill_units * (1.0 - 1e-12)] = 0.0
         self.stock[:] = np.ceil(fill).astype(np.int64)
         for arr in (self.due, self.demand, self.sold, self.received, self.ordered, self.orders):
             arr[...] = 0
@@ -221,6 +224,27 @@ class StoreState:
         self.demand += qty
         self.sold += sold
         return sold
+
+    def record(self, sold_items: np.ndarray, lost_items: np.ndarray, store: int = 0) -> None:
+        """Book sales that a session core made itself (inventory on, ``ecomsim.sim.stock``).
+
+        The core's step kernels take a unit from ``stock`` (this state's row ``store``, the
+        core's ``item_table.stock``) as a session buys it, so here only the books move:
+        each entry of ``sold_items`` is one unit sold, each of ``lost_items`` one unit that
+        found no stock; both count as demand.
+
+        Args:
+            sold_items, lost_items: ``(n,)`` int item indexes (repeats are several units).
+            store: the store the core shops in.
+        """
+        self._check_open("record")
+        for name, idx in (("sold_items", sold_items), ("lost_items", lost_items)):
+            idx = self._index_array(name, idx, self.num_items)
+            if idx.size:
+                np.add.at(self.demand[store], idx, 1)
+                if name == "sold_items":
+                    np.add.at(self.sold[store], idx, 1)
+        assert (self.stock >= 0).all(), "stock went negative"
 
     # =================================================================== orders
     def place_orders(self, group_units: np.ndarray, item_weights: np.ndarray) -> np.ndarray:

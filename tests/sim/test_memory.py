@@ -68,7 +68,8 @@ def test_block_bytes_are_the_allocated_arrays():
                       st.session.pool.shape[1], st.item_table.features.shape[1])
         table.update(popular_pool=len(st.retrieval.popular_items), buckets=len(st.retrieval.popular_low),
                      anchors=len(st.retrieval.anchors), marks=cat.num_items + 1,
-                     member_rows=len(core.shopper.tracker.member) if core.shopper.blocks else 0)
+                     member_rows=len(core.shopper.tracker.member) if core.shopper.blocks else 0,
+                     stocked_envs=0, stocked_slots=0, stocked_items=0, stock_params=0)
         blocks = {"session": st.session, "portrait": st.portraits, "rng": st.streams.rng, "item_table": st.item_table,
                   "retrieval": st.retrieval}
         if core.shopper.blocks:

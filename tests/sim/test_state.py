@@ -61,11 +61,16 @@ def test_docstring_table_lists_every_declared_field() -> None:
 def test_reward_codes_follow_config_rewards() -> None:
     """``consts.reward_kind`` indexes ``config.REWARDS``: each reward is what its name says."""
     for name in REWARDS:
-        env = EcomVectorEnv(num_envs=64, reward=name, **REF)
+        store = {"inventory": {"initial_fill_days": 60.0}} if name == "profit" else {}  # profit needs the store
+        env = EcomVectorEnv(num_envs=64, reward=name, **REF, **store)
         env.reset(seed=0)
         for _ in range(10):
+            value = env.core.stock.unit_profit.copy() if name == "profit" else None
             _, reward, *_, info = env.step(np.zeros(64, dtype=np.int64))
-            want = {"purchase": info["purchases"], "revenue": info["revenue"], "click": info["clicks"]}[name]
+            if name == "profit":
+                want = np.where(info["purchased"], value[info["items"]], 0.0).sum(axis=1)
+            else:
+                want = {"purchase": info["purchases"], "revenue": info["revenue"], "click": info["clicks"]}[name]
             np.testing.assert_array_equal(reward, want.astype(np.float64))
 
 

@@ -129,12 +129,21 @@ def test_the_last_unit_goes_to_the_first_request():
 
 
 def test_initial_fill_is_days_of_demand_rounded_up():
-    state = small_store(num_stores=2, initial_fill_days=10.0)
+    state = small_store(num_stores=2, initial_fill_days=10.0, min_fill_units=0.0)
     state.reset(np.arange(NUM_ITEMS) / 39.0)  # 10 days * k / 39 units a day
     assert state.stock[0].tolist() == [-(-10 * k // 39) for k in range(NUM_ITEMS)]  # exact ceil in integers
     assert state.stock[0, 0] == 0 and (state.stock[:, 1:] >= 1).all()
     state.reset(np.full(NUM_ITEMS, 1.1))  # 10 * 1.1 is 11.000000000000002 in floats: still 11 units
     assert (state.stock == 11).all()
+
+
+def test_the_long_tail_below_min_fill_units_starts_empty():
+    state = small_store(num_stores=1, initial_fill_days=10.0, min_fill_units=2.0)
+    state.reset(np.arange(NUM_ITEMS) / 39.0)  # fills 10 k / 39 units: below 2 units for k <= 7
+    want = [0 if 10 * k / 39 < 2 else -(-10 * k // 39) for k in range(NUM_ITEMS)]
+    assert state.stock[0].tolist() == want and want[7] == 0 and want[8] == 3
+    state.reset(np.full(NUM_ITEMS, 0.2))  # exactly 2.0 units (as floats round it): kept
+    assert (state.stock == 2).all()
 
 
 @pytest.mark.parametrize(
