@@ -41,7 +41,7 @@ class Shoppers:
         from ecomsim.shoppers.behavior import SessionTracker
         from ecomsim.shoppers.network import BehaviorNet
         from ecomsim.config import CHANNELS, EnvConfig
-        from ecomsim.envs import build_core
+        from ecomsim.assembly import build_core
         from ecomsim.shoppers.reference import ReferenceWorld
 
         tracker = SessionTracker(build_core(EnvConfig(), 1, shopper=ReferenceWorld()).state)

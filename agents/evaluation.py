@@ -48,7 +48,7 @@ class SB3Policy(Policy):
 
     def reset(self, core, rng: np.random.Generator) -> None:
         from agents.model_files import check_fits, describe_space
-        from ecomsim.envs import env_spaces
+        from ecomsim.assembly import env_spaces
 
         super().reset(core, rng)
         card = getattr(self.model, "card", None) or {
@@ -119,7 +119,7 @@ def evaluate(
 def spaces_of(options: dict[str, Any]):
     """``(action_space, observation_space)`` of the env ``options`` make (a one-session core: no vector env built)."""
     from ecomsim.config import EnvConfig
-    from ecomsim.envs import build_core, env_spaces
+    from ecomsim.assembly import build_core, env_spaces
 
     return env_spaces(build_core(EnvConfig.from_kwargs(options), 1))
 

@@ -45,7 +45,7 @@ def env_bytes_per_session(env_options: dict[str, Any], sb3: bool = True) -> int:
     if key not in _PER_SESSION:
         from agents.vec_env import SB3_VIEW
         from ecomsim.config import EnvConfig
-        from ecomsim.envs import VECTOR_VIEW, build_core
+        from ecomsim.assembly import VECTOR_VIEW, build_core
         from ecomsim.sim.memory import CatalogDims, session_bytes
 
         config = EnvConfig.from_kwargs(env_options)

@@ -8,7 +8,7 @@ Per episode of ``T`` steps (Minari's convention): ``observations`` ``(T + 1, D)`
 float32 (the last one is the observation after the final step), ``actions`` ``(T,)``
 int64, ``rewards`` / ``terminations`` / ``truncations`` ``(T,)``, and ``infos``, each
 key ``(T + 1, ...)``: row 0 is the info ``reset`` gave, row ``t + 1`` the info of step
-``t``. The env's per-step info keys (``ecomsim.envs.step_info``: ``items``, ``clicked``,
+``t``. The env's per-step info keys (``ecomsim.info.step_info``: ``items``, ``clicked``,
 ``carted``, ``purchased``, ``clicks``, ``carts``, ``purchases``, ``revenue``, ``left``) are
 kept; its ``session_*`` running totals are not (they are cumulative sums of those, and
 every key costs an HDF5 dataset per episode: about 1 ms and 4 KB). The step infos also

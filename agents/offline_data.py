@@ -36,7 +36,7 @@ class LoggedEpisodes:
         logging_probs: ``(S, M)`` the logging policy's whole distribution.
         starts: ``(E + 1,)`` int64 episode offsets into the step arrays.
         final_obs: ``(E, D)`` float32 observation after each episode's last step.
-        infos: step infos, key -> ``(S, ...)`` (``ecomsim.envs.step_info`` keys).
+        infos: step infos, key -> ``(S, ...)`` (``ecomsim.info.step_info`` keys).
         reset_infos: the info each episode started with, key -> ``(E, ...)``.
         target_probs: optional OPE targets' distributions at the logged states, name -> ``(S, M)``.
         oracle_purchase: optional ``(S, M)`` the simulator's own P(purchase | state, candidate): an oracle

@@ -43,7 +43,7 @@ from agents.store_train import (ALGO_NAMES, StoreMetricsCallback, algo_class, is
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.cards import read_json
 from ecomsim.config import EnvConfig
-from ecomsim.envs import build_core, env_spaces
+from ecomsim.assembly import build_core, env_spaces
 from ecomsim.errors import TrainingStopped
 from ecomsim.registration import env_kwargs, store_env_kwargs
 

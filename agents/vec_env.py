@@ -45,7 +45,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from ecomsim import render as rendering
 from ecomsim.catalog import Catalog
 from ecomsim.config import EnvConfig
-from ecomsim.envs import build_core, env_spaces, step_info
+from ecomsim.assembly import build_core, env_spaces
+from ecomsim.info import step_info
 from ecomsim.errors import check_range
 from ecomsim.inputs import check_seed
 from ecomsim.sim.memory import ViewBytes

@@ -148,7 +148,7 @@ class StepView:
 def step_views(core: Any, info: Mapping[str, np.ndarray], rows: Sequence[int] | None = None,
                reasons: Sequence[Sequence[str]] | None = None) -> list[StepView]:
     """The views of sessions ``rows`` (all when None) of ``core`` (a ``SimulationCore``) after the step whose
-    batched ``info`` (``ecomsim.envs.step_info``: ``(N, ...)`` arrays) is given; ``reasons``: per row, one
+    batched ``info`` (``ecomsim.info.step_info``: ``(N, ...)`` arrays) is given; ``reasons``: per row, one
     string per slot. Reads the state only (``describe`` is pure), so rendering never changes a trajectory."""
     rows = np.arange(core.num_envs) if rows is None else np.asarray(rows, dtype=np.int64)
     described = core.shopper.describe(rows)

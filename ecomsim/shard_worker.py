@@ -32,7 +32,7 @@ from ecomsim.shoppers.base import ShopperModel
 from ecomsim.sim.state import OUTCOME, SESSION
 
 ALIGN_BYTES = 64  # each array starts on a cache line: workers writing neighbouring arrays never share one
-#: the session totals the parent reads after every call (``ecomsim.envs.step_info``, the SB3 VecEnv)
+#: the session totals the parent reads after every call (``ecomsim.info.step_info``, the SB3 VecEnv)
 MIRRORED = ("step_count", "clicks", "carts", "purchases", "impressions", "revenue")
 
 
@@ -124,7 +124,7 @@ def serve(conn: Connection, spec: WorkerSpec, inherited: list[Connection]) -> No
     shm = None
     try:
         pin_threads()
-        from ecomsim.envs import build_core  # imported here: envs imports this package lazily
+        from ecomsim.assembly import build_core  # imported here: the env layer imports this package lazily
 
         core = build_core(spec.config, spec.hi - spec.lo, spec.catalog, spec.shopper, spec.catalog_support)
         pin_threads()  # again: building a DNN shopper imports torch

@@ -185,7 +185,7 @@ class ShardedCore:
     """``num_envs`` sessions stepped by worker processes, with the interface the env views use of a core.
 
     Args:
-        config, num_envs, catalog, shopper, catalog_support: as :func:`ecomsim.envs.build_core`.
+        config, num_envs, catalog, shopper, catalog_support: as :func:`ecomsim.assembly.build_core`.
         num_workers: worker processes asked for (fewer run where the rows do not allow them:
             :func:`shard_bounds`; ``self.num_workers`` says how many).
         start_method: ``"fork"`` or ``"spawn"`` (default: fork where available).

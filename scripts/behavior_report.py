@@ -29,7 +29,7 @@ import numpy as np
 from agents.agreement import GAP_TARGET, agreement
 from agents.cli import existing_file, option, parse_args, pin_threads, run
 from agents.memory import check_env_memory
-from ecomsim.shoppers.behavior import load_net, shipped_weights_path
+from ecomsim.shoppers.weights import load_net, shipped_weights_path
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, heldout_metrics, predict_steps, train_behavior
 from ecomsim.data.reference_logs import log_reference_world, merge_logs
 

@@ -28,7 +28,7 @@ import numpy as np
 from agents.cli import existing_file, option, parse_args, pin_threads, run
 from ecomsim.data.reference_logs import log_reference_world
 from ecomsim.explain import EXPLAINED_HEADS, explain_features, global_importance
-from ecomsim.shoppers.behavior import load_net, shipped_weights_path
+from ecomsim.shoppers.weights import load_net, shipped_weights_path
 
 SEED = 4242
 

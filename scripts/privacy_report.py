@@ -37,7 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from agents.agreement import GAP_TARGET, REQUIRED, agreement
 from agents.cli import option, output_dir, parse_args, pin_threads, run
 from ecomsim.data.reference_logs import log_reference_world, merge_logs
-from ecomsim.shoppers.behavior import load_net, reference_feature_schema, save_weights, shipped_weights_path
+from ecomsim.shoppers.behavior import reference_feature_schema
+from ecomsim.shoppers.weights import load_net, save_weights, shipped_weights_path
 from ecomsim.shoppers.membership import membership_inference
 from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
 

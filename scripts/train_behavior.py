@@ -46,7 +46,8 @@ from ecomsim.data.schema import split_sessions_by_time
 from ecomsim.errors import TrainingStopped, check_choice
 from ecomsim.config import CHANNELS
 from ecomsim.data.reference_logs import training_logs
-from ecomsim.shoppers.behavior import OBD_FEATURE_VERSION, reference_feature_schema, save_weights
+from ecomsim.shoppers.behavior import reference_feature_schema
+from ecomsim.shoppers.weights import OBD_FEATURE_VERSION, save_weights
 from ecomsim.shoppers.training import BehaviorTrainConfig, auc, ece, heldout_metrics, predict_steps, train_behavior
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ecomsim.data.reference_logs import log_reference_world
-from ecomsim.shoppers.behavior import load_net, shipped_weights_path
+from ecomsim.shoppers.weights import load_net, shipped_weights_path
 
 pytest.importorskip("captum", reason="explanations need the optional extra 'explain' (captum)")
 

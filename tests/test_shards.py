@@ -18,7 +18,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 import ecomsim  # noqa: F401  (registers the ids)
-from ecomsim.envs import EcomVectorEnv, build_core
+from ecomsim.assembly import build_core
+from ecomsim.envs import EcomVectorEnv
 from ecomsim.shards import ROW_ALIGN, ShardedCore, WorkerError, check_shardable, shard_bounds
 from ecomsim.shoppers.behavior import KERNEL_MAX_ROWS
 from ecomsim.sim.streams import keys_from_seeds

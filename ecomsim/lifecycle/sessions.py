@@ -23,7 +23,7 @@ import numpy as np
 
 from ecomsim.catalog import Catalog
 from ecomsim.config import EnvConfig
-from ecomsim.envs import build_core
+from ecomsim.assembly import build_core
 from ecomsim.lifecycle.visits import (
     CART_SLOTS,
     DISAPPOINTING_QUALITY,

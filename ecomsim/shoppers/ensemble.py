@@ -47,7 +47,8 @@ import torch
 from ecomsim.cards import read_card
 from ecomsim.config import CHANNELS, REWARDS
 from ecomsim.data.schema import StepData
-from ecomsim.shoppers.behavior import FEATURE_VERSION, KERNEL_MAX_ROWS, BehaviorModel
+from ecomsim.shoppers.behavior import KERNEL_MAX_ROWS, BehaviorModel
+from ecomsim.shoppers.weights import FEATURE_VERSION
 from ecomsim.shoppers.network import BehaviorNet, FoldedNet
 from ecomsim.sim import kernels
 

@@ -3,7 +3,7 @@
 A configuration that cannot fit (``make_vec(num_envs=10**9)``, ``catalog="gan"`` with
 ``num_items=10**7``) is refused with one line naming the option, the estimate and the memory
 available, instead of allocating until numpy or torch fails. The env views call
-:func:`check_env` before they build their core (``ecomsim.envs.build_core``); ``agents.memory``
+:func:`check_env` before they build their core (``ecomsim.assembly.build_core``); ``agents.memory``
 adds Stable-Baselines3's buffers to :func:`session_bytes` for training runs.
 
 The estimate, per session and per item (bytes):

@@ -68,7 +68,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ecomsim.config import EnvConfig
-from ecomsim.envs import env_catalog, make_shopper
+from ecomsim.assembly import env_catalog, make_shopper
 from ecomsim.sim.core import SimulationCore
 from ecomsim.store.forecast import BehaviorForecaster, MovingAverageForecaster
 from ecomsim.store.harness import StoreHistory

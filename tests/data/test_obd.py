@@ -55,7 +55,8 @@ def test_obd_loads_without_importing_obp():
 def test_encoding_fitted_on_one_file_scores_another(tmp_path):
     """Fit on random/all, store the encoding in the model's card, score bts/all and random/men with it unchanged."""
     from ecomsim.data.obd import ObdEncoding
-    from ecomsim.shoppers.behavior import OBD_FEATURE_VERSION, load_behavior_model, load_net, save_weights
+    from ecomsim.shoppers.behavior import load_behavior_model
+    from ecomsim.shoppers.weights import OBD_FEATURE_VERSION, load_net, save_weights
     from ecomsim.shoppers.training import BehaviorTrainConfig, predict_steps, train_behavior
 
     data = load_obd("random", "all")

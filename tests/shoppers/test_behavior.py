@@ -16,7 +16,8 @@ import pytest
 import torch
 
 import ecomsim
-from ecomsim.shoppers.behavior import BehaviorModel, load_behavior_model, load_net, shipped_weights_path
+from ecomsim.shoppers.behavior import BehaviorModel, load_behavior_model
+from ecomsim.shoppers.weights import load_net, shipped_weights_path
 from ecomsim.shoppers.network import FoldedNet
 from ecomsim.shoppers.training import BehaviorTrainConfig, ece, heldout_metrics, train_behavior
 from ecomsim.envs import EcomEnv, EcomVectorEnv

@@ -12,7 +12,7 @@ import torch
 
 import ecomsim  # noqa: F401  (registers the ids)
 from ecomsim.data.reference_logs import log_reference_world
-from ecomsim.shoppers.behavior import load_net, shipped_weights_path
+from ecomsim.shoppers.weights import load_net, shipped_weights_path
 from ecomsim.shoppers.ensemble import MEMBER_SALT, bootstrap_sessions, load_ensemble, save_ensemble
 
 K = 3

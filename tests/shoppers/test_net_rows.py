@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ecomsim.data.reference_logs import log_reference_world
-from ecomsim.shoppers.behavior import load_net, shipped_weights_path
+from ecomsim.shoppers.weights import load_net, shipped_weights_path
 from ecomsim.shoppers.net_rows import probabilities, raw_rows
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ecomsim.data.reference_logs import log_reference_world, merge_logs
-from ecomsim.shoppers.behavior import load_behavior_model, load_net, save_weights, shipped_weights_path
+from ecomsim.shoppers.behavior import load_behavior_model
+from ecomsim.shoppers.weights import load_net, save_weights, shipped_weights_path
 from ecomsim.shoppers.membership import loss_threshold_attack, membership_inference, session_losses
 from ecomsim.shoppers.training import BehaviorTrainConfig, train_behavior
 

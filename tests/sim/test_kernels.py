@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.envs import EcomVectorEnv, build_core
+from ecomsim.assembly import build_core
+from ecomsim.envs import EcomVectorEnv
 from ecomsim.shoppers.behavior import SessionTracker
 from ecomsim.shoppers.population import SEGMENTS
 from ecomsim.shoppers.reference import ReferenceWorld

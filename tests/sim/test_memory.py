@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 import ecomsim
-from ecomsim.envs import VECTOR_VIEW, EcomEnv, EcomVectorEnv
+from ecomsim.assembly import VECTOR_VIEW
+from ecomsim.envs import EcomEnv, EcomVectorEnv
 from ecomsim.sim import memory
 from ecomsim.sim.observation import feature_counts
 from ecomsim.sim.state import BUNDLES, sizes
