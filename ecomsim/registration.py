@@ -27,8 +27,7 @@ ENV_IDS = {
 STORE_ENV_IDS = {
     "ecomsim/Inventory-v0": {"sessions_per_day": 200},
 }
-#: ids whose options are ``RetentionConfig``'s: one customer over her lifecycle (``ecomsim.lifecycle.retention``);
-#: no native batched env yet, so ``gym.make_vec`` runs copies ("sync")
+#: ids whose options are ``RetentionConfig``'s: one customer over her lifecycle (``ecomsim.lifecycle.retention``)
 LIFECYCLE_ENV_IDS = {
     "ecomsim/Retention-v0": {},
 }
@@ -53,7 +52,8 @@ def register_envs() -> None:
                          disable_env_checker=False)
     for env_id, kwargs in LIFECYCLE_ENV_IDS.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="ecomsim.lifecycle.retention:RetentionEnv", kwargs=dict(kwargs),
+            gym.register(id=env_id, entry_point="ecomsim.lifecycle.retention:RetentionEnv",
+                         vector_entry_point="ecomsim.lifecycle.retention:RetentionVectorEnv", kwargs=dict(kwargs),
                          disable_env_checker=False)
 
 

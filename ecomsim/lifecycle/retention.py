@@ -68,7 +68,13 @@ of the state). Never truncated.
 actions, same episode.
 
 ## Vectorisation
-No native batched env yet: ``gym.make_vec`` runs copies of this env (``"sync"``).
+``gym.make_vec("ecomsim/Retention-v0", num_envs=N)`` gives :class:`RetentionVectorEnv`: ``N``
+customers stepped together (one batched session per step for all those who come back,
+``ecomsim.lifecycle.retention_batch``), ``NEXT_STEP`` autoreset; sub-env ``i`` reset with
+``seed=s`` lives the episode of a single env reset with ``seed=s + i`` (tested on the reference
+world; with DNN shoppers a batch of sessions may differ from sessions one by one in float
+rounding of the network, so equal in distribution, not bit for bit). Its infos are arrays
+(``channel`` and ``strategy`` as indexes into ``CHANNELS`` and the options' ``strategies``).
 """
 
 from __future__ import annotations
@@ -78,25 +84,29 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
 
-from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.lifecycle.entry import draw_entrants
-from ecomsim.lifecycle.model import Customers, Lifecycle
-from ecomsim.lifecycle.params import MESSAGE_KINDS
+from ecomsim.config import CHANNELS
+from ecomsim.lifecycle.retention_batch import CHURN_RISK_INDEX, INFO_KEYS, OBS_SIZE, RetentionBatch
 from ecomsim.lifecycle.retention_config import RetentionConfig
-from ecomsim.lifecycle.returns import NEVER
-from ecomsim.lifecycle.sessions import SessionVisits
-from ecomsim.lifecycle.strategies import STRATEGY_NAMES, RowStrategies
-from ecomsim.lifecycle.visits import CART_SLOTS
-from ecomsim.shoppers.population import SEGMENTS, ShopperPopulation
+from ecomsim.sim.streams import key_from_generator
 
-OBS_SIZE = len(SEGMENTS) + 3 + 3 * len(CHANNELS) + 4 + 4 + 2 + 3 + 3
-CHURN_RISK_INDEX = OBS_SIZE - 1  # the churn risk is the last feature
-SESSION_KEYS = ("clicks", "impressions", "relevant_shown", "disappointments", "session_length", "recovered")
+__all__ = ["CHURN_RISK_INDEX", "OBS_SIZE", "RetentionEnv", "RetentionVectorEnv"]
 
 
-def _sq(x: float, scale: float) -> float:
-    return float(x) / (float(x) + scale)
+def check_actions(action, n: int, num: int) -> np.ndarray:
+    """``(num,)`` int64 actions, or a ``ValueError`` naming the value and the valid range ``[0, n)``."""
+    arr = np.asarray(action)
+    if arr.size != num or arr.ndim > 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"action must be {'one integer' if num == 1 else f'{num} integers'} in [0, {n - 1}] "
+                         f"(offer x message plan x strategy), got {action!r}")
+    arr = arr.reshape(num).astype(np.int64)
+    bad = arr[(arr < 0) | (arr >= n)]
+    if bad.size:
+        raise ValueError(f"action must be in [0, {n - 1}] (offer x message plan x strategy), got {int(bad[0])}")
+    return arr
 
 
 class RetentionEnv(gym.Env):
@@ -114,129 +124,107 @@ class RetentionEnv(gym.Env):
             raise ValueError(f"render_mode must be None (Retention-v0 has no rendering), got {render_mode!r}")
         self.render_mode = None
         self.config = cfg = RetentionConfig.from_kwargs(kwargs)
-        self.strategy = RowStrategies()
-        session = EnvConfig(user_model=cfg.user_model, catalog=cfg.catalog, max_steps=cfg.max_steps)
-        self.sim = SessionVisits(session, self.strategy)
-        self.catalog = self.sim.catalog
-        self.lifecycle = Lifecycle(self.catalog, cfg.params)
-        self.population = ShopperPopulation(self.catalog)
-        self.price_scale = float(np.median(self.catalog.price))
-        self._strategy_index = np.array([STRATEGY_NAMES.index(s) for s in cfg.strategies], dtype=np.int64)
+        self.batch = RetentionBatch(cfg, 1)
+        self.lifecycle, self.catalog = self.batch.lifecycle, self.batch.catalog
         self.action_space = spaces.Discrete(cfg.num_actions)
         self.observation_space = spaces.Box(0.0, 1.0, (OBS_SIZE,), dtype=np.float32)
-        self.customer: Customers | None = None
+        self._done = True
+        self._row = np.zeros(1, dtype=np.int64)
 
-    # ================================================================== api
+    @property
+    def customer(self):
+        """The customer's :class:`~ecomsim.lifecycle.model.Customers` (one row)."""
+        return self.batch.customers
+
+    @property
+    def churn_risk(self) -> float:
+        return float(self.batch.side["churn_risk"][0])
+
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        self.strategy.choice = np.zeros(1, dtype=np.int64)  # the trial visit: an ordinary (popularity) session
-        entrants = draw_entrants(self.population, np.zeros(1, dtype=np.int64), self.sim, self.np_random)
-        # until = day 0: the return after the trial is drawn by the first step, with its coupon and messages
-        self.customer = self.lifecycle.new_customers(entrants, until=0)
-        trial = entrants.trial
-        self.last = {"channel": int(entrants.context.channel[0]), "purchased": True, "clicks": int(trial.clicks[0]),
-                     "session_length": int(trial.session_length[0])}
-        self.last_purchase_day = 0
-        self.offers_made, self.last_offer, self.messages = 0, 0.0, 0
-        self.churn_risk = self._churn_risk()
-        info = {"day": 0, "revenue": float(trial.revenue[0]), "attempts": int(entrants.attempts[0]),
-                "churn_risk": self.churn_risk}
-        return self._observation(), info
+        info = self.batch.reset_rows(self._row, key_from_generator(self.np_random, 1))
+        self._done = False
+        return self.batch.observe(self._row)[0], {k: v[0].item() for k, v in info.items()}
 
     def step(self, action):
-        if self.customer is None:
-            raise RuntimeError("call reset() before step()")
-        cfg, lc, c = self.config, self.lifecycle, self.customer
-        a = self._check_action(action)
-        offer, plan, strategy = cfg.decode(a)
-        rows = np.zeros(1, dtype=np.int64)
-        days = cfg.message_plans[plan]
-        kinds = np.full((1, len(days)), self._message_kind(), dtype=np.int64)
-        gap = lc.gap(c, rows, cfg.horizon_days, coupon=np.array([cfg.offers[offer]]),
-                     message_day=np.asarray([days], dtype=np.int64).reshape(1, len(days)), message_kind=kinds)
-        if cfg.offers[offer] > 0:
-            self.offers_made += 1
-        self.last_offer = cfg.offers[offer]
-        self.messages += int(gap.messages_sent[0])
-        message_cost = float(gap.message_cost[0])
-        info: dict[str, Any] = {"offer": cfg.offers[offer], "message_plan": list(days),
-                                "strategy": cfg.strategies[strategy], "message_cost": message_cost,
-                                "messages_sent": int(gap.messages_sent[0])}
-        next_day = int(gap.next_day[0])
-        if gap.churned[0] or next_day == NEVER:
-            churned = bool(gap.churned[0])
-            end = int(c.churn_day[0]) if churned else cfg.horizon_days
-            info.update(_no_visit(), day=min(end, cfg.horizon_days), days_to_next_visit=-1, churned=churned,
-                        profit=-message_cost, churn_risk=self.churn_risk)
-            self.customer = None
-            return self._observation_of(c), -message_cost, True, False, info
-        gap_days = next_day - int(c.last_day[0])
-        self.strategy.choice = self._strategy_index[[strategy]]
-        step = lc.visit(c, rows, self.sim, until=next_day)  # until = the visit day: no return drawn here
-        out = step.outcome
-        revenue, discount = float(out.revenue[0]), float(out.discount_cost[0])
-        profit = cfg.margin * (revenue + discount) - discount - message_cost
-        if out.purchased[0]:
-            self.last_purchase_day = next_day
-        self.last = {"channel": int(step.channel[0]), "purchased": bool(out.purchased[0]),
-                     "clicks": int(out.clicks[0]), "session_length": int(out.session_length[0])}
-        churned = bool(step.churned[0])  # she left after this purchase
-        self.churn_risk = 1.0 if churned else self._churn_risk()
-        info.update({k: int(getattr(out, k)[0]) for k in SESSION_KEYS})
-        info.update(visited=True, revenue=revenue, discount_cost=discount, purchases=int(out.items_bought[0]),
-                    purchased=bool(out.purchased[0]), channel=CHANNELS[int(step.channel[0])], day=next_day,
-                    days_to_next_visit=gap_days, churned=churned, profit=profit, churn_risk=self.churn_risk)
-        obs = self._observation()
-        if churned:
-            self.customer = None
-        return obs, profit, churned, False, info
-
-    # ============================================================== pieces
-    def _check_action(self, action) -> int:
-        arr = np.asarray(action)
-        n = self.action_space.n
-        if arr.shape not in ((), (1,)) or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"action must be one integer in [0, {n - 1}] (offer x message plan x strategy), "
-                             f"got {action!r}")
-        a = int(arr.reshape(-1)[0])
-        if not 0 <= a < n:
-            raise ValueError(f"action must be in [0, {n - 1}] (offer x message plan x strategy), got {a}")
-        return a
-
-    def _message_kind(self) -> int:
-        """The kind of the customer's most preferred channel she still hears from (kinds follow ``CHANNELS``)."""
-        c = self.customer
-        pref = np.where(c.unsubscribed[0], -1.0, c.channel_pref[0])
-        return int(np.argmax(pref)) if (pref >= 0).any() else int(np.argmax(c.channel_pref[0]))
-
-    def _churn_risk(self) -> float:
-        c = self.customer
-        return float(1.0 - self.lifecycle.return_probability(c, np.zeros(1, dtype=np.int64), self.config.churn_days)[0])
-
-    def _observation(self) -> np.ndarray:
-        return self._observation_of(self.customer)
-
-    def _observation_of(self, c: Customers) -> np.ndarray:
-        cfg, p = self.config, self.price_scale
-        day = int(c.last_day[0])
-        cart = c.cart[0]
-        has = cart >= 0
-        cart_value = float(self.catalog.price[cart[has]].sum())
-        pending = float(c.coupon[0]) if day <= c.coupon_until[0] else 0.0
-        x = [*np.eye(len(SEGMENTS))[c.segment[0]],
-             _sq(c.budget[0], p), _sq(c.price_sensitivity[0], 1.0), _sq(c.patience[0], 10.0),
-             *c.channel_pref[0], *np.eye(len(CHANNELS))[self.last["channel"]], *c.unsubscribed[0].astype(float),
-             _sq(day - self.last_purchase_day, 30.0), _sq(c.visits[0], 5.0), _sq(c.purchases[0], 3.0),
-             _sq(c.revenue[0], 3.0 * p),
-             _sq(self.offers_made, 3.0), self.last_offer, pending, _sq(self.messages, 5.0),
-             has.sum() / CART_SLOTS, _sq(cart_value, 2.0 * p),
-             float(self.last["purchased"]), _sq(self.last["clicks"], 3.0), min(self.last["session_length"] / cfg.max_steps, 1.0),
-             max(cfg.horizon_days - day, 0) / cfg.horizon_days, min(day / cfg.horizon_days, 1.0), self.churn_risk]
-        assert len(x) == OBS_SIZE and len(MESSAGE_KINDS) == len(CHANNELS)
-        return np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)  # float32 rounding of sq() may touch 1
+        if self._done:
+            raise RuntimeError("call reset() before step(): the episode has ended or never started")
+        cfg = self.config
+        a = check_actions(action, cfg.num_actions, 1)
+        reward, terminated, info = self.batch.step(self._row, a)
+        out = {k: info[k][0].item() for k in INFO_KEYS}
+        out["strategy"] = cfg.strategies[out["strategy"]]
+        out["channel"] = CHANNELS[out["channel"]] if out["channel"] >= 0 else None
+        out["message_plan"] = list(cfg.message_plans[cfg.decode(int(a[0]))[1]])
+        self._done = bool(terminated[0])
+        return self.batch.observe(self._row)[0], float(reward[0]), self._done, False, out
 
 
-def _no_visit() -> dict[str, Any]:
-    out: dict[str, Any] = {k: 0 for k in SESSION_KEYS}
-    out.update(visited=False, revenue=0.0, discount_cost=0.0, purchases=0, purchased=False, channel=None)
-    return out
+class RetentionVectorEnv(VectorEnv):
+    """``num_envs`` customers stepped together, ``NEXT_STEP`` autoreset (module docstring, Vectorisation).
+
+    Args:
+        num_envs: customers side by side.
+        **kwargs: :class:`RetentionConfig` fields.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, render_mode: str | None = None, **kwargs: Any) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if render_mode is not None:
+            raise ValueError(f"render_mode must be None (Retention-v0 has no rendering), got {render_mode!r}")
+        self.num_envs = n = int(num_envs)
+        self.render_mode = None
+        self.config = cfg = RetentionConfig.from_kwargs(kwargs)
+        self.batch = RetentionBatch(cfg, n)
+        self.single_action_space = spaces.Discrete(cfg.num_actions)
+        self.single_observation_space = spaces.Box(0.0, 1.0, (OBS_SIZE,), dtype=np.float32)
+        self.action_space = batch_space(self.single_action_space, n)
+        self.observation_space = batch_space(self.single_observation_space, n)
+        self._gens: list[np.random.Generator] | None = None
+        self._autoreset = np.zeros(n, dtype=bool)
+        self._rows = np.arange(n)
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None):
+        n = self.num_envs
+        seeds = seed if isinstance(seed, list) else [None if seed is None else seed + i for i in range(n)]
+        if len(seeds) != n:
+            raise ValueError(f"seed must be an int or a list of num_envs={n} seeds, got {len(seeds)}")
+        if self._gens is None or seed is not None:
+            self._gens = [seeding.np_random(s)[0] for s in seeds]
+        info = self.batch.reset_rows(self._rows, self._keys(self._rows))
+        self._autoreset[:] = False
+        return self.batch.observe(self._rows), {**info, **{f"_{k}": np.ones(n, dtype=bool) for k in info}}
+
+    def step(self, actions):
+        n = self.num_envs
+        acts = check_actions(actions, self.config.num_actions, n)
+        rewards = np.zeros(n)
+        terminated = np.zeros(n, dtype=bool)
+        infos: dict[str, Any] = {}
+        reset = np.flatnonzero(self._autoreset)
+        stepped = np.flatnonzero(~self._autoreset)
+        if len(stepped):
+            r, term, info = self.batch.step(stepped, acts[stepped])
+            rewards[stepped], terminated[stepped] = r, term
+            _scatter(infos, info, stepped, n)
+        if len(reset):
+            _scatter(infos, self.batch.reset_rows(reset, self._keys(reset)), reset, n)
+        self._autoreset = terminated.copy()
+        return self.batch.observe(self._rows), rewards, terminated, np.zeros(n, dtype=bool), infos
+
+    def _keys(self, rows: np.ndarray) -> np.ndarray:
+        """One stream key per row from its own generator, as a single env's reset draws it."""
+        return np.concatenate([key_from_generator(self._gens[i], 1) for i in rows])
+
+
+def _scatter(infos: dict[str, Any], info: dict[str, np.ndarray], rows: np.ndarray, n: int) -> None:
+    """Gymnasium's vector info layout: ``infos[k]`` ``(n,)`` with the mask ``infos["_" + k]``."""
+    for k, v in info.items():
+        if k not in infos:
+            infos[k] = np.zeros(n, dtype=np.asarray(v).dtype)
+            infos[f"_{k}"] = np.zeros(n, dtype=bool)
+        infos[k][rows] = v
+        infos[f"_{k}"][rows] = True

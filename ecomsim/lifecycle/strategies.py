@@ -79,21 +79,26 @@ STRATEGIES: dict[str, Strategy] = {"popularity": popularity, "relevance": releva
 
 
 class RowStrategies:
-    """A strategy that runs ``STRATEGY_NAMES[choice[i]]`` in session ``i`` (set :attr:`choice` before a visit).
+    """A strategy that runs ``STRATEGY_NAMES[choice[i]]`` in session ``i`` (set :attr:`choice` before a visit;
+    an int: that strategy in every session).
 
     The core a batch runs on may hold more sessions than visits (``SessionVisits`` pads to a power of two
     with copies of row 0): the extra rows follow ``choice[0]``.
     """
 
     def __init__(self) -> None:
-        self.choice = np.zeros(0, dtype=np.int64)  # (n,) index into STRATEGY_NAMES per visit
+        #: ``(n,)`` index into STRATEGY_NAMES per visit, or one int for every row of any batch
+        self.choice: np.ndarray | int = 0
 
     def __call__(self, core: SimulationCore) -> np.ndarray:
         size = len(core.candidates)
-        n = len(self.choice)
-        if n == 0 or n > size:
-            raise RuntimeError(f"RowStrategies.choice holds {n} rows for a batch of {size} sessions")
-        choice = np.concatenate([self.choice, np.full(size - n, self.choice[0], dtype=np.int64)])
+        if isinstance(self.choice, (int, np.integer)):
+            choice = np.full(size, int(self.choice), dtype=np.int64)
+        else:
+            n = len(self.choice)
+            if n == 0 or n > size:
+                raise RuntimeError(f"RowStrategies.choice holds {n} rows for a batch of {size} sessions")
+            choice = np.concatenate([self.choice, np.full(size - n, self.choice[0], dtype=np.int64)])
         out = np.zeros((size, core.slate_size), dtype=np.int64)
         for k in np.unique(choice):
             rows = choice == k

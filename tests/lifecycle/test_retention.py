@@ -157,3 +157,35 @@ def test_unknown_option_and_bad_actions(env):
     for bad in (48, -1, 1.5, "3"):
         with pytest.raises(ValueError, match="action"):
             env.step(bad)
+
+
+def test_make_vec_is_native_and_sub_env_i_is_a_single_env_seeded_s_plus_i():
+    from ecomsim.lifecycle.retention import RetentionVectorEnv
+
+    n, seed = 4, 7
+    vec = gym.make_vec("ecomsim/Retention-v0", num_envs=n, horizon_days=120, **REF)
+    assert isinstance(vec.unwrapped, RetentionVectorEnv)
+    singles = [RetentionEnv(horizon_days=120, **REF) for _ in range(n)]
+    obs, _ = vec.reset(seed=seed)
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(obs[i], env.reset(seed=seed + i)[0])
+    rng = np.random.default_rng(0)
+    resets = 0
+    autoreset = np.zeros(n, dtype=bool)
+    for _ in range(25):
+        actions = rng.integers(vec.single_action_space.n, size=n)
+        obs, rewards, term, trunc, infos = vec.step(actions)
+        for i, env in enumerate(singles):
+            if autoreset[i]:
+                o, info = env.reset()
+                r, t = 0.0, False
+                assert infos["_attempts"][i] and infos["attempts"][i] == info["attempts"]
+                resets += 1
+            else:
+                o, r, t, _, info = env.step(int(actions[i]))
+                assert infos["profit"][i] == r and infos["day"][i] == info["day"]
+            np.testing.assert_array_equal(obs[i], o)
+            assert rewards[i] == r and term[i] == t and not trunc[i]
+        autoreset = term | trunc
+    assert resets >= 2  # the comparison crossed episode ends
+    vec.close()
