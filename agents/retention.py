@@ -26,8 +26,10 @@ import numpy as np
 
 from ecomsim.errors import check_choice
 from ecomsim.lifecycle.retention import CHURN_RISK_INDEX, RetentionEnv
+from ecomsim.lifecycle.retention_batch import RetentionBatch
 from ecomsim.lifecycle.retention_config import RetentionConfig
 from ecomsim.metrics import mean_bootstrap, wilson
+from ecomsim.sim.streams import keys_from_seeds
 
 RETENTION_BASELINES = ("never_offer", "always_10", "churn_rule", "myopic")
 RETENTION_DAYS = (90, 180, 365)
@@ -106,27 +108,42 @@ class CustomerRecords:
     message_cost: np.ndarray
 
 
-def score_customers(env: RetentionEnv, act: Callable[[np.ndarray], np.ndarray], seeds: list[int]) -> CustomerRecords:
-    """Run one episode per seed with ``act`` (``(1, OBS_SIZE) -> (1,)``) and record each customer."""
+def score_customers(env: RetentionEnv, act: Callable[[np.ndarray], np.ndarray], seeds: list[int],
+                    batch_size: int = 1024) -> CustomerRecords:
+    """One episode per seed with ``act`` (``(k, OBS_SIZE) -> (k,)``), customers stepped ``batch_size`` at a time.
+
+    Customer ``i`` lives the episode of ``env`` reset with ``seeds[i]`` (``RetentionBatch``: each row draws
+    from its own streams; tested against the single env).
+    """
+    cfg = env.config
     rows: dict[str, list] = {k: [] for k in CustomerRecords.__dataclass_fields__}
-    for seed in seeds:
-        obs, _ = env.reset(seed=int(seed))
-        tot = dict.fromkeys(("profit", "revenue", "visits", "purchases", "coupon_cost", "message_cost"), 0.0)
-        done = False
-        while not done:
-            obs, reward, term, trunc, info = env.step(int(np.asarray(act(obs[None])).reshape(-1)[0]))
-            done = term or trunc
-            tot["profit"] += reward
-            tot["revenue"] += info["revenue"]
-            tot["visits"] += info["visited"]
-            tot["purchases"] += info["purchased"]
-            tot["coupon_cost"] += info["discount_cost"]
-            tot["message_cost"] += info["message_cost"]
-        for k, v in tot.items():
-            rows[k].append(v)
-        rows["end_day"].append(info["day"])
-        rows["churned"].append(info["churned"])
-    return CustomerRecords(**{k: np.asarray(v) for k, v in rows.items()})
+    for lo in range(0, len(seeds), batch_size):
+        chunk = [int(s) for s in seeds[lo: lo + batch_size]]
+        k = len(chunk)
+        batch = RetentionBatch(cfg, k)
+        everyone = np.arange(k)
+        batch.reset_rows(everyone, keys_from_seeds(chunk))
+        tot = {key: np.zeros(k) for key in ("profit", "revenue", "visits", "purchases", "coupon_cost", "message_cost")}
+        end_day = np.zeros(k, dtype=np.int64)
+        churned = np.zeros(k, dtype=bool)
+        live = everyone
+        while len(live):
+            actions = np.asarray(act(batch.observe(live)), dtype=np.int64).reshape(len(live))
+            reward, done, info = batch.step(live, actions)
+            tot["profit"][live] += reward
+            tot["revenue"][live] += info["revenue"]
+            tot["visits"][live] += info["visited"]
+            tot["purchases"][live] += info["purchased"]
+            tot["coupon_cost"][live] += info["discount_cost"]
+            tot["message_cost"][live] += info["message_cost"]
+            end_day[live[done]] = info["day"][done]
+            churned[live[done]] = info["churned"][done]
+            live = live[~done]
+        for key, v in tot.items():
+            rows[key].append(v)
+        rows["end_day"].append(end_day)
+        rows["churned"].append(churned)
+    return CustomerRecords(**{key: np.concatenate(v) for key, v in rows.items()})
 
 
 def retained(records: CustomerRecords, day: int) -> np.ndarray:

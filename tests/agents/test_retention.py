@@ -35,8 +35,8 @@ def test_baselines_choose_their_actions(env):
 
 
 def test_records_add_up_to_the_episodes(env):
-    seeds = [0, 1, 2, 3]
-    rec = score_customers(env, baseline("always_10", env.config).act, seeds)
+    seeds = [0, 1, 2, 3, 4]
+    rec = score_customers(env, baseline("always_10", env.config).act, seeds, batch_size=3)  # two batches
     for i, seed in enumerate(seeds):
         env.reset(seed=seed)
         profit, done = 0.0, False
