@@ -71,3 +71,18 @@ def test_compare_tunes_on_other_customers(env):
     assert out["tuning"]["myopic_strategy"] in env.config.strategies
     for s in out["scores"].values():
         assert s["profit_per_customer"]["n"] == 3 and s["retention_day_365"]["n"] == 3
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn"])
+def test_sb3_learns_a_few_steps_on_the_vector_env(algo):
+    """Both algorithms take the env as it is (Discrete actions, a Box observation)."""
+    import gymnasium as gym
+    from stable_baselines3 import DQN, PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    env = DummyVecEnv([lambda: gym.make("ecomsim/Retention-v0", user_model="reference", horizon_days=60)] * 2)
+    model = (PPO("MlpPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0) if algo == "ppo"
+             else DQN("MlpPolicy", env, learning_starts=8, train_freq=4, buffer_size=100, seed=0))
+    model.learn(48)
+    actions, _ = model.predict(env.reset(), deterministic=True)
+    assert actions.shape == (2,) and np.all((actions >= 0) & (actions < 48))
