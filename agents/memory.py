@@ -67,7 +67,7 @@ def training_estimate(algo: str, num_envs: int, algo_kwargs: dict[str, Any], env
     obs = obs_dim * 4
     item_dim = (obs_dim - context_dim) // max(num_candidates, 1)
     act = 8  # an int64 action (a slate: one per slot, but small next to the observation)
-    if algo == "ppo":
+    if algo in ("ppo", "maskable_ppo"):  # an on-policy rollout (MaskablePPO's also holds the masks, small)
         rows = int(algo_kwargs["n_steps"]) * num_envs
         est.parts[f"PPO rollout ({algo_kwargs['n_steps']} steps x {num_envs:,} envs)"] = rows * (2 * obs + act + 7 * 4)
     else:
