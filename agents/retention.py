@@ -33,7 +33,7 @@ from ecomsim.sim.streams import keys_from_seeds
 
 RETENTION_BASELINES = ("never_offer", "always_10", "churn_rule", "myopic")
 RETENTION_DAYS = (90, 180, 365)
-CHURN_THRESHOLDS = (0.5, 0.7, 0.8, 0.9, 0.95)
+CHURN_THRESHOLDS = (0.2, 0.4, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def _index(values: tuple, value: Any, field: str) -> int:
