@@ -195,13 +195,41 @@ def compare_retention_policies(env: RetentionEnv, seeds: list[int], tune_seeds: 
     runs.update(agents or {})
     out: dict[str, Any] = {"tuning": {"churn_threshold": threshold, "profit_by_threshold": by_threshold,
                                       "myopic_strategy": strategy, "profit_per_visit_by_strategy": by_strategy},
-                           "scores": {}}
+                           "scores": {}, "retention_curve": {}}
+    horizon = env.config.horizon_days
+    out["curve_days"] = list(range(0, horizon + 1, 7))
     for name, act in runs.items():
-        out["scores"][name] = retention_scores(score_customers(env, act, seeds))
+        rec = score_customers(env, act, seeds)
+        out["scores"][name] = retention_scores(rec, tuple(d for d in RETENTION_DAYS if d <= horizon))
+        out["retention_curve"][name] = [float(retained(rec, d).mean()) for d in out["curve_days"]]
         s = out["scores"][name]
         log(f"  {name}: profit/customer {_cell(s['profit_per_customer'])}   "
-            + "   ".join(f"day {d} {_cell(s[f'retention_day_{d}'])}" for d in RETENTION_DAYS))
+            + "   ".join(f"day {d} {_cell(s[f'retention_day_{d}'])}" for d in RETENTION_DAYS if d <= horizon))
     return out
+
+
+def plot_retention(path, result: dict[str, Any], title: str) -> None:
+    """``report.png``: the share of customers not churned by day, one line per policy, and profit per customer
+    with its 95% interval (``result`` from :func:`compare_retention_policies`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, curve in result["retention_curve"].items():
+        left.plot(result["curve_days"], curve, label=name)
+    left.set(xlabel="day since the first purchase", ylabel="share not churned", title="retention")
+    left.legend()
+    names = list(result["scores"])
+    p = [result["scores"][n]["profit_per_customer"] for n in names]
+    right.bar(names, [e["value"] for e in p],
+              yerr=[[e["value"] - e["low"] for e in p], [e["high"] - e["value"] for e in p]], capsize=4)
+    right.set(ylabel="profit per customer (currency units)", title="profit per customer, 95% interval")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def _cell(e: dict) -> str:

@@ -23,7 +23,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, StoreActorCriticPolicy, obs_layout
 from ecomsim.metrics import STORE_METRIC_NAMES, STORE_TAGS
-from ecomsim.registration import STORE_ENV_IDS
+from ecomsim.registration import LIFECYCLE_ENV_IDS, STORE_ENV_IDS
 
 ALGO_NAMES = ("ppo", "dqn", "maskable_ppo")
 
@@ -41,16 +41,25 @@ def is_store_env(env_id: str) -> bool:
     return env_id in STORE_ENV_IDS
 
 
-def make_store_vec_env(num_envs: int, options: dict[str, Any]) -> DummyVecEnv:
-    """``num_envs`` ``Inventory-v0`` stores with ``options`` (``InventoryConfig`` keyword arguments) for SB3."""
-    from ecomsim.store.inventory import InventoryEnv
+def is_retention_env(env_id: str) -> bool:
+    """``ecomsim/Retention-v0``: like a store, PPO with an MLP over a state vector, scored on its own episodes."""
+    return env_id in LIFECYCLE_ENV_IDS
 
-    return DummyVecEnv([lambda: Monitor(InventoryEnv(**options)) for _ in range(num_envs)])
+
+def make_store_vec_env(num_envs: int, options: dict[str, Any], env_id: str = "ecomsim/Inventory-v0") -> DummyVecEnv:
+    """``num_envs`` ``Inventory-v0`` stores (``InventoryConfig`` keyword arguments) or ``Retention-v0`` customers
+    (``RetentionConfig``'s) with ``options``, for SB3."""
+    if is_retention_env(env_id):
+        from ecomsim.lifecycle.retention import RetentionEnv as env_class
+    else:
+        from ecomsim.store.inventory import InventoryEnv as env_class
+
+    return DummyVecEnv([lambda: Monitor(env_class(**options)) for _ in range(num_envs)])
 
 
 def policy_setup(algo: str, env_id: str, env: Any, hidden: int) -> tuple[type, dict[str, int]]:
     """``(policy class, policy_kwargs)``: the store's MLP, or the candidate scorer (masked for ``maskable_ppo``)."""
-    if is_store_env(env_id):
+    if is_store_env(env_id) or is_retention_env(env_id):
         return StoreActorCriticPolicy, {"hidden": hidden}
     if algo == "maskable_ppo":
         from agents.maskable import CandidateMaskablePolicy

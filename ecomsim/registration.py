@@ -65,6 +65,14 @@ def store_env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
     return {**STORE_ENV_IDS[env_id], **{k: v for k, v in overrides.items() if v is not None}}
 
 
+def lifecycle_env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """``RetentionConfig`` keyword arguments of a registered lifecycle id, with ``overrides`` (``None`` values dropped)."""
+    if env_id not in LIFECYCLE_ENV_IDS:
+        valid = list(LIFECYCLE_ENV_IDS)
+        raise ValueError(f"env_id must be one of {valid}, got {env_id!r}.{suggest(env_id, valid)}")
+    return {**LIFECYCLE_ENV_IDS[env_id], **{k: v for k, v in overrides.items() if v is not None}}
+
+
 def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
     """``EnvConfig`` keyword arguments of a registered id, with ``overrides`` (``None`` values dropped)."""
     if env_id not in ENV_IDS:
