@@ -38,8 +38,8 @@ from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.model_files import (CHECKPOINT, LEGACY_CHECKPOINT, MODEL, PICKLE_WARNING, STATE, SavedAgent, agent_card,
                                 check_fits, load_agent, save_agent)
 from agents.policies import obs_layout
-from agents.store_train import (ALGO_NAMES, StoreMetricsCallback, algo_class, is_retention_env, is_store_env,
-                                make_store_vec_env,
+from agents.store_train import (ALGO_NAMES, RetentionMetricsCallback, StoreMetricsCallback, algo_class,
+                                is_retention_env, is_store_env, make_store_vec_env,
                                 policy_setup)
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.cards import read_json
@@ -278,7 +278,8 @@ def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False, e
     env = (make_store_vec_env(n, config.options(), config.env_id) if store
            else EcomSB3VecEnv(n, env_id=config.env_id, **config.env_options))
     model, state = _start(config, env, out_dir, resume, trust_pickle)
-    metrics_cb = StoreMetricsCallback() if store else EcomMetricsCallback()
+    metrics_cb = (RetentionMetricsCallback() if is_retention_env(config.env_id) else StoreMetricsCallback() if store
+                  else EcomMetricsCallback())
     eval_cb = None
     callbacks: list = [metrics_cb]
     if config.eval_every and not store:  # a store's score is its own episodes' (ecom/profit_per_day ...)

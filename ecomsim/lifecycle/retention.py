@@ -72,8 +72,8 @@ actions, same episode.
 customers stepped together (one batched session per step for all those who come back,
 ``ecomsim.lifecycle.retention_batch``), ``NEXT_STEP`` autoreset; sub-env ``i`` reset with
 ``seed=s`` lives the episode of a single env reset with ``seed=s + i`` (tested on the reference
-world; with DNN shoppers a batch of sessions may differ from sessions one by one in float
-rounding of the network, so equal in distribution, not bit for bit). Its infos are arrays
+world; with DNN shoppers equal too in a check of 120 steps, but not promised bit for bit: a
+batch of network rows may round differently from rows one by one). Its infos are arrays
 (``channel`` and ``strategy`` as indexes into ``CHANNELS`` and the options' ``strategies``).
 """
 

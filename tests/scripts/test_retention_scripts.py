@@ -23,6 +23,9 @@ def test_train_agent_on_retention_writes_scores_and_curve(tmp_path: Path) -> Non
     ppo = res["scores"]["ppo"]
     assert ppo["profit_per_customer"]["n"] == 12 and "retention_day_90" in ppo and "retention_day_180" not in ppo
     assert res["curve_days"][-1] <= 90 and len(res["retention_curve"]["ppo"]) == len(res["curve_days"])
+    logged = res["training_customers"]  # ecom/profit_per_customer, ecom/retention_day_<d> of the training customers
+    assert logged and logged[0]["customers"] >= 1 and 0.0 <= logged[0]["retention_day_90"] <= 1.0
+    assert list((tmp_path / "tb").glob("*/events.out.tfevents.*"))
 
 
 def test_retention_study_json() -> None:
