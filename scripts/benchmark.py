@@ -27,7 +27,9 @@ Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
 9. ``shards``: ``make_vec`` at ``--shard-envs`` (DNN shoppers) with ``num_workers`` 1 and 2
    (``ecomsim.shards``), alternating rounds, their ratio and CPU per step; then the steps/s
    ``--project-workers`` workers should reach with a free core each (``agents.benchmark.project_shards``:
-   the parent's serial part and a worker's step time at ``N / W`` sessions, both measured here).
+   the parent's serial part and a worker's step time at ``N / W`` sessions, both measured here);
+10. ``retention``: ``ecomsim/Retention-v0`` decisions/s, visits/s and simulated customer-years/s, one
+   ``gym.make`` env and ``gym.make_vec`` at ``--retention-envs`` customers (``agents.retention.bench_retention``).
 
 Threads are set deliberately (``--threads``) for torch and the BLAS; the output
 states them. The default is 1: the targets assume 2 cores, but when other work
@@ -66,7 +68,7 @@ from agents.memory import check_env_memory
 TARGET_SINGLE = 25_000  # steps/s, single env, DNN shoppers
 TARGET_VEC_RATIO = 0.60  # vector env at 4096 / forward-only rows/s
 TARGET_PPO_RATIO = 3.0  # native VecEnv / DummyVecEnv PPO steps/s
-Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards"]
+Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards", "retention"]
 
 
 @dataclass
@@ -97,10 +99,12 @@ class Args:
     """num_envs of the sharded-env rows (1 and 2 worker processes)"""
     project_workers: tuple[int, ...] = option((2, 4, 8, 16), min=2)
     """worker counts whose steps/s the shards section projects for a machine with that many free cores"""
+    retention_envs: int = option(1024, min=2)
+    """customers stepped together in the Retention-v0 vector row"""
     random_dnn: bool = False
     """when the shipped weights are missing, time the DNN path with random weights"""
     skip: tuple[Section, ...] = ()
-    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards"""
+    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards, retention"""
 
     def __post_init__(self) -> None:
         if not self.seconds > 0:
@@ -260,6 +264,19 @@ def measure_shards(rep: Report, sh: Shoppers, args: Args) -> None:
 
 
 # ================================================================== main
+def measure_retention(rep: Report, sh: Shoppers, args: Args) -> None:
+    from agents.retention import bench_retention
+
+    for s in SHOPPERS:
+        if s == "dnn" and (sh.dnn is None or "shopper_factory" in sh.dnn):
+            rep.add("retention", s, 1, None, "visits/s", sh.dnn_reason or "the shipped DNN weights only")
+            continue
+        for n in (1, args.retention_envs):
+            b = bench_retention(s, n, args.seconds)
+            rep.add("retention", s, n, b["visits_per_s"], "visits/s",
+                    f"Retention-v0: {b['steps_per_s']:,.0f} decisions/s, {b['customer_years_per_s']:,.1f} customer-years/s")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
@@ -298,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
         measure_rllib(rep, sh, args)
     if todo("shards"):
         measure_shards(rep, sh, args)
+    if todo("retention"):
+        measure_retention(rep, sh, args)
     return finish(rep.result, args)
 
 
