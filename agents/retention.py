@@ -232,6 +232,17 @@ def plot_retention(path, result: dict[str, Any], title: str) -> None:
     plt.close(fig)
 
 
+def retention_table(scores: dict[str, dict], horizon_days: int = 365) -> str:
+    """One line per policy: profit per customer and retention at each day of ``RETENTION_DAYS`` within the horizon."""
+    days = [d for d in RETENTION_DAYS if d <= horizon_days]
+    width = max(len("policy"), *map(len, scores)) + 2
+    lines = [f"{'policy':<{width}}{'profit per customer':>30}" + "".join(f"{'retained day ' + str(d):>26}" for d in days)]
+    for name, s in scores.items():
+        lines.append(f"{name:<{width}}{_cell(s['profit_per_customer']):>30}"
+                     + "".join(f"{_cell(s[f'retention_day_{d}']):>26}" for d in days))
+    return "\n".join(lines)
+
+
 def _cell(e: dict) -> str:
     return f"{e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}]"
 

@@ -44,3 +44,22 @@ def test_retention_study_json() -> None:
 def test_train_agent_retention_errors_are_clear(args: list[str], message: str) -> None:
     proc = run("train_agent.py", *args, check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+
+
+def test_evaluate_scores_retention_policies_in_both_worlds() -> None:
+    proc = run("evaluate.py", "--env-id", "ecomsim/Retention-v0", "--policy", "never_offer", "--policy", "myopic",
+               "--sessions", "6", "--json")
+    out = json.loads(proc.stdout)
+    assert set(out["results"]) == {"sim", "reference"}
+    for world in out["results"].values():
+        assert list(world["scores"]) == ["never_offer", "myopic"]
+        assert world["scores"]["myopic"]["profit_per_customer"]["n"] == 6
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--policy", "greedy"], "must be one of ['never_offer', 'always_10', 'churn_rule', 'myopic'] or ppo:PATH"),
+    (["--policy", "never_offer", "--channel", "web"], "--channel is not an option"),
+])
+def test_evaluate_retention_errors_are_clear(args: list[str], message: str) -> None:
+    proc = run("evaluate.py", "--env-id", "ecomsim/Retention-v0", "--sessions", "2", *args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
