@@ -18,7 +18,7 @@ def test_benchmark_script_smoke() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     sections = {r["section"] for r in result["rows"]}
-    assert sections == {"single", "forward", "make_vec", "sb3_vec", "ppo", "memory", "shards"}
+    assert sections == {"single", "forward", "make_vec", "sb3_vec", "ppo", "memory", "shards", "inventory"}
     shards = [r["note"] for r in result["rows"] if r["section"] == "shards"]
     assert [n.split(" ")[0].rstrip(":") for n in shards] == ["num_workers=1", "num_workers=2", "num_workers=4"]
     assert result["machine"]["torch_threads"] == 1
