@@ -67,11 +67,9 @@ def training_estimate(algo: str, num_envs: int, algo_kwargs: dict[str, Any], env
     obs = obs_dim * 4
     item_dim = (obs_dim - context_dim) // max(num_candidates, 1)
     act = 8  # an int64 action (a slate: one per slot, but small next to the observation)
-    if algo in ("ppo", "maskable_ppo"):
+    if algo in ("ppo", "maskable_ppo"):  # an on-policy rollout (MaskablePPO's also holds the masks, small)
         rows = int(algo_kwargs["n_steps"]) * num_envs
-        mask = 4 * num_candidates if algo == "maskable_ppo" else 0  # sb3-contrib keeps each step's mask as float32
-        est.parts[f"PPO rollout ({algo_kwargs['n_steps']} steps x {num_envs:,} envs)"] = rows * (2 * obs + act + 7 * 4
-                                                                                                  + mask)
+        est.parts[f"PPO rollout ({algo_kwargs['n_steps']} steps x {num_envs:,} envs)"] = rows * (2 * obs + act + 7 * 4)
     else:
         rows = int(algo_kwargs["buffer_size"])
         est.parts[f"DQN replay buffer ({rows:,} transitions)"] = rows * (2 * obs + act + 3 * 4)

@@ -3,10 +3,11 @@
 Each policy is scored in the env's own simulator and in the reference world
 (``user_model="reference"``), side by side: the sim-to-real gap.
 
-A trained agent is ``ppo:PATH`` or ``dqn:PATH`` with PATH its ``model.pt`` (the card
-``model.json`` beside it says the env it was trained on; another env id or action
+A trained agent is ``ppo:PATH``, ``dqn:PATH`` or ``maskable_ppo:PATH`` with PATH its ``model.pt`` (the
+card ``model.json`` beside it says the env it was trained on; another env id or action
 space is refused). A Stable-Baselines3 zip loads only with ``--trust-pickle``: SB3
-unpickles its ``data`` entry, so a crafted file runs code.
+unpickles its ``data`` entry, so a crafted file runs code. An offline-trained policy
+(``scripts/train_offline.py``) is ``offline:PATH`` with PATH its card (``card.json``).
 
     python scripts/evaluate.py --policy greedy --sessions 20000
     python scripts/evaluate.py --policy ppo:runs/ppo/model.pt --policy popularity --json
@@ -33,7 +34,7 @@ from ecomsim.registration import env_kwargs
 @dataclass
 class Args:
     policy: list[str]
-    """random, popularity, click_greedy, greedy, bandit, ppo:PATH or dqn:PATH"""
+    """random, popularity, click_greedy, greedy, bandit, ppo:PATH, dqn:PATH, maskable_ppo:PATH or offline:PATH"""
     sessions: int = option(20_000, min=1)
     """sessions per policy and world"""
     seed: int = 0
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     worlds = ("sim",) if args.sim_only else ("sim", "reference")
     check_env_memory("--num-envs", min(args.num_envs, args.sessions), kwargs)
     # every policy loads, and every agent is checked against the env, before any scoring
-    factories = {spec: policy_factory(spec, device=args.device, trust_pickle=args.trust_pickle) for spec in args.policy}
+    factories = {spec: policy_factory(spec, device=args.device, trust_pickle=args.trust_pickle, env_id=args.env_id)
+                 for spec in args.policy}
     agents = [f.agent for f in factories.values() if isinstance(f, AgentFactory)]
     if agents:
         action_space, observation_space = spaces_of(kwargs)

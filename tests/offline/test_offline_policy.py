@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from agents.evaluation import evaluate, make_eval_env
+from agents.registry import policy_factory
 from agents.offline import (
     QNetwork,
     QNetworkSpec,
@@ -132,3 +133,21 @@ def test_refuses_pickles_wrong_shapes_and_bad_cards(tmp_path) -> None:
         load_network(path)
     with pytest.raises(ValueError, match="out_dir .* is a file"):
         save_offline_policy(QNetwork(QNetworkSpec(4, 2)), path, algorithm="x", env_id="e", env_options={})
+
+
+def test_evaluate_script_scores_an_offline_policy(tmp_path, capsys) -> None:
+    """``scripts/evaluate.py --policy offline:PATH``: the offline-trained policy is scored like any other."""
+    from agents.cli import run
+    from tests.scripts.test_cli import load
+
+    _, path = _save(tmp_path)
+    evaluate_script = load("evaluate")
+    argv = ["--policy", f"offline:{path}", "--policy", "random", "--sessions", "40", "--num-envs", "8",
+            "--user-model", "reference", "--sim-only", "--json"]
+    with pytest.raises(SystemExit) as exc:
+        run(lambda: evaluate_script.main(argv))
+    assert exc.value.code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["results"][f"offline:{path}"]["sim"]["num_sessions"] == 40
+    with pytest.raises(ValueError, match="was trained for env id 'ecomsim/Recommend-v0', not 'ecomsim/Slate-v0'"):
+        policy_factory(f"offline:{path}", env_id="ecomsim/Slate-v0")
