@@ -43,7 +43,7 @@ def test_benchmark_rllib_rows_say_why_when_ray_is_absent() -> None:
 
     if importlib.util.find_spec("ray") is not None:
         return  # the rows are measured there (minutes): README "Ray RLlib" has the figures
-    skip = "single,make_vec,observe,sb3_vec,forward,ppo,memory,shards"
+    skip = "single,make_vec,observe,sb3_vec,forward,ppo,memory,shards,inventory"
     cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--json", "--skip", skip]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
