@@ -104,3 +104,26 @@ STORE_PPO_DEFAULTS: dict[str, Any] = {
         "max_grad_norm": 0.5,
     },
 }
+
+
+# ``ecomsim/Retention-v0`` (PPO with ``agents.policies.StoreActorCriticPolicy``, an MLP over the customer's
+# state): four customers side by side; an episode is ~10 decisions (one per visit), so a rollout of 256
+# steps per env covers ~100 customers. gamma 0.99: a coupon or a message pays off over the next visits.
+RETENTION_PPO_DEFAULTS: dict[str, Any] = {
+    "timesteps": 40_000,
+    "num_envs": 4,
+    "hidden": 64,
+    "algo_kwargs": {
+        "n_steps": 256,
+        "batch_size": 128,
+        "n_epochs": 10,
+        "learning_rate": 3e-4,
+        "lr_schedule": "constant",
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "ent_coef": 0.01,
+        "clip_range": 0.2,
+        "vf_coef": 0.5,
+        "max_grad_norm": 0.5,
+    },
+}

@@ -8,6 +8,8 @@
   ``stockout_rate`` and ``inventory_turnover`` (the env's final info) to TensorBoard as
   ``ecom/<metric>`` (``ecomsim.metrics.STORE_TAGS``), averaged over the episodes since the
   last log.
+* :class:`RetentionMetricsCallback`: the same for ``Retention-v0``'s customers: ``ecom/profit_per_customer``
+  and ``ecom/retention_day_<d>`` (``ecomsim.metrics.RETENTION_TAGS``).
 * :func:`policy_setup`: the policy class and ``policy_kwargs`` for an algorithm and env.
 """
 
@@ -22,8 +24,8 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, StoreActorCriticPolicy, obs_layout
-from ecomsim.metrics import STORE_METRIC_NAMES, STORE_TAGS
-from ecomsim.registration import STORE_ENV_IDS
+from ecomsim.metrics import RETENTION_METRIC_NAMES, RETENTION_TAGS, STORE_METRIC_NAMES, STORE_TAGS
+from ecomsim.registration import LIFECYCLE_ENV_IDS, STORE_ENV_IDS
 
 ALGO_NAMES = ("ppo", "dqn", "maskable_ppo")
 
@@ -41,16 +43,25 @@ def is_store_env(env_id: str) -> bool:
     return env_id in STORE_ENV_IDS
 
 
-def make_store_vec_env(num_envs: int, options: dict[str, Any]) -> DummyVecEnv:
-    """``num_envs`` ``Inventory-v0`` stores with ``options`` (``InventoryConfig`` keyword arguments) for SB3."""
-    from ecomsim.store.inventory import InventoryEnv
+def is_retention_env(env_id: str) -> bool:
+    """``ecomsim/Retention-v0``: like a store, PPO with an MLP over a state vector, scored on its own episodes."""
+    return env_id in LIFECYCLE_ENV_IDS
 
-    return DummyVecEnv([lambda: Monitor(InventoryEnv(**options)) for _ in range(num_envs)])
+
+def make_store_vec_env(num_envs: int, options: dict[str, Any], env_id: str = "ecomsim/Inventory-v0") -> DummyVecEnv:
+    """``num_envs`` ``Inventory-v0`` stores (``InventoryConfig`` keyword arguments) or ``Retention-v0`` customers
+    (``RetentionConfig``'s) with ``options``, for SB3."""
+    if is_retention_env(env_id):
+        from ecomsim.lifecycle.retention import RetentionEnv as env_class
+    else:
+        from ecomsim.store.inventory import InventoryEnv as env_class
+
+    return DummyVecEnv([lambda: Monitor(env_class(**options)) for _ in range(num_envs)])
 
 
 def policy_setup(algo: str, env_id: str, env: Any, hidden: int) -> tuple[type, dict[str, int]]:
     """``(policy class, policy_kwargs)``: the store's MLP, or the candidate scorer (masked for ``maskable_ppo``)."""
-    if is_store_env(env_id):
+    if is_store_env(env_id) or is_retention_env(env_id):
         return StoreActorCriticPolicy, {"hidden": hidden}
     if algo == "maskable_ppo":
         from agents.maskable import CandidateMaskablePolicy
@@ -86,3 +97,32 @@ class StoreMetricsCallback(BaseCallback):
             point[key] = value
         self.history.append(point)
         self._rows = {k: [] for k in STORE_METRIC_NAMES}
+
+
+class RetentionMetricsCallback(BaseCallback):
+    """Logs ``ecom/profit_per_customer`` and ``ecom/retention_day_<d>`` over the customers whose episodes ended since
+    the last rollout (``Retention-v0``; retained at day ``d``: not churned, or churned after ``d``)."""
+
+    def __init__(self, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self._rows: dict[str, list[float]] = {k: [] for k in RETENTION_METRIC_NAMES}
+        self.history: list[dict[str, float]] = []
+
+    def _on_step(self) -> bool:
+        for info, done in zip(self.locals["infos"], self.locals["dones"]):
+            if done and "episode" in info and "churned" in info:
+                self._rows["profit_per_customer"].append(float(info["episode"]["r"]))
+                for key in RETENTION_METRIC_NAMES[1:]:
+                    day = int(key.rsplit("_", 1)[1])
+                    self._rows[key].append(float(not info["churned"] or info["day"] > day))
+        return True
+
+    def _on_rollout_end(self) -> None:
+        if not self._rows["profit_per_customer"]:
+            return
+        point = {"timesteps": float(self.num_timesteps), "customers": float(len(self._rows["profit_per_customer"]))}
+        for key, values in self._rows.items():
+            point[key] = float(np.mean(values))
+            self.logger.record(RETENTION_TAGS[key], point[key])
+        self.history.append(point)
+        self._rows = {k: [] for k in RETENTION_METRIC_NAMES}

@@ -31,21 +31,22 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from agents import memory
 from agents.callbacks import CheckpointCallback, EcomMetricsCallback, PeriodicEvalCallback
-from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS, STORE_PPO_DEFAULTS
+from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS, RETENTION_PPO_DEFAULTS, STORE_PPO_DEFAULTS
 from agents.evaluation import make_eval_env
 from agents.hyperparams import check_hyperparams
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.model_files import (CHECKPOINT, LEGACY_CHECKPOINT, MODEL, PICKLE_WARNING, STATE, SavedAgent, agent_card,
                                 check_fits, load_agent, save_agent)
 from agents.policies import obs_layout
-from agents.store_train import (ALGO_NAMES, StoreMetricsCallback, algo_class, is_store_env, make_store_vec_env,
+from agents.store_train import (ALGO_NAMES, RetentionMetricsCallback, StoreMetricsCallback, algo_class,
+                                is_retention_env, is_store_env, make_store_vec_env,
                                 policy_setup)
 from agents.vec_env import EcomSB3VecEnv
 from ecomsim.cards import read_json
 from ecomsim.config import EnvConfig
 from ecomsim.assembly import build_core, env_spaces
 from ecomsim.errors import TrainingStopped
-from ecomsim.registration import env_kwargs, store_env_kwargs
+from ecomsim.registration import env_kwargs, lifecycle_env_kwargs, store_env_kwargs
 
 ALGOS = {"ppo": PPO, "dqn": DQN}  # and "maskable_ppo": sb3-contrib's MaskablePPO, imported when asked for
 
@@ -99,14 +100,16 @@ class AgentTrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ALGO_NAMES:
             raise ValueError(f"algo must be one of {list(ALGO_NAMES)}, got {self.algo!r}")
-        if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0":
+        if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0" and not is_retention_env(self.env_id):
             raise ValueError(f"algo='dqn' needs a Discrete action space (ecomsim/Recommend-v0), got env_id={self.env_id!r}")
-        if is_store_env(self.env_id):
+        if is_store_env(self.env_id) or is_retention_env(self.env_id):
             if self.algo != "ppo":
-                raise ValueError(f"{self.env_id} trains with algo='ppo' (an MLP over the store's state), got {self.algo!r}")
+                raise ValueError(f"{self.env_id} trains with algo='ppo' (an MLP over its state; DQN's saved-agent "
+                                 f"format knows the candidate scorer only), got {self.algo!r}")
+            from ecomsim.lifecycle.retention_config import RetentionConfig
             from ecomsim.store.inventory_config import InventoryConfig
 
-            InventoryConfig.from_kwargs(self.options())
+            (InventoryConfig if is_store_env(self.env_id) else RetentionConfig).from_kwargs(self.options())
         else:  # the id and every option, before any work
             config = EnvConfig.from_kwargs(self.options())
             if self.algo == "maskable_ppo" and config.inventory is None:
@@ -135,11 +138,14 @@ class AgentTrainConfig:
     def defaults(self) -> dict[str, Any]:
         if is_store_env(self.env_id):
             return STORE_PPO_DEFAULTS
+        if is_retention_env(self.env_id):
+            return RETENTION_PPO_DEFAULTS
         return DQN_DEFAULTS if self.algo == "dqn" else PPO_DEFAULTS
 
     def options(self) -> dict[str, Any]:
         """The env's keyword arguments: the id's own with ``env_options`` on top."""
-        kwargs = store_env_kwargs if is_store_env(self.env_id) else env_kwargs
+        kwargs = (store_env_kwargs if is_store_env(self.env_id) else
+                  lifecycle_env_kwargs if is_retention_env(self.env_id) else env_kwargs)
         return kwargs(self.env_id, **self.env_options)
 
     def resolved(self) -> dict[str, Any]:
@@ -214,7 +220,7 @@ def check_training_memory(config: AgentTrainConfig) -> memory.Estimate | None:
 
     A store env is skipped: its observations are a few dozen floats, its sessions live in one core per store.
     """
-    if is_store_env(config.env_id):
+    if is_store_env(config.env_id) or is_retention_env(config.env_id):
         return None
     r = config.resolved()
     core = build_core(EnvConfig.from_kwargs(env_kwargs(config.env_id, **config.env_options)), 1)
@@ -267,11 +273,13 @@ def train(config: AgentTrainConfig, out_dir: str | Path, resume: bool = False, e
     check_output_dir(out_dir, resume)
     check_training_memory(config)
     out_dir.mkdir(parents=True, exist_ok=True)
-    store = is_store_env(config.env_id)
+    store = is_store_env(config.env_id) or is_retention_env(config.env_id)  # an MLP over a state, its episodes its score
     n = config.resolved()["num_envs"]
-    env = make_store_vec_env(n, config.options()) if store else EcomSB3VecEnv(n, env_id=config.env_id, **config.env_options)
+    env = (make_store_vec_env(n, config.options(), config.env_id) if store
+           else EcomSB3VecEnv(n, env_id=config.env_id, **config.env_options))
     model, state = _start(config, env, out_dir, resume, trust_pickle)
-    metrics_cb = StoreMetricsCallback() if store else EcomMetricsCallback()
+    metrics_cb = (RetentionMetricsCallback() if is_retention_env(config.env_id) else StoreMetricsCallback() if store
+                  else EcomMetricsCallback())
     eval_cb = None
     callbacks: list = [metrics_cb]
     if config.eval_every and not store:  # a store's score is its own episodes' (ecom/profit_per_day ...)

@@ -22,6 +22,8 @@ SB3 and CleanRL do (SB3's own ``rollout/...`` and ``train/...`` tags stay SB3's)
 * :data:`STORE_TAGS`: ``ecom/<metric>``, the store's metrics (``profit_per_day``,
   ``stockout_rate``, ``inventory_turnover``: ``ecomsim.store.metrics``) of the stores an
   agent trains on (``ecomsim/Inventory-v0``);
+* :data:`RETENTION_TAGS`: ``ecom/profit_per_customer`` and ``ecom/retention_day_<d>`` (share of the
+  customers not churned by day ``d``) of the customers an agent trains on (``ecomsim/Retention-v0``);
 * :data:`EVAL_TAGS`: ``eval/<metric>``, the periodic evaluation on fixed seeded sessions;
 * :data:`BEHAVIOR_TAGS`: ``behavior/...``, training of the DNN behaviour model;
 * :data:`GAN_TAGS`: ``gan/...``, training of the catalog GAN and its fidelity checks.
@@ -37,6 +39,8 @@ METRIC_NAMES = ("ctr", "conversion_rate", "revenue_per_session", "session_length
 TAGS = {name: f"ecom/{name}" for name in METRIC_NAMES}
 STORE_METRIC_NAMES = ("profit_per_day", "stockout_rate", "inventory_turnover")
 STORE_TAGS = {name: f"ecom/{name}" for name in STORE_METRIC_NAMES}
+RETENTION_METRIC_NAMES = ("profit_per_customer", "retention_day_90", "retention_day_180", "retention_day_365")
+RETENTION_TAGS = {name: f"ecom/{name}" for name in RETENTION_METRIC_NAMES}
 EVAL_TAGS = {name: f"eval/{name}" for name in METRIC_NAMES}
 BEHAVIOR_TAGS = {
     "train_loss": "behavior/train_loss",

@@ -27,6 +27,10 @@ ENV_IDS = {
 STORE_ENV_IDS = {
     "ecomsim/Inventory-v0": {"sessions_per_day": 200},
 }
+#: ids whose options are ``RetentionConfig``'s: one customer over her lifecycle (``ecomsim.lifecycle.retention``)
+LIFECYCLE_ENV_IDS = {
+    "ecomsim/Retention-v0": {},
+}
 
 
 def register_envs() -> None:
@@ -46,6 +50,11 @@ def register_envs() -> None:
             gym.register(id=env_id, entry_point="ecomsim.store.inventory:InventoryEnv",
                          vector_entry_point="ecomsim.store.inventory:InventoryVectorEnv", kwargs=dict(kwargs),
                          disable_env_checker=False)
+    for env_id, kwargs in LIFECYCLE_ENV_IDS.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point="ecomsim.lifecycle.retention:RetentionEnv",
+                         vector_entry_point="ecomsim.lifecycle.retention:RetentionVectorEnv", kwargs=dict(kwargs),
+                         disable_env_checker=False)
 
 
 def store_env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
@@ -54,6 +63,14 @@ def store_env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
         valid = list(STORE_ENV_IDS)
         raise ValueError(f"env_id must be one of {valid}, got {env_id!r}.{suggest(env_id, valid)}")
     return {**STORE_ENV_IDS[env_id], **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def lifecycle_env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:
+    """``RetentionConfig`` keyword arguments of a registered lifecycle id, with ``overrides`` (``None`` values dropped)."""
+    if env_id not in LIFECYCLE_ENV_IDS:
+        valid = list(LIFECYCLE_ENV_IDS)
+        raise ValueError(f"env_id must be one of {valid}, got {env_id!r}.{suggest(env_id, valid)}")
+    return {**LIFECYCLE_ENV_IDS[env_id], **{k: v for k, v in overrides.items() if v is not None}}
 
 
 def env_kwargs(env_id: str, **overrides: Any) -> dict[str, Any]:

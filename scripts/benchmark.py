@@ -28,7 +28,9 @@ Rows (``ecomsim/Recommend-v0`` unless said, random actions, resets included):
    (``ecomsim.shards``), alternating rounds, their ratio and CPU per step; then the steps/s
    ``--project-workers`` workers should reach with a free core each (``agents.benchmark.project_shards``:
    the parent's serial part and a worker's step time at ``N / W`` sessions, both measured here);
-10. ``inventory``: ``ecomsim/Inventory-v0`` store-days/s (and the sessions/s they are) with its registered
+10. ``retention``: ``ecomsim/Retention-v0`` decisions/s, visits/s and simulated customer-years/s, one
+   ``gym.make`` env and ``gym.make_vec`` at ``--retention-envs`` customers (``agents.retention.bench_retention``);
+11. ``inventory``: ``ecomsim/Inventory-v0`` store-days/s (and the sessions/s they are) with its registered
     traffic (200 sessions a day), random orders, both shopper models (``agents.benchmark.bench_inventory``).
 
 Threads are set deliberately (``--threads``) for torch and the BLAS; the output
@@ -69,7 +71,8 @@ from agents.memory import check_env_memory
 TARGET_SINGLE = 25_000  # steps/s, single env, DNN shoppers
 TARGET_VEC_RATIO = 0.60  # vector env at 4096 / forward-only rows/s
 TARGET_PPO_RATIO = 3.0  # native VecEnv / DummyVecEnv PPO steps/s
-Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards", "inventory"]
+Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards", "retention",
+                  "inventory"]
 
 
 @dataclass
@@ -100,10 +103,12 @@ class Args:
     """num_envs of the sharded-env rows (1 and 2 worker processes)"""
     project_workers: tuple[int, ...] = option((2, 4, 8, 16), min=2)
     """worker counts whose steps/s the shards section projects for a machine with that many free cores"""
+    retention_envs: int = option(1024, min=2)
+    """customers stepped together in the Retention-v0 vector row"""
     random_dnn: bool = False
     """when the shipped weights are missing, time the DNN path with random weights"""
     skip: tuple[Section, ...] = ()
-    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards, inventory"""
+    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards, retention, inventory"""
 
     def __post_init__(self) -> None:
         if not self.seconds > 0:
@@ -272,6 +277,19 @@ def measure_inventory(rep: Report, sh: Shoppers, args: Args) -> None:
                                                           f"{sessions:,.0f} sessions/s")
 
 
+def measure_retention(rep: Report, sh: Shoppers, args: Args) -> None:
+    from agents.retention import bench_retention
+
+    for s in SHOPPERS:
+        if s == "dnn" and (sh.dnn is None or "shopper_factory" in sh.dnn):
+            rep.add("retention", s, 1, None, "visits/s", sh.dnn_reason or "the shipped DNN weights only")
+            continue
+        for n in (1, args.retention_envs):
+            b = bench_retention(s, n, args.seconds)
+            rep.add("retention", s, n, b["visits_per_s"], "visits/s",
+                    f"Retention-v0: {b['steps_per_s']:,.0f} decisions/s, {b['customer_years_per_s']:,.1f} customer-years/s")
+
+
 # ================================================================== main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
@@ -311,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         measure_rllib(rep, sh, args)
     if todo("shards"):
         measure_shards(rep, sh, args)
+    if todo("retention"):
+        measure_retention(rep, sh, args)
     if todo("inventory"):
         measure_inventory(rep, sh, args)
     return finish(rep.result, args)

@@ -9,8 +9,14 @@ space is refused). A Stable-Baselines3 zip loads only with ``--trust-pickle``: S
 unpickles its ``data`` entry, so a crafted file runs code. An offline-trained policy
 (``scripts/train_offline.py``) is ``offline:PATH`` with PATH its card (``card.json``).
 
+``ecomsim/Retention-v0`` scores customers instead (``--sessions`` of them per policy and world, seeds
+``seed ...``): its baselines (``never_offer``, ``always_10``, ``churn_rule``, ``myopic``, the last two
+tuned on other customers) and ``ppo:PATH`` agents, by profit per customer and retention at day
+90 / 180 / 365 (``agents.retention``).
+
     python scripts/evaluate.py --policy greedy --sessions 20000
     python scripts/evaluate.py --policy ppo:runs/ppo/model.pt --policy popularity --json
+    python scripts/evaluate.py --env-id ecomsim/Retention-v0 --policy never_offer --policy churn_rule --sessions 2000
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from agents.evaluation import EvalResult, score, spaces_of
 from agents.memory import check_env_memory
 from agents.registry import AgentFactory, policy_factory
 from agents.report import score_table
-from ecomsim.registration import env_kwargs
+from ecomsim.registration import LIFECYCLE_ENV_IDS, env_kwargs, lifecycle_env_kwargs
 
 
 @dataclass
@@ -64,6 +70,8 @@ class Args:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
+    if args.env_id in LIFECYCLE_ENV_IDS:
+        return retention_main(args)
     kwargs = env_kwargs(args.env_id, catalog=args.catalog, channel=args.channel, user_model=args.user_model)
     worlds = ("sim",) if args.sim_only else ("sim", "reference")
     check_env_memory("--num-envs", min(args.num_envs, args.sessions), kwargs)
@@ -85,6 +93,47 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{args.env_id}  {kwargs}  {args.sessions} sessions per policy and world, seed {args.seed}, 95% CIs")
         print(score_table(rows))
+    return 0
+
+
+def retention_main(args: Args) -> int:
+    """``Retention-v0``: the chosen baselines and ``ppo:PATH`` agents over ``--sessions`` customers per world."""
+    from gymnasium import spaces
+
+    from agents.retention import RETENTION_BASELINES, compare_retention_policies, retention_table
+    from agents.train import load_model
+    from ecomsim.lifecycle.retention import OBS_SIZE, RetentionEnv
+    from ecomsim.lifecycle.retention_config import RetentionConfig
+
+    options = lifecycle_env_kwargs(args.env_id, catalog=args.catalog, user_model=args.user_model)
+    if args.channel is not None:
+        raise ValueError(f"--channel is not an option of {args.env_id} (each visit's channel is the customer's), "
+                         f"got {args.channel!r}")
+    cfg = RetentionConfig.from_kwargs(options)
+    agents = {}
+    for spec in args.policy:
+        if spec.startswith("ppo:"):
+            agent = load_model(spec[4:], "ppo", device=args.device, trust_pickle=args.trust_pickle)
+            agent.check_env(args.env_id, spaces.Discrete(cfg.num_actions), spaces.Box(0.0, 1.0, (OBS_SIZE,)))
+            agents[spec] = lambda obs, agent=agent: agent.predict(obs, deterministic=True)[0]
+        elif spec not in RETENTION_BASELINES:
+            raise ValueError(f"policy for {args.env_id} must be one of {list(RETENTION_BASELINES)} or ppo:PATH, "
+                             f"got {spec!r}")
+    seeds = list(range(args.seed, args.seed + args.sessions))
+    tune = list(range(seeds[-1] + 1, seeds[-1] + 1 + max(200, args.sessions // 5)))
+    worlds = {"sim": options} if args.sim_only else {"sim": options, "reference": {**options, "user_model": "reference"}}
+    results = {}
+    for world, opts in worlds.items():
+        r = compare_retention_policies(RetentionEnv(**opts), seeds, tune, agents=agents, log=lambda s: None)
+        results[world] = {"tuning": r["tuning"], "scores": {k: r["scores"][k] for k in args.policy}}
+    if args.json:
+        print(json.dumps({"env_id": args.env_id, "env_options": options, "customers": args.sessions, "seed": args.seed,
+                          "results": results}, indent=1))
+        return 0
+    for world, r in results.items():
+        print(f"{args.env_id} {worlds[world]}: {args.sessions} customers per policy, seed {args.seed}, 95% intervals "
+              f"({world}; churn_rule threshold {r['tuning']['churn_threshold']}, myopic {r['tuning']['myopic_strategy']!r})")
+        print(retention_table(r["scores"], cfg.horizon_days))
     return 0
 
 

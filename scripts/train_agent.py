@@ -18,6 +18,7 @@ and prints the command that resumes (exit status 130 or 143); ``--resume`` conti
     python scripts/train_agent.py --env-options '{"shopper_sampling": "per_session"}' --out runs/ppo-ensemble
     python scripts/train_agent.py --algo maskable_ppo --env-options '{"inventory": {}}'
     python scripts/train_agent.py --env-id ecomsim/Inventory-v0 --user-model reference --timesteps 21600
+    python scripts/train_agent.py --env-id ecomsim/Retention-v0 --user-model reference --timesteps 40000
     tensorboard --logdir runs
 
 ``ecomsim/Inventory-v0`` trains PPO with an MLP over the store's state; the final scores are
@@ -25,6 +26,12 @@ its and the store baselines' (never order, base stock with each forecaster, (s, 
 on other seeds) over ``--stores`` held-out stores: profit per day, stock-out rate and
 inventory turnover with 95% intervals (``agents.store_eval``), and ``report.png`` shows
 stock and sales over time for one store per policy.
+
+``ecomsim/Retention-v0`` trains PPO with an MLP over the customer's state; the final scores
+are its and the retention baselines' (never offer, always 10%, the churn rule and the myopic
+policy, both tuned on other customers) over ``--customers`` held-out customers: profit per
+customer with a 95% interval and the share not churned at day 90 / 180 / 365
+(``agents.retention``); ``report.png`` draws the retention curve of every policy.
 """
 
 from __future__ import annotations
@@ -44,7 +51,7 @@ from agents.evaluation import SB3Policy, score
 from agents.registry import POLICY_NAMES, policy_factory
 from agents.report import plot_run, score_table, write_results
 from agents.signals import resume_command, stop_signals, stopped
-from agents.store_train import is_store_env
+from agents.store_train import is_retention_env, is_store_env
 from agents.train import AgentTrainConfig, check_output_dir, train
 from ecomsim.errors import TrainingStopped, check_choice
 from ecomsim.registration import env_kwargs
@@ -80,6 +87,10 @@ class Args:
     """fix the shoppers' channel (default: the population's mix)"""
     env_options: str = "{}"
     """JSON options of the env on top of the id's, e.g. '{"inventory": {}}' or, for Inventory-v0, '{"sessions_per_day": 100}'"""
+    customers: int = option(5000, min=1)
+    """Retention-v0: held-out customers per policy in the final scores"""
+    tune_customers: int = option(1000, min=1)
+    """Retention-v0: customers that tune the churn rule and the myopic policy (seeds apart from the scored ones)"""
     stores: int = option(20, min=1)
     """Inventory-v0: held-out store episodes per policy in the final scores"""
     tune_stores: int = option(4, min=1)
@@ -126,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
                               hyperparams=json_object("--hyperparams", args.hyperparams),
                               checkpoint_every=args.checkpoint_every, eval_sessions=args.eval_sessions,
                               progress_bar=args.progress)
-    store = is_store_env(args.env_id)  # a store's episodes are its score (ecom/profit_per_day): no session evaluation
+    # a store's or a customer's episodes are its score: no session evaluation
+    store = is_store_env(args.env_id) or is_retention_env(args.env_id)
     eval_every = 0 if store else (args.eval_every if args.eval_every is not None else max(1, config.timesteps // 8))
     config = dataclasses.replace(config, eval_every=eval_every)
     short = args.env_id.split("/")[-1].split("-")[0].lower()
@@ -140,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         except TrainingStopped as exc:
             again = list(argv if argv is not None else sys.argv[1:]) + ([] if args.out else ["--out", str(out)])
             return stopped(stop, exc, resume_command("scripts/train_agent.py", again))
+        if is_retention_env(args.env_id):
+            return finish_retention(args, config, out, model, summary)
         if store:
             return finish_store(args, config, out, model, summary)
         return finish(args, config, options, out, model, summary)
@@ -197,6 +211,27 @@ def finish_store(args: Args, config: AgentTrainConfig, out: Path, model, summary
         "training_stores": summary["rollout_history"], "model": str(out / "model.pt"), **result})
     plot_store_report(out / "report.png", histories, f"{args.algo.upper()} on {args.env_id}, {summary['timesteps']} days; "
                       f"store seed {seeds[0]}")
+    print(f"\nwrote {out / 'model.pt'} (+ model.json), {out / 'results.json'}, {out / 'report.png'}; "
+          f"tensorboard --logdir {out / 'tb'}")
+    return 0
+
+
+def finish_retention(args: Args, config: AgentTrainConfig, out: Path, model, summary: dict[str, Any]) -> int:
+    """Score the trained policy and the retention baselines on held-out customers; results.json and report.png."""
+    from agents.retention import compare_retention_policies, plot_retention
+    from ecomsim.lifecycle.retention import RetentionEnv
+
+    seeds = [args.seed + 1_000_000 + k for k in range(args.customers)]
+    tune_seeds = [args.seed + 2_000_000 + k for k in range(args.tune_customers)]
+    print(f"\n{args.env_id} {config.options()}: {args.customers} held-out customers per policy, 95% intervals")
+    act = lambda obs: model.predict(obs, deterministic=True)[0]  # noqa: E731
+    result = compare_retention_policies(RetentionEnv(**config.options()), seeds, tune_seeds, agents={args.algo: act})
+    write_results(out / "results.json", {
+        "config": config.to_dict(), "resolved_hyperparams": summary["resolved"], "timesteps": summary["timesteps"],
+        "train_seconds": summary["train_seconds"], "env_options": config.options(), "seeds": [seeds[0], seeds[-1]],
+        "training_customers": summary["rollout_history"], "model": str(out / "model.pt"), **result})
+    plot_retention(out / "report.png", result, f"{args.algo.upper()} on {args.env_id}, {summary['timesteps']} steps; "
+                   f"{args.customers} customers per policy")
     print(f"\nwrote {out / 'model.pt'} (+ model.json), {out / 'results.json'}, {out / 'report.png'}; "
           f"tensorboard --logdir {out / 'tb'}")
     return 0

@@ -68,9 +68,10 @@ def test_every_tensorboard_tag_is_defined_in_the_metrics_module():
 
     root = Path(__file__).resolve().parents[1]
     prefixes = ("ecom/", "eval/", "gan/", "behavior/")
-    defined = {t for tags in (metrics.TAGS, metrics.EVAL_TAGS, metrics.BEHAVIOR_TAGS, metrics.GAN_TAGS, metrics.STORE_TAGS)
+    defined = {t for tags in (metrics.TAGS, metrics.EVAL_TAGS, metrics.BEHAVIOR_TAGS, metrics.GAN_TAGS, metrics.STORE_TAGS,
+                              metrics.RETENTION_TAGS)
                for t in tags.values()}
-    assert all(t.startswith(prefixes) for t in defined) and len(defined) == 4 + 4 + 6 + 8 + 3
+    assert all(t.startswith(prefixes) for t in defined) and len(defined) == 4 + 4 + 6 + 8 + 3 + 4
     strays = []
     for path in sorted(p for d in ("ecomsim", "agents", "generators", "scripts") for p in (root / d).rglob("*.py")):
         if path == root / "ecomsim" / "metrics.py":

@@ -11,4 +11,7 @@ The session core simulates one visit; this package owns the calendar.
 * ``cohort``: simulate a cohort over the calendar and compare it with a real one.
 * ``calibration``: simulated method of moments on a calibration window; ``bgnbd``: the BG/NBD reference model;
   ``activity``: the model's who-buys-again score; ``report``: the CDNOW figures (``cdnow.*`` keys).
+* ``retention``: the ``ecomsim/Retention-v0`` env (single and native vector), on ``retention_batch`` (customers
+  stepped together) and ``retention_config`` (options, action encoding); ``strategies``: what a visit's session
+  recommends (popularity, relevance, price fit, margin).
 """

@@ -69,8 +69,11 @@ class Entrants:
 
 
 def draw_entrants(population: ShopperPopulation, first_day: np.ndarray, sim: VisitSimulator,
-                  rng: np.random.Generator) -> Entrants:
+                  rng: np.random.Generator | None = None, keys: np.ndarray | None = None) -> Entrants:
     """Entrants on ``first_day`` ``(N,)``: first visits of fresh shoppers until each one buys (module docstring).
+
+    The entrants' stream keys are drawn from ``rng`` (``key_from_generator(rng, N)``), or given as ``keys``
+    ``(N,)`` uint64 (one generator per entrant: a batch of envs); exactly one of the two.
 
     Raises:
         RuntimeError: a slot found no buyer in ``MAX_ATTEMPTS`` visits (a session world that almost never sells).
@@ -78,7 +81,12 @@ def draw_entrants(population: ShopperPopulation, first_day: np.ndarray, sim: Vis
     first_day = np.asarray(first_day, dtype=np.int64)
     n = len(first_day)
     streams = SessionStreams(n)
-    streams.set_keys(np.arange(n), key_from_generator(rng, n))
+    if (rng is None) == (keys is None):
+        raise ValueError("draw_entrants needs rng or keys (exactly one of them)")
+    keys = key_from_generator(rng, n) if keys is None else np.asarray(keys, dtype=np.uint64)
+    if keys.shape != (n,):
+        raise ValueError(f"keys must have shape ({n},) (one per entrant), got {keys.shape}")
+    streams.set_keys(np.arange(n), keys)
     contexts: list[tuple[np.ndarray, VisitContext]] = []
     outcomes: list[tuple[np.ndarray, VisitOutcome]] = []
     attempts = np.zeros(n, dtype=np.int64)

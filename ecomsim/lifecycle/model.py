@@ -119,6 +119,18 @@ class VisitStep:
     churned: np.ndarray
 
 
+@dataclass
+class GapStep:
+    """What :meth:`Lifecycle.gap` drew, rows aligned with its ``rows``: ``message_cost`` ``(n,)`` currency
+    units and ``messages_sent`` ``(n,)`` of the messages delivered before the next visit, ``next_day`` ``(n,)``
+    (``NEVER`` if none within the horizon), ``churned`` ``(n,)`` bool."""
+
+    message_cost: np.ndarray
+    messages_sent: np.ndarray
+    next_day: np.ndarray
+    churned: np.ndarray
+
+
 class Lifecycle:
     """Applies the lifecycle equations to :class:`Customers` (see ``ecomsim.lifecycle.params``).
 
@@ -284,6 +296,39 @@ class Lifecycle:
         return VisitStep(day=day, channel=channel, discount=discount, outcome=out, message_cost=cost,
                          messages_sent=d.sent.sum(axis=1), next_day=c.next_day[rows].copy(),
                          churned=~c.alive[rows])
+
+    def gap(self, c: Customers, rows: np.ndarray, until: np.ndarray | int, coupon: np.ndarray | None = None,
+            message_day: np.ndarray | None = None, message_kind: np.ndarray | None = None) -> GapStep:
+        """Offer a coupon and plan messages after customers' last visit, then draw their next return.
+
+        For a caller that decides after seeing a visit (``ecomsim/Retention-v0``): the visit runs with
+        :meth:`visit` and ``until`` equal to its day (an empty return scan: nothing drawn into the state),
+        then this method draws the gap. The coupon is sent on the last visit's day: valid ``coupon_days``
+        from it, it raises the return hazard and discounts the next order (a coupon of 0 keeps a pending one).
+
+        Args:
+            rows: ``(n,)`` customers (a churned one's messages still go out and cost, with no effect).
+            until: last day simulated (scalar or ``(n,)``); returns after it are ``NEVER``.
+            coupon, message_day, message_kind: as in :meth:`visit`.
+        """
+        p = self.params
+        rows = np.asarray(rows, dtype=np.int64)
+        n = len(rows)
+        _check_offers(n, coupon, message_day, message_kind)
+        day = c.last_day[rows]
+        if coupon is not None:
+            new = np.asarray(coupon, dtype=np.float64) > 0
+            c.coupon[rows] = np.where(new, coupon, c.coupon[rows])
+            c.coupon_until[rows] = np.where(new, day + p.coupon_days, c.coupon_until[rows])
+        if message_day is None:
+            message_day = np.zeros((n, 0), dtype=np.int64)
+            message_kind = np.zeros((n, 0), dtype=np.int64)
+        kind = np.asarray(message_kind, dtype=np.int64)
+        d = self._draw_return(c, rows, day, np.broadcast_to(np.asarray(until, dtype=np.int64), (n,)),
+                              np.asarray(message_day, dtype=np.int64), kind)
+        cost = (d.sent * np.asarray(p.message_cost)[kind]).sum(axis=1)
+        return GapStep(message_cost=cost, messages_sent=d.sent.sum(axis=1), next_day=c.next_day[rows].copy(),
+                       churned=~c.alive[rows])
 
     def _leave_after_purchase(self, c: Customers, rows: np.ndarray, purchased: np.ndarray, u: np.ndarray,
                               day: np.ndarray) -> None:
