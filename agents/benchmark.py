@@ -320,6 +320,28 @@ def bench_ppo(vec_env, steps: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
+def bench_inventory(kwargs: dict[str, Any], seconds: float) -> tuple[float, float]:
+    """``(store-days/s, sessions/s)`` of ``ecomsim/Inventory-v0`` with its registered traffic, random orders, resets
+    included; sessions/s is days/s times the mean sessions of the days stepped."""
+    import gymnasium as gym
+
+    env = gym.make("ecomsim/Inventory-v0", **kwargs)
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    seen = [0, 0]  # days, sessions
+
+    def chunk() -> int:
+        for _ in range(10):
+            _, _, _, truncated, info = env.step(env.action_space.sample())
+            seen[0], seen[1] = seen[0] + 1, seen[1] + int(info["sessions"])
+            if truncated:
+                env.reset()
+        return 10
+
+    days = rate(chunk, seconds)
+    return days, days * seen[1] / seen[0]
+
+
 def rss_mb() -> tuple[float, float]:
     """(current, peak) resident set size of this process in MiB (Linux /proc; else resource)."""
     try:

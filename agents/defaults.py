@@ -84,7 +84,7 @@ DQN_DEFAULTS: dict[str, Any] = {
 
 # ``ecomsim/Inventory-v0`` (PPO with ``agents.policies.StoreActorCriticPolicy``): four stores side by side, one
 # 180-day episode per store per rollout; a day is 200 shopper sessions, so a step costs what ~200 session
-# episodes do and the budget is in days, not millions of steps (docs/inventory.md has the runs behind it).
+# episodes do and the budget is in days, not millions of steps (docs/inventory.md has a run at these defaults).
 # gamma 0.97: an order pays off over its lead time and the weeks its units sell (a horizon of ~33 days).
 STORE_PPO_DEFAULTS: dict[str, Any] = {
     "timesteps": 21_600,

@@ -101,19 +101,30 @@ def evaluate(
         act = policy.act
     steps = 0
     limit = max_steps or 10 * (num_sessions // n + 1) * env.config.max_steps
+    stocked = env.config.inventory is not None
+    shown_out = np.zeros(n)  # inventory: impressions of items with no unit on hand, this session so far
+    counted_out = 0.0  # ... summed over the counted sessions
     while (done_count < quota).any():
         actions = act(obs)
         obs, reward, terminated, truncated, info = env.step(actions)
         if learns:
             policy.observe(actions, reward, info)
         done = terminated | truncated
-        recorder.record(info, done & (done_count < quota))
+        counted = done & (done_count < quota)
+        recorder.record(info, counted)
+        if stocked:
+            shown_out += np.asarray(info["unavailable"]).sum(axis=1)
+            counted_out += float(shown_out[counted].sum())
+            shown_out[done] = 0.0
         done_count += done
         steps += 1
         if steps > limit:
             raise RuntimeError(f"evaluation did not finish {num_sessions} sessions in {limit} steps")
     name = getattr(policy, "name", str(policy))
-    return EvalResult(name, recorder.num_sessions, recorder.metrics(), recorder.funnel())
+    funnel = recorder.funnel()
+    if stocked:  # how often the policy showed an item the shopper could not buy
+        funnel["out_of_stock_shown"] = counted_out / max(float(recorder.arrays()["impressions"].sum()), 1.0)
+    return EvalResult(name, recorder.num_sessions, recorder.metrics(), funnel)
 
 
 def spaces_of(options: dict[str, Any]):

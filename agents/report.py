@@ -67,7 +67,7 @@ def plot_run(path: Path, summary: dict[str, Any], rows: dict[str, dict[str, Eval
         ax1.plot([r["timesteps"] for r in roll], [r["conversion_rate"] for r in roll], alpha=0.5, lw=1,
                  label="training sessions")
     for i, (name, by_world) in enumerate(rows.items()):
-        if name in ("ppo", "dqn"):
+        if name in ("ppo", "dqn", "maskable_ppo"):  # the trained agent's own row (its curve is above)
             continue
         ax1.axhline(by_world["sim"].metrics["conversion_rate"].value, ls="--", lw=1, color=f"C{(i + 2) % 10}", label=name)
     ax1.set_xlabel("env steps")

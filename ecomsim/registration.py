@@ -23,7 +23,7 @@ ENV_IDS = {
 }
 #: ids whose options are not ``EnvConfig``'s: the store's replenishment env (``ecomsim.store.inventory``).
 #: Inventory-v0's traffic, 200 sessions a day, keeps a 180-day episode (36,000 sessions) affordable with
-#: DNN shoppers, and still gives ~7 units a day, about one per ordering group (docs/inventory.md)
+#: DNN shoppers, and still gives ~8 units of demand a day, about one per ordering group (docs/inventory.md)
 STORE_ENV_IDS = {
     "ecomsim/Inventory-v0": {"sessions_per_day": 200},
 }

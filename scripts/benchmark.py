@@ -4,7 +4,7 @@
     python scripts/benchmark.py --long-steps 1000000   # shorter memory run
     python scripts/benchmark.py --device cuda          # model forward (and later the core) on the GPU
 
-Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
+Rows (``ecomsim/Recommend-v0`` unless said, random actions, resets included):
 
 1. ``single``: one ``gym.make`` env, DNN shoppers and the reference world;
 2. ``make_vec``: ``gym.make_vec`` at ``--sizes`` sessions;
@@ -29,7 +29,9 @@ Rows (all ``ecomsim/Recommend-v0``, random actions, resets included):
    ``--project-workers`` workers should reach with a free core each (``agents.benchmark.project_shards``:
    the parent's serial part and a worker's step time at ``N / W`` sessions, both measured here);
 10. ``retention``: ``ecomsim/Retention-v0`` decisions/s, visits/s and simulated customer-years/s, one
-   ``gym.make`` env and ``gym.make_vec`` at ``--retention-envs`` customers (``agents.retention.bench_retention``).
+   ``gym.make`` env and ``gym.make_vec`` at ``--retention-envs`` customers (``agents.retention.bench_retention``);
+11. ``inventory``: ``ecomsim/Inventory-v0`` store-days/s (and the sessions/s they are) with its registered
+    traffic (200 sessions a day), random orders, both shopper models (``agents.benchmark.bench_inventory``).
 
 Threads are set deliberately (``--threads``) for torch and the BLAS; the output
 states them. The default is 1: the targets assume 2 cores, but when other work
@@ -60,15 +62,17 @@ from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from agents.benchmark import (ENV_ID, OBS_FLOATS, Shoppers, bench_forward, bench_make_vec, bench_memory, bench_observe,
-                              bench_ppo, bench_sb3_vec, bench_shards, bench_single, mem_available_mb, project_shards)
+from agents.benchmark import (ENV_ID, OBS_FLOATS, Shoppers, bench_forward, bench_inventory, bench_make_vec, bench_memory,
+                              bench_observe, bench_ppo, bench_sb3_vec, bench_shards, bench_single, mem_available_mb,
+                              project_shards)
 from agents.cli import option, parse_args, pin_threads, run
 from agents.memory import check_env_memory
 
 TARGET_SINGLE = 25_000  # steps/s, single env, DNN shoppers
 TARGET_VEC_RATIO = 0.60  # vector env at 4096 / forward-only rows/s
 TARGET_PPO_RATIO = 3.0  # native VecEnv / DummyVecEnv PPO steps/s
-Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards", "retention"]
+Section = Literal["single", "make_vec", "observe", "sb3_vec", "forward", "ppo", "memory", "rllib", "shards", "retention",
+                  "inventory"]
 
 
 @dataclass
@@ -104,7 +108,7 @@ class Args:
     random_dnn: bool = False
     """when the shipped weights are missing, time the DNN path with random weights"""
     skip: tuple[Section, ...] = ()
-    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards, retention"""
+    """sections to skip: single, make_vec, observe, sb3_vec, forward, ppo, memory, rllib, shards, retention, inventory"""
 
     def __post_init__(self) -> None:
         if not self.seconds > 0:
@@ -263,7 +267,16 @@ def measure_shards(rep: Report, sh: Shoppers, args: Args) -> None:
                      f"messages + {p['worker_ms']:.1f} ms shard step (x{p['overhead']:.2f} for shared memory)")
 
 
-# ================================================================== main
+def measure_inventory(rep: Report, sh: Shoppers, args: Args) -> None:
+    for s in SHOPPERS:  # Inventory-v0 builds its own shoppers: no random-weights stand-in
+        if s == "dnn" and (sh.dnn is None or "shopper_factory" in sh.dnn):
+            rep.add("inventory", s, 1, None, "store-days/s", sh.dnn_reason or "unavailable: no shipped DNN weights")
+            continue
+        days, sessions = bench_inventory({"user_model": s}, args.seconds)
+        rep.add("inventory", s, 1, days, "store-days/s", f"ecomsim/Inventory-v0, registered traffic, random orders: "
+                                                          f"{sessions:,.0f} sessions/s")
+
+
 def measure_retention(rep: Report, sh: Shoppers, args: Args) -> None:
     from agents.retention import bench_retention
 
@@ -277,6 +290,7 @@ def measure_retention(rep: Report, sh: Shoppers, args: Args) -> None:
                     f"Retention-v0: {b['steps_per_s']:,.0f} decisions/s, {b['customer_years_per_s']:,.1f} customer-years/s")
 
 
+# ================================================================== main
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
@@ -317,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         measure_shards(rep, sh, args)
     if todo("retention"):
         measure_retention(rep, sh, args)
+    if todo("inventory"):
+        measure_inventory(rep, sh, args)
     return finish(rep.result, args)
 
 

@@ -101,8 +101,6 @@ class Args:
     """env steps between periodic evaluations (default: timesteps / 8; 0: none)"""
     eval_sessions: int = option(1000, min=1)
     """sessions per periodic evaluation"""
-    env_options: str = "{}"
-    """JSON of more env options (EnvConfig fields), e.g. '{"shopper_sampling": "per_session"}'"""
     hyperparams: str = "{}"
     """JSON overrides of agents/defaults.py, e.g. '{"learning_rate": 1e-3}'"""
     baselines: tuple[str, ...] = ("random", "popularity", "greedy", "bandit")
@@ -172,6 +170,9 @@ def finish(args: Args, config: AgentTrainConfig, options: dict[str, Any], out: P
         rows[name] = score(policy_factory(name), kwargs, args.sessions, seed=eval_seed)
     print(f"\n{args.env_id} {kwargs}: {args.sessions} evaluation sessions per policy and world, 95% CIs")
     print(score_table(rows, reference="popularity" if "popularity" in rows else None))
+    if kwargs.get("inventory") is not None:  # how often each policy showed an item out of stock (results.json: funnel)
+        print("\nshare of impressions out of stock: " + ", ".join(
+            f"{name} {by['sim'].funnel['out_of_stock_shown']:.3f}" for name, by in rows.items()))
 
     results = {
         "config": config.to_dict(),

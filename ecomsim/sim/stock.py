@@ -30,8 +30,8 @@ Off (no inventory) none of this exists: the fields are sized 0 and the kernels t
 path they always took, bit for bit.
 
 The numpy functions below are the same rules for code that works on probabilities
-(forecasts, stock-aware recommendation, action masks); ``tests/sim/test_stock.py`` holds
-them to the kernel.
+(forecasts, stock-aware recommendation, action masks);
+``tests/store/test_shop.py::test_numpy_stock_rules_match_the_kernel`` holds them to the kernel.
 """
 
 from __future__ import annotations

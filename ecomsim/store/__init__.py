@@ -1,9 +1,10 @@
 """The store: stock per item, orders that arrive after a lead time, the day's accounts, and replenishment.
 
 Demand comes from shoppers: a :class:`~ecomsim.store.demand.DemandSource` sells each
-day's demand through the store, today by replaying purchases recorded from real
-sessions of the env (``ecomsim.store.sessions``), later by running the day's sessions
-on the batched core with the store's stock.
+day's demand through the store, either by replaying purchases recorded from real
+sessions of the env (``ecomsim.store.sessions``) or by running the day's sessions on the
+batched core with the store's stock (``ecomsim.store.traffic``, ``ecomsim/Inventory-v0``).
+docs/inventory.md has the whole story.
 
 Modules: ``config`` (:class:`StoreConfig`, :class:`TrafficPlan`), ``items`` (item
 economics and ordering groups), ``state`` (:class:`StoreState`: stock, pipeline,

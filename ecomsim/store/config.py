@@ -95,7 +95,7 @@ class StoreConfig:
             ``i`` is bought at ``units_per_session * popularity_i`` per session. It sets the
             initial fill and the other shoppers' demand of a session env, and the forecasts'
             prior. Default 0.04: what sessions under the popularity recommender bought
-            (0.035 with DNN shoppers, 0.041 in the reference world; docs/inventory.md).
+            (0.041 with DNN shoppers, 0.038 in the reference world; docs/inventory.md).
 
     The store of a session env (``Recommend-v0`` / ``Slate-v0`` with inventory, ``ecomsim.store.shop``):
 

@@ -11,8 +11,9 @@ does the rest of the day.
   from real sessions of the env, ``ecomsim.store.sessions``): demand that was
   recorded with unlimited stock, so the replay decides what an empty shelf does
   through a :class:`SubstitutionRule`.
-* The session core's source (to come) runs each day's sessions on the batched core
-  with the store's stock; substitutions then happen inside the sessions.
+* :class:`~ecomsim.store.traffic.SessionDemand` (``Inventory-v0``'s source) runs each day's
+  sessions on the batched core with the store's stock; substitutions then happen inside
+  the sessions.
 """
 
 from __future__ import annotations

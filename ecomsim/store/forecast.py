@@ -8,9 +8,10 @@ of its group's demand, used to split a group order over its items.
 * :class:`MovingAverageForecaster`: what the store's own sales history says, with
   a weekday pattern learnt from the history.
 * :class:`BehaviorForecaster`: what the shoppers' behaviour says: expected traffic
-  times the expected units of each item bought per session, a callable that the
-  session core answers from the shopper model's purchase probabilities (today a
-  measured rate, see :func:`ecomsim.store.sessions.purchase_rates`).
+  times the expected units of each item bought per session, a callable: in
+  ``Inventory-v0`` the shopper model's own purchase probabilities over the day's
+  sessions (``ecomsim.store.traffic``); in the replay study a rate measured on training
+  sessions (:func:`ecomsim.store.sessions.purchase_rates`).
 
 Forecasts are of *demand* (units requested, sold or not): the store records
 requests that found no stock, so the history is not censored by stock-outs.
@@ -153,9 +154,9 @@ class BehaviorForecaster(DemandForecaster):
         traffic: the store's traffic plan (weekday pattern and promotion days are known in advance).
         purchase_rates: called once per observed day (and at the start): returns
             ``(num_items,)`` or ``(num_stores, num_items)`` float64, expected units of each
-            item bought per session. The session core will answer it from the shopper
-            model's purchase probabilities under the recommendation policy (and the stock);
-            today :func:`ecomsim.store.sessions.purchase_rates` measures it from sessions.
+            item bought per session: in ``Inventory-v0`` from the shopper model's purchase
+            probabilities under the recommender and the stock (``ecomsim.store.traffic``); in
+            the replay study measured from sessions (:func:`ecomsim.store.sessions.purchase_rates`).
     """
 
     def __init__(self, groups: ItemGroups, traffic: TrafficPlan, purchase_rates: Callable[[], np.ndarray]) -> None:

@@ -21,7 +21,7 @@ orders the gap ``level - position`` (position = on hand + on order) when it is a
 is an ``(S/2, S)`` policy), else nothing. Why the plan and not a forecast from sales:
 under a stock-aware recommender a group that runs out is no longer shown, its sales and
 so its forecast fall to zero, and a level in days of that forecast would never restock
-it (measured: docs/inventory.md); the forecast is in the observation for the agent to use. ``action="units"``: ``Box(0, max_order_units, (G,))``, units per group,
+it (docs/inventory.md, section 5); the forecast is in the observation for the agent to use. ``action="units"``: ``Box(0, max_order_units, (G,))``, units per group,
 rounded to the nearest whole unit. A quantity that is NaN, negative or above
 ``max_order_units`` (the cap against a runaway action, ladder levels included) is an
 error naming the group and the value. Group orders go to items by fair share

@@ -18,7 +18,7 @@ def test_benchmark_script_smoke() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     sections = {r["section"] for r in result["rows"]}
-    assert sections == {"single", "forward", "make_vec", "sb3_vec", "ppo", "memory", "shards", "retention"}
+    assert sections == {"single", "forward", "make_vec", "sb3_vec", "ppo", "memory", "shards", "retention", "inventory"}
     retention = [r for r in result["rows"] if r["section"] == "retention"]
     assert [(r["shopper"], r["num_envs"]) for r in retention] == [("dnn", 1), ("dnn", 8), ("reference", 1),
                                                                    ("reference", 8)]
@@ -47,7 +47,7 @@ def test_benchmark_rllib_rows_say_why_when_ray_is_absent() -> None:
 
     if importlib.util.find_spec("ray") is not None:
         return  # the rows are measured there (minutes): README "Ray RLlib" has the figures
-    skip = "single,make_vec,observe,sb3_vec,forward,ppo,memory,shards,retention"
+    skip = "single,make_vec,observe,sb3_vec,forward,ppo,memory,shards,retention,inventory"
     cmd = [sys.executable, str(ROOT / "scripts" / "benchmark.py"), "--json", "--skip", skip]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]

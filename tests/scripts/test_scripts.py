@@ -80,6 +80,30 @@ def test_dqn_tiny_run(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "results.json").read_text())["scores"]["dqn"]["sim"]["num_sessions"] == 40
 
 
+def test_maskable_ppo_tiny_run_reports_out_of_stock_impressions(tmp_path: Path) -> None:
+    """--algo maskable_ppo trains and scores on Recommend-v0 with inventory (the memory check knows the algorithm);
+    every policy's results carry the share of its impressions that were out of stock."""
+    pytest.importorskip("sb3_contrib")
+    proc = run("train_agent.py", *TINY, "--algo", "maskable_ppo", "--env-options", '{"inventory": {}}',
+               "--out", str(tmp_path), "--baselines", "popularity")
+    assert "share of impressions out of stock: maskable_ppo" in proc.stdout
+    res = json.loads((tmp_path / "results.json").read_text())
+    for name in ("maskable_ppo", "popularity"):
+        share = res["scores"][name]["sim"]["funnel"]["out_of_stock_shown"]
+        assert 0.0 <= share <= 1.0
+
+
+def test_inventory_tiny_run_scores_the_store_baselines(tmp_path: Path) -> None:
+    args = ["--env-id", "ecomsim/Inventory-v0", "--user-model", "reference", "--timesteps", "80", "--num-envs", "2",
+            "--stores", "2", "--tune-stores", "1", "--no-progress", "--env-options",
+            '{"sessions_per_day": 20, "horizon_days": 20}', "--hyperparams", '{"n_steps": 20, "batch_size": 20}']
+    run("train_agent.py", *args, "--out", str(tmp_path))
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert set(res["scores"]) == {"ppo", "never_order", "base_stock_moving_average", "base_stock_behavior", "s_S_tuned"}
+    assert all(m["profit_per_day"]["n"] == 2 for m in res["scores"].values())
+    assert (tmp_path / "report.png").stat().st_size > 0
+
+
 @pytest.mark.parametrize("script,args,message", [
     ("evaluate.py", ["--policy", "gredy", "--sessions", "5"], "Did you mean 'greedy'"),
     ("evaluate.py", ["--policy", "ppo:/no/such/model.pt", "--sessions", "5"], "ppo model '/no/such/model.pt' does not exist"),

@@ -61,3 +61,18 @@ def test_baselines_on_held_out_stores():
     assert p["s_S_tuned"]["low"] > p["s_S_untuned"]["high"], p
     s = {name: m["stockout_rate"]["value"] for name, m in result["policies"].items()}
     assert s["s_S_tuned"] < s["s_S_untuned"] and s["base_stock_moving_average"] < s["never_order"]
+
+
+def test_inventory_study_script_scores_forecasts_and_policies():
+    """scripts/inventory_study.py on Inventory-v0 at a tiny size: both forecasts' errors and every baseline."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "inventory_study.py"), "--user-model", "reference",
+                           "--sessions-per-day", "30", "--horizon-days", "30", "--warmup-days", "10", "--stores", "2",
+                           "--tune-stores", "1", "--forecast-stores", "1", "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    errors = result["forecast_error_1_day_ahead"]
+    assert set(errors) == {"moving_average", "behavior"}
+    assert errors["moving_average"]["num_scored"] + errors["moving_average"]["num_zero"] == 20 * 8  # days 10..29 of 8 groups
+    assert set(result["scores"]) == {"never_order", "base_stock_moving_average", "base_stock_behavior", "s_S_tuned"}
+    assert result["mean_units_demanded_per_day"] > 0
