@@ -46,6 +46,26 @@ def write_results(path: Path, payload: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(payload, indent=1, default=str))
 
 
+def run_results(config: Any, summary: dict[str, Any], rows: dict[str, dict[str, EvalResult]], env_options: dict,
+                eval_seconds: float, eval_sessions: int, eval_seed: int, model: Path) -> dict[str, Any]:
+    """The ``results.json`` of a training script on a session id (``train_agent.py``, ``train_rllib.py``): the
+    run's config and training summary, the scores of every policy in every world, the learning curves."""
+    return {
+        "config": config.to_dict(),
+        "resolved_hyperparams": summary["resolved"],
+        "timesteps": summary["timesteps"],
+        "train_seconds": summary["train_seconds"],
+        "eval_seconds": round(eval_seconds, 1),
+        "eval_sessions": eval_sessions,
+        "eval_seed": eval_seed,
+        "env_options": env_options,
+        "scores": {name: {w: r.to_dict() for w, r in by.items()} for name, by in rows.items()},
+        "learning_curve": summary["eval_history"],
+        "training_sessions": summary["rollout_history"],
+        "model": str(model),
+    }
+
+
 def plot_run(path: Path, summary: dict[str, Any], rows: dict[str, dict[str, EvalResult]], title: str) -> None:
     """Learning curve (periodic evaluation with its CI, training-session conversion) and conversion per policy."""
     import matplotlib

@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from agents.cli import option, output_dir, parse_args, pin_threads, run
 from agents.evaluation import SB3Policy, score
 from agents.registry import POLICY_NAMES, policy_factory
-from agents.report import plot_run, score_table, write_results
+from agents.report import plot_run, run_results, score_table, write_results
 from agents.signals import resume_command, stop_signals, stopped
 from agents.store_train import is_retention_env, is_store_env
 from agents.train import AgentTrainConfig, check_output_dir, train
@@ -174,20 +174,7 @@ def finish(args: Args, config: AgentTrainConfig, options: dict[str, Any], out: P
         print("\nshare of impressions out of stock: " + ", ".join(
             f"{name} {by['sim'].funnel['out_of_stock_shown']:.3f}" for name, by in rows.items()))
 
-    results = {
-        "config": config.to_dict(),
-        "resolved_hyperparams": summary["resolved"],
-        "timesteps": summary["timesteps"],
-        "train_seconds": summary["train_seconds"],
-        "eval_seconds": round(time.time() - start, 1),
-        "eval_sessions": args.sessions,
-        "eval_seed": eval_seed,
-        "env_options": kwargs,
-        "scores": {name: {w: r.to_dict() for w, r in by.items()} for name, by in rows.items()},
-        "learning_curve": summary["eval_history"],
-        "training_sessions": summary["rollout_history"],
-        "model": str(out / "model.pt"),
-    }
+    results = run_results(config, summary, rows, kwargs, time.time() - start, args.sessions, eval_seed, out / "model.pt")
     write_results(out / "results.json", results)
     plot_run(out / "report.png", summary, rows, f"{args.algo.upper()} on {args.env_id}, {summary['timesteps']} steps")
     print(f"\nwrote {out / 'model.pt'} (+ model.json), {out / 'results.json'}, {out / 'report.png'}; "

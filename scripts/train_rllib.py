@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from agents.cli import option, output_dir, parse_args, pin_threads, run
 from agents.evaluation import score
 from agents.registry import POLICY_NAMES, policy_factory
-from agents.report import plot_run, score_table, write_results
+from agents.report import plot_run, run_results, score_table, write_results
 from agents.signals import stop_signals, stopped
 from ecomsim.errors import TrainingStopped, check_choice
 from ecomsim.registration import env_kwargs
@@ -120,21 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     algo.stop()
     print(f"\n{args.env_id} {kwargs}: {args.sessions} evaluation sessions per policy and world, 95% CIs")
     print(score_table(rows, reference="popularity" if "popularity" in rows else None))
-    results = {
-        "config": config.to_dict(),
-        "resolved_hyperparams": summary["resolved"],
-        "timesteps": summary["timesteps"],
-        "train_seconds": summary["train_seconds"],
-        "env_steps_per_s": summary["steps_per_s"],
-        "eval_seconds": round(time.time() - start, 1),
-        "eval_sessions": args.sessions,
-        "eval_seed": eval_seed,
-        "env_options": kwargs,
-        "scores": {name: {w: r.to_dict() for w, r in by.items()} for name, by in rows.items()},
-        "learning_curve": summary["eval_history"],
-        "training_sessions": summary["rollout_history"],
-        "model": str(out / "checkpoint"),
-    }
+    results = run_results(config, summary, rows, kwargs, time.time() - start, args.sessions, eval_seed,
+                          out / "checkpoint")
+    results["env_steps_per_s"] = summary["steps_per_s"]
     write_results(out / "results.json", results)
     plot_run(out / "report.png", summary, rows, f"RLlib PPO on {args.env_id}, {summary['timesteps']} steps, "
                                                 f"{args.num_env_runners} env runners")

@@ -7,7 +7,7 @@ as an input to attribute, and private training, whose per-sample gradients must 
 position-bias exponent as a layer with a batch dimension. Both call :meth:`BehaviorNet.raw`
 at the top slot (where the examination term ``-softplus(s_c) * log1p(0)`` is zero) and
 add the examination term of the class docstring, ``log P(examine) = -softplus(s_c) *
-log1p(position)``, row by row; :func:`calibrate` is the Platt step of
+log1p(position)``, row by row; the Platt step is :meth:`BehaviorNet.calibrated`, shared with
 :meth:`BehaviorNet.forward`. ``tests/shoppers/test_net_rows.py`` ties both to
 :meth:`BehaviorNet.forward`. (When ``BehaviorNet`` accepts ``(n, k)`` positions and a
 slope per row, this module folds into it.)
@@ -50,22 +50,8 @@ def raw_rows(
     return log_click - nn.functional.softplus(s)[:, None] * log_positions, cart, buy, leave
 
 
-def calibrate(
-    net: BehaviorNet, log_click: torch.Tensor, cart: torch.Tensor, buy: torch.Tensor, leave: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Platt scaling of :meth:`BehaviorNet.forward`: ``(click, cart | click, purchase | cart)`` ``(n, k)``, leave ``(n, 3)``."""
-    a, b = net.calibration[:, 0], net.calibration[:, 1]
-    click_logit = log_click - torch.log1p(-torch.exp(log_click).clamp(max=1 - 1e-7))
-    return (
-        torch.sigmoid(a[0] * click_logit + b[0]),
-        torch.sigmoid(a[1] * cart + b[1]),
-        torch.sigmoid(a[2] * buy + b[2]),
-        torch.sigmoid(a[3] * leave + b[3]),
-    )
-
-
 def probabilities(
     net: BehaviorNet, user: torch.Tensor, items: torch.Tensor, log_positions: torch.Tensor, channel: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """:meth:`BehaviorNet.forward` with ``(n, k)`` log positions: calibrated probabilities, differentiable."""
-    return calibrate(net, *raw_rows(net, user, items, log_positions, channel))
+    return net.calibrated(*raw_rows(net, user, items, log_positions, channel))

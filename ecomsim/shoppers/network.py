@@ -61,7 +61,10 @@ class BehaviorNet(nn.Module):
 
     def forward(self, user, items, positions, channel):
         """Calibrated probabilities ``(click, cart, purchase)`` each ``(n, k)`` and ``leave`` ``(n, 3)``."""
-        log_click, cart, buy, leave = self.raw(user, items, positions, channel)
+        return self.calibrated(*self.raw(user, items, positions, channel))
+
+    def calibrated(self, log_click, cart, buy, leave):
+        """Platt scaling of :meth:`raw`'s outputs: ``(click, cart | click, purchase | cart)`` ``(n, k)``, leave ``(n, 3)``."""
         a, b = self.calibration[:, 0], self.calibration[:, 1]
         click_logit = log_click - torch.log1p(-torch.exp(log_click).clamp(max=1 - 1e-7))
         return (
