@@ -113,6 +113,18 @@ def draw_entrants(population: ShopperPopulation, first_day: np.ndarray, sim: Vis
                     trial=_gather(outcomes, n, VisitOutcome), streams=streams, attempts=attempts)
 
 
+def concat_entrants(parts: list[Entrants]) -> Entrants:
+    """One :class:`Entrants` of ``parts`` in order (each entrant's life is unchanged: streams are per customer)."""
+    streams = SessionStreams(sum(len(p) for p in parts))
+    for name in ("key", "base", "counter"):
+        getattr(streams, name)[:] = np.concatenate([getattr(p.streams, name) for p in parts])
+    join = lambda cls, get: cls(**{f.name: np.concatenate([getattr(get(p), f.name) for p in parts])  # noqa: E731
+                                   for f in fields(cls)})
+    return Entrants(first_day=np.concatenate([p.first_day for p in parts]), context=join(VisitContext, lambda p: p.context),
+                    trial=join(VisitOutcome, lambda p: p.trial), streams=streams,
+                    attempts=np.concatenate([p.attempts for p in parts]))
+
+
 def _take_outcome(out: VisitOutcome, idx: np.ndarray) -> VisitOutcome:
     return VisitOutcome(**{f.name: getattr(out, f.name)[idx] for f in fields(out)})
 

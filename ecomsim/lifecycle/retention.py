@@ -33,11 +33,16 @@ purchase, 30)``, frequency ``sq(visits, 5)``, ``sq(purchases, 3)``, monetary
 ``sq(revenue, 3 P)``; offer history ``sq(coupons offered, 3)``, the last offer, the pending
 coupon, ``sq(messages delivered, 5)``; cart ``items / CART_SLOTS``, ``sq(cart list value,
 2 P)``; last visit purchased, ``sq(clicks, 3)``, ``session length / max_steps``; days left
-and days gone as shares of the horizon; churn risk. The churn risk is the reference
-lifecycle's Bayes risk ``1 - Lifecycle.return_probability(churn_days)``: P(no visit in the
-next ``churn_days`` days) given the customer's full hidden state (need, loyalty, annoyance,
-coupon, cart) and no messages, computed right after the visit. It is what a model that
-knows the world would forecast, not a learned estimate.
+and days gone as shares of the horizon; churn risk (names in order:
+``ecomsim.lifecycle.return_model.OBSERVATION_NAMES``). The churn risk is P(no visit in
+the next ``churn_days`` days) if the shop sends nothing, computed right after the visit.
+By default (``churn_model="learned"``) it is the return-time model's forecast from the
+other 31 features (``ecomsim.lifecycle.return_model``: a discrete-time hazard network
+trained on reference-world lifecycle logs): what a shop could compute from the history.
+``churn_model="reference"`` puts the reference lifecycle's Bayes-optimal risk there
+instead (``1 - Lifecycle.return_probability(churn_days)`` from the hidden state: need,
+loyalty, annoyance, visit rate, churn propensity), which no real shop could see. Either
+way only this column differs: the customer's life is the same.
 
 ## Rewards
 The step's profit, currency units: the visit's gross margin on list prices minus the
@@ -73,7 +78,9 @@ customers stepped together (one batched session per step for all those who come 
 ``ecomsim.lifecycle.retention_batch``), ``NEXT_STEP`` autoreset; sub-env ``i`` reset with
 ``seed=s`` lives the episode of a single env reset with ``seed=s + i`` (tested on the reference
 world; with DNN shoppers equal too in a check of 120 steps, but not promised bit for bit: a
-batch of network rows may round differently from rows one by one). Its infos are arrays
+batch of network rows may round differently from rows one by one). The learned churn risk
+is such a network: the observation's last column agrees to 1e-6, not bit for bit, and
+nothing else depends on it. Its infos are arrays
 (``channel`` and ``strategy`` as indexes into ``CHANNELS`` and the options' ``strategies``).
 """
 
@@ -89,7 +96,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ecomsim.config import CHANNELS
-from ecomsim.lifecycle.retention_batch import CHURN_RISK_INDEX, INFO_KEYS, OBS_SIZE, RetentionBatch
+from ecomsim.lifecycle.retention_batch import CHURN_RISK_INDEX, INFO_KEYS, OBS_SIZE, KeyQueues, RetentionBatch
 from ecomsim.lifecycle.retention_config import RetentionConfig
 from ecomsim.sim.streams import key_from_generator
 
@@ -183,7 +190,7 @@ class RetentionVectorEnv(VectorEnv):
         self.single_observation_space = spaces.Box(0.0, 1.0, (OBS_SIZE,), dtype=np.float32)
         self.action_space = batch_space(self.single_action_space, n)
         self.observation_space = batch_space(self.single_observation_space, n)
-        self._gens: list[np.random.Generator] | None = None
+        self._gens: KeyQueues | None = None
         self._autoreset = np.zeros(n, dtype=bool)
         self._rows = np.arange(n)
 
@@ -193,7 +200,7 @@ class RetentionVectorEnv(VectorEnv):
         if len(seeds) != n:
             raise ValueError(f"seed must be an int or a list of num_envs={n} seeds, got {len(seeds)}")
         if self._gens is None or seed is not None:
-            self._gens = [seeding.np_random(s)[0] for s in seeds]
+            self._gens = KeyQueues([seeding.np_random(s)[0] for s in seeds], self.batch)
         info = self.batch.reset_rows(self._rows, self._keys(self._rows))
         self._autoreset[:] = False
         return self.batch.observe(self._rows), {**info, **{f"_{k}": np.ones(n, dtype=bool) for k in info}}
@@ -216,8 +223,9 @@ class RetentionVectorEnv(VectorEnv):
         return self.batch.observe(self._rows), rewards, terminated, np.zeros(n, dtype=bool), infos
 
     def _keys(self, rows: np.ndarray) -> np.ndarray:
-        """One stream key per row from its own generator, as a single env's reset draws it."""
-        return np.concatenate([key_from_generator(self._gens[i], 1) for i in rows])
+        """One stream key per row from its own generator, as a single env's reset draws it (drawn ahead: the
+        entrants of the rows' next customers are drawn together, ``KeyQueues``)."""
+        return self._gens.next(rows)
 
 
 def _scatter(infos: dict[str, Any], info: dict[str, np.ndarray], rows: np.ndarray, n: int) -> None:

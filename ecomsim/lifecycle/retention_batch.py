@@ -16,16 +16,19 @@ from typing import Any
 import numpy as np
 
 from ecomsim.config import CHANNELS, EnvConfig
-from ecomsim.lifecycle.entry import draw_entrants
+from ecomsim.lifecycle.entry import Entrants, concat_entrants, draw_entrants
 from ecomsim.lifecycle.model import Customers, Lifecycle
 from ecomsim.lifecycle.retention_config import RetentionConfig
+from ecomsim.lifecycle.return_model import OBSERVATION_NAMES, load_return_model
 from ecomsim.lifecycle.returns import NEVER
 from ecomsim.lifecycle.sessions import SessionVisits
 from ecomsim.lifecycle.strategies import STRATEGY_NAMES, RowStrategies
 from ecomsim.lifecycle.visits import CART_SLOTS
 from ecomsim.shoppers.population import SEGMENTS, ShopperPopulation
+from ecomsim.sim.streams import key_from_generator
 
 OBS_SIZE = len(SEGMENTS) + 3 + 3 * len(CHANNELS) + 4 + 4 + 2 + 3 + 3
+assert len(OBSERVATION_NAMES) == OBS_SIZE
 CHURN_RISK_INDEX = OBS_SIZE - 1  # the churn risk is the last feature
 SESSION_KEYS = ("clicks", "impressions", "relevant_shown", "disappointments", "session_length", "recovered")
 #: per-step info keys (arrays over the rows that stepped); ``channel`` is an index into CHANNELS, -1 = no visit
@@ -60,6 +63,8 @@ class RetentionBatch:
         self.price_scale = float(np.median(self.catalog.price))
         self.strategy_index = np.array([STRATEGY_NAMES.index(s) for s in cfg.strategies], dtype=np.int64)
         self.customers: Customers | None = None
+        self.return_model = load_return_model(cfg.return_model) if cfg.churn_model == "learned" else None
+        self._drawn: dict[int, tuple[Entrants, int]] = {}  # stream key -> (prefetched entrants, row in them)
         self.side = {k: np.zeros(num, dtype=np.float64) for k in _SIDE}
         self.side["last_channel"] = np.zeros(num, dtype=np.int64)
 
@@ -68,8 +73,7 @@ class RetentionBatch:
         """New customers in ``rows`` ``(k,)``, drawn from stream ``keys`` ``(k,)``; returns their ``day`` 0,
         trial ``revenue``, entry ``attempts`` and ``churn_risk`` ``(k,)``."""
         rows = np.asarray(rows, dtype=np.int64)
-        self.strategy.choice = STRATEGY_NAMES.index("popularity")  # the trial: an ordinary session
-        entrants = draw_entrants(self.population, np.zeros(len(rows), dtype=np.int64), self.sim, keys=keys)
+        entrants = self._entrants(np.asarray(keys, dtype=np.uint64))
         # until = day 0: the return after the trial is drawn by the first step, with its coupon and messages
         new = self.lifecycle.new_customers(entrants, until=0)
         if self.customers is None:
@@ -88,6 +92,36 @@ class RetentionBatch:
         return {"day": np.zeros(len(rows), dtype=np.int64), "revenue": trial.revenue.copy(),
                 "attempts": entrants.attempts.copy(), "churn_risk": s["churn_risk"][rows].copy()}
 
+    def prefetch(self, keys: np.ndarray) -> None:
+        """Draw the entrants of stream ``keys`` ``(k,)`` now, in one batch, for later :meth:`reset_rows` calls.
+
+        An entrant is a function of her key (``ecomsim.lifecycle.entry``), so drawing her early changes nothing
+        but speed: a vector env that knows its rows' next keys draws many at once instead of a few per step
+        (each draw runs first visits until every row bought: dozens of session rounds however few rows)."""
+        keys = np.asarray(keys, dtype=np.uint64)
+        new = np.array([k for k in dict.fromkeys(keys.tolist()) if k not in self._drawn], dtype=np.uint64)
+        if len(new):
+            drawn = self._draw(new)
+            self._drawn.update({int(k): (drawn, j) for j, k in enumerate(new.tolist())})
+
+    def forget(self) -> None:
+        """Drop the prefetched entrants (their keys will not come: the rows' generators were re-seeded)."""
+        self._drawn.clear()
+
+    def _draw(self, keys: np.ndarray) -> Entrants:
+        self.strategy.choice = STRATEGY_NAMES.index("popularity")  # the trial: an ordinary session
+        return draw_entrants(self.population, np.zeros(len(keys), dtype=np.int64), self.sim, keys=keys)
+
+    def _entrants(self, keys: np.ndarray) -> Entrants:
+        """The entrants of ``keys``: prefetched ones taken out of the cache, the others drawn now."""
+        missing = np.array([k for k in keys.tolist() if k not in self._drawn], dtype=np.uint64)
+        if len(missing):
+            self.prefetch(missing)
+        parts = [self._drawn[int(k)] for k in keys.tolist()]
+        for k in keys.tolist():
+            self._drawn.pop(int(k), None)  # used (twice when two rows were given one key: same customer)
+        return concat_entrants([e.take(np.array([j])) for e, j in parts])
+
     # ================================================================= step
     def step(self, rows: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Decide for customers ``rows`` ``(k,)`` with ``actions`` ``(k,)`` (checked before): the gap, then the
@@ -97,12 +131,8 @@ class RetentionBatch:
         rows = np.asarray(rows, dtype=np.int64)
         k = len(rows)
         parts = np.array([cfg.decode(a) for a in actions], dtype=np.int64).reshape(k, 3)
-        offer = np.asarray(cfg.offers)[parts[:, 0]]
-        plans = [cfg.message_plans[p] for p in parts[:, 1]]
-        width = max((len(p) for p in plans), default=0)
-        days = np.zeros((k, width), dtype=np.int64)  # 0 = no message
-        for i, p in enumerate(plans):
-            days[i, :len(p)] = p
+        offer, days = self.decision(actions)
+        width = days.shape[1]
         kinds = np.repeat(self._message_kind(rows)[:, None], width, axis=1)
         gap = lc.gap(c, rows, cfg.horizon_days, coupon=offer, message_day=days, message_kind=kinds)
         s["offers_made"][rows] += offer > 0
@@ -147,6 +177,16 @@ class RetentionBatch:
         terminated = ~visited | info["churned"]
         return reward, terminated, info
 
+    def decision(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The coupons ``(k,)`` and message days ``(k, M)`` (days after the visit, 0 = none) of ``actions``."""
+        cfg = self.config
+        parts = np.array([cfg.decode(a) for a in actions], dtype=np.int64).reshape(len(actions), 3)
+        plans = [cfg.message_plans[p] for p in parts[:, 1]]
+        days = np.zeros((len(plans), max((len(p) for p in plans), default=0)), dtype=np.int64)
+        for i, p in enumerate(plans):
+            days[i, :len(p)] = p
+        return np.asarray(cfg.offers)[parts[:, 0]], days
+
     # ========================================================== observation
     def observe(self, rows: np.ndarray) -> np.ndarray:
         """``(k, OBS_SIZE)`` float32 observations of ``rows`` (features: ``ecomsim.lifecycle.retention``)."""
@@ -182,7 +222,41 @@ class RetentionBatch:
         return np.where((pref >= 0).any(axis=1), np.argmax(pref, axis=1), np.argmax(c.channel_pref[rows], axis=1))
 
     def _churn_risk(self, rows: np.ndarray) -> np.ndarray:
-        return 1.0 - self.lifecycle.return_probability(self.customers, rows, self.config.churn_days)
+        """``(k,)`` P(no visit in ``churn_days``) after a visit: the return model's forecast from the rest of the
+        observation (``churn_model="learned"``), or the reference lifecycle's Bayes risk."""
+        if self.return_model is None:
+            return 1.0 - self.lifecycle.return_probability(self.customers, rows, self.config.churn_days)
+        return self.return_model.churn_risk(self.observe(rows)[:, :CHURN_RISK_INDEX], self.config.churn_days)
+
+
+class KeyQueues:
+    """Each row's next customers' stream keys, drawn ahead from the row's own generator, in order.
+
+    A vector env resets a row with ``key_from_generator(gens[i], 1)``, as a single env does from its
+    ``np_random``; drawing those keys early gives the same sequence, and lets ``batch`` prefetch the entrants of
+    every row's next ``depth`` customers in one draw when a row runs out (:meth:`RetentionBatch.prefetch`).
+
+    Args:
+        gens: one generator per row.
+        batch: where the entrants are prefetched.
+        depth: keys drawn ahead per row at each top-up.
+    """
+
+    def __init__(self, gens: list[np.random.Generator], batch: RetentionBatch, depth: int = 4) -> None:
+        self.gens, self.batch, self.depth = gens, batch, depth
+        self.queues: list[list[int]] = [[] for _ in gens]
+        batch.forget()
+
+    def next(self, rows: np.ndarray) -> np.ndarray:
+        """``(k,)`` uint64: the next key of each row of ``rows``."""
+        if any(not self.queues[i] for i in rows):
+            new: list[int] = []
+            for i, q in enumerate(self.queues):
+                while len(q) < self.depth:
+                    q.append(int(key_from_generator(self.gens[i], 1)[0]))
+                    new.append(q[-1])
+            self.batch.prefetch(np.array(new, dtype=np.uint64))
+        return np.array([self.queues[i].pop(0) for i in rows], dtype=np.uint64)
 
 
 def _put(dst: Customers, rows: np.ndarray, src: Customers) -> None:

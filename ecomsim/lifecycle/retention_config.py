@@ -15,17 +15,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ecomsim.config import USER_MODELS
 from ecomsim.errors import check_choice, check_range, suggest
 from ecomsim.lifecycle.params import COUPONS, MESSAGE_KINDS, LifecycleParams
+from ecomsim.lifecycle.return_model import RETURN_BINS
 from ecomsim.lifecycle.returns import MAX_MESSAGES
 from ecomsim.lifecycle.strategies import STRATEGY_NAMES
 
 #: the store layer's default gross margin (``ecomsim.store.config.StoreConfig.margin``): one rate for every item
 DEFAULT_MARGIN = 0.30
+#: sources of the observation's churn risk
+CHURN_MODELS = ("learned", "reference")
 
 
 @dataclass(frozen=True)
@@ -42,7 +46,13 @@ class RetentionConfig:
         strategies: recommendation strategies of the visit's session, names in ``STRATEGY_NAMES``.
         message_cost: cost per delivered message per kind (push, e-mail, social), currency units, >= 0;
             ``None`` keeps ``LifecycleParams.message_cost``.
-        churn_days: window of the churn risk in the observation: P(no visit in the next ``churn_days`` days).
+        churn_days: window of the churn risk in the observation: P(no visit in the next ``churn_days`` days),
+            at most the return model's last bin (365) when ``churn_model="learned"``.
+        churn_model: where the observation's churn risk comes from: ``"learned"`` (the return-time model,
+            ``ecomsim.lifecycle.return_model``: what a shop could forecast from the history) or
+            ``"reference"`` (the reference lifecycle's Bayes-optimal risk from the hidden state).
+        return_model: ``"default"`` (the shipped return-time model) or a path to one written by
+            ``scripts/train_return_model.py``; read when ``churn_model="learned"``.
         user_model: the visit sessions' shoppers, ``"dnn"`` (learned) or ``"reference"``.
         catalog: the sessions' catalog (``EnvConfig.catalog``); ``max_steps``: session length cap.
     """
@@ -54,6 +64,8 @@ class RetentionConfig:
     strategies: tuple[str, ...] = STRATEGY_NAMES
     message_cost: tuple[float, ...] | None = None
     churn_days: int = 30
+    churn_model: str = "learned"
+    return_model: str = "default"
     user_model: str = "dnn"
     catalog: str = "default"
     max_steps: int = 50
@@ -99,8 +111,16 @@ class RetentionConfig:
                     raise ValueError(f"message_cost must be finite costs >= 0 (currency units), got {v!r} in {cost!r}")
             params = dataclasses.replace(params, message_cost=tuple(float(v) for v in cost))
         check_range("churn_days", self.churn_days, 1, None, integer=True)
+        check_choice("churn_model", self.churn_model, CHURN_MODELS)
+        if self.churn_model == "learned" and self.churn_days > RETURN_BINS[-1]:
+            raise ValueError(f"churn_days must be <= {RETURN_BINS[-1]} (the return model's last bin) with "
+                             f"churn_model='learned', got {self.churn_days}")
+        if not isinstance(self.return_model, (str, os.PathLike)) or not str(self.return_model):
+            raise ValueError(f"return_model must be 'default' or a path to a return model's weights, "
+                             f"got {self.return_model!r}")
         check_choice("user_model", self.user_model, USER_MODELS)
         check_range("max_steps", self.max_steps, 1, None, integer=True)
+        object.__setattr__(self, "return_model", str(self.return_model))
         object.__setattr__(self, "offers", tuple(float(v) for v in offers))
         object.__setattr__(self, "message_plans", plans)
         object.__setattr__(self, "strategies", strategies)

@@ -52,7 +52,7 @@ def test_search_runs_and_keeps_its_best():
 @needs_lifetimes
 def test_report_script_json_keys():
     out = subprocess.run([sys.executable, "scripts/lifecycle_report.py", "--visits", "emulator", "--entry", "emulator",
-                          "--replicas", "1", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          "--replicas", "1", "--sections", "cdnow", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -63,11 +63,27 @@ def test_report_script_json_keys():
     assert report["cdnow.bgnbd.r"] == pytest.approx(0.243, abs=6e-4)
 
 
+def test_report_script_churn_section():
+    out = subprocess.run([sys.executable, "scripts/lifecycle_report.py", "--sections", "churn", "--churn-customers",
+                          "300", "--ceiling-customers", "300", "--json"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=600, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert not any(k.startswith("cdnow.") for k in report)
+    for key in ("churn.auc_learned", "churn.auc_bayes", "churn.ratio", "churn.auc_observable_ceiling",
+                "churn.target.auc_ratio"):
+        assert key in report, key
+    assert 0.5 < report["churn.auc_learned"] <= 1 and 0.5 < report["churn.auc_bayes"] <= 1
+    assert report["churn.ratio"] == pytest.approx(report["churn.auc_learned"] / report["churn.auc_bayes"])
+
+
 def test_scripts_reject_bad_flags():
     for script, flags, message in (
             ("scripts/lifecycle_report.py", ["--visits", "real"],
              "error: argument --visits: expected one of ['sessions', 'emulator'], got 'real'"),
             ("scripts/lifecycle_report.py", ["--replicas", "0"], "error: argument --replicas: expected an integer >= 1, got '0'"),
+            ("scripts/lifecycle_report.py", ["--sections", "cdnow,churm"], "expected cdnow or churn, got 'churm'"),
+            ("scripts/train_return_model.py", ["--out", "/tmp/x.npz"], "expected a weights file ending in .pt"),
             ("scripts/calibrate_lifecycle.py", ["--max-evals", "0"],
              "error: argument --max-evals: expected an integer >= 1, got '0'")):
         out = subprocess.run([sys.executable, script, *flags], cwd=ROOT, capture_output=True, text=True, timeout=120,

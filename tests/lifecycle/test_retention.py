@@ -60,15 +60,32 @@ def test_same_seed_same_episode_and_seeds_differ(env):
     assert len(firsts) > 1  # different customers
 
 
-def test_observations_bounded_and_churn_risk_is_the_bayes_risk(env):
+def test_observations_bounded_and_churn_risk_is_the_return_models(env):
+    assert env.config.churn_model == "learned"  # the default: what a shop could forecast
     for seed in range(4):
-        for obs, _, _, _, info in rollout(env, seed, np.random.default_rng(seed)):
+        for obs, _, term, _, info in rollout(env, seed, np.random.default_rng(seed)):
             assert env.observation_space.contains(obs)
             assert obs[CHURN_RISK_INDEX] == pytest.approx(info["churn_risk"], abs=1e-6)
-    env.reset(seed=0)
-    c = env.customer
-    expected = 1.0 - env.lifecycle.return_probability(c, np.zeros(1, dtype=np.int64), 30)[0]
-    assert env.churn_risk == pytest.approx(expected)
+            if term:
+                continue  # the last observation keeps the risk of the last visit (1 if she left after it)
+            expected = env.batch.return_model.churn_risk(obs[None, :CHURN_RISK_INDEX], 30)[0]
+            assert obs[CHURN_RISK_INDEX] == pytest.approx(expected, abs=1e-6)
+
+
+def test_reference_churn_model_is_the_bayes_risk_and_changes_nothing_else(env):
+    bayes = RetentionEnv(churn_model="reference", **REF)
+    bayes.reset(seed=0)
+    c = bayes.customer
+    expected = 1.0 - bayes.lifecycle.return_probability(c, np.zeros(1, dtype=np.int64), 30)[0]
+    assert bayes.churn_risk == pytest.approx(expected)
+    for seed in range(3):  # same seed and actions: same life, only the churn column differs
+        a = rollout(env, seed, np.random.default_rng(seed))
+        b = rollout(bayes, seed, np.random.default_rng(seed))
+        assert len(a) == len(b)
+        for (oa, ra, *_, ia), (ob, rb, *_, ib) in zip(a, b):
+            np.testing.assert_array_equal(oa[:CHURN_RISK_INDEX], ob[:CHURN_RISK_INDEX])
+            assert ra == rb
+            assert {k: v for k, v in ia.items() if k != "churn_risk"} == {k: v for k, v in ib.items() if k != "churn_risk"}
 
 
 def test_profit_is_margin_on_list_revenue_minus_coupon_and_messages():
@@ -144,6 +161,8 @@ def test_actions_decode_to_their_parts():
     ({"margin": 1.0}, "margin.*1.0"),
     ({"message_plans": ((0,),)}, "message_plans.*0"),
     ({"user_model": "gpt"}, "user_model.*gpt"),
+    ({"churn_model": "oracle"}, "churn_model.*oracle"),
+    ({"churn_days": 400}, "churn_days.*365.*400"),
 ])
 def test_bad_options_name_field_and_value(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -159,6 +178,13 @@ def test_unknown_option_and_bad_actions(env):
             env.step(bad)
 
 
+def same_obs(a: np.ndarray, b: np.ndarray) -> None:
+    """Equal, but for the learned churn risk (last column): the return model on a batch of rows may round its
+    float32 products differently from one row at a time (1e-6); the customer's life is the same bit for bit."""
+    np.testing.assert_array_equal(a[:CHURN_RISK_INDEX], b[:CHURN_RISK_INDEX])
+    assert a[CHURN_RISK_INDEX] == pytest.approx(b[CHURN_RISK_INDEX], abs=1e-6)
+
+
 def test_make_vec_is_native_and_sub_env_i_is_a_single_env_seeded_s_plus_i():
     from ecomsim.lifecycle.retention import RetentionVectorEnv
 
@@ -168,7 +194,7 @@ def test_make_vec_is_native_and_sub_env_i_is_a_single_env_seeded_s_plus_i():
     singles = [RetentionEnv(horizon_days=120, **REF) for _ in range(n)]
     obs, _ = vec.reset(seed=seed)
     for i, env in enumerate(singles):
-        np.testing.assert_array_equal(obs[i], env.reset(seed=seed + i)[0])
+        same_obs(obs[i], env.reset(seed=seed + i)[0])
     rng = np.random.default_rng(0)
     resets = 0
     autoreset = np.zeros(n, dtype=bool)
@@ -184,7 +210,7 @@ def test_make_vec_is_native_and_sub_env_i_is_a_single_env_seeded_s_plus_i():
             else:
                 o, r, t, _, info = env.step(int(actions[i]))
                 assert infos["profit"][i] == r and infos["day"][i] == info["day"]
-            np.testing.assert_array_equal(obs[i], o)
+            same_obs(obs[i], o)
             assert rewards[i] == r and term[i] == t and not trunc[i]
         autoreset = term | trunc
     assert resets >= 2  # the comparison crossed episode ends
