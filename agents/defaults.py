@@ -107,15 +107,17 @@ STORE_PPO_DEFAULTS: dict[str, Any] = {
 
 
 # ``ecomsim/Retention-v0`` (PPO with ``agents.policies.StoreActorCriticPolicy``, an MLP over the customer's
-# state): four customers side by side; an episode is ~10 decisions (one per visit), so a rollout of 256
-# steps per env covers ~100 customers. gamma 0.99: a coupon or a message pays off over the next visits.
+# state): 32 customers side by side in the native SB3 VecEnv (``agents.retention_vec_env``: one batched session
+# per step for all who come back, ~12x the decisions/s of 4 single envs in a DummyVecEnv); an episode is ~10
+# decisions (one per visit), so a rollout of 64 steps per env covers ~200 customers. gamma 0.99: a coupon or a
+# message pays off over the next visits. docs/lifecycle.md has the runs at these defaults.
 RETENTION_PPO_DEFAULTS: dict[str, Any] = {
-    "timesteps": 40_000,
-    "num_envs": 4,
+    "timesteps": 300_000,
+    "num_envs": 32,
     "hidden": 64,
     "algo_kwargs": {
-        "n_steps": 256,
-        "batch_size": 128,
+        "n_steps": 64,
+        "batch_size": 256,
         "n_epochs": 10,
         "learning_rate": 3e-4,
         "lr_schedule": "constant",
@@ -125,5 +127,25 @@ RETENTION_PPO_DEFAULTS: dict[str, Any] = {
         "clip_range": 0.2,
         "vf_coef": 0.5,
         "max_grad_norm": 0.5,
+    },
+}
+
+# DQN on ``ecomsim/Retention-v0`` (``agents.policies.StateDQNPolicy``): the Recommend-v0 DQN settings with the
+# retention PPO's horizon (gamma 0.99) and its 32 customers side by side.
+RETENTION_DQN_DEFAULTS: dict[str, Any] = {
+    "timesteps": 300_000,
+    "num_envs": 32,
+    "hidden": 64,
+    "algo_kwargs": {
+        "learning_rate": 3e-4,
+        "gamma": 0.99,
+        "buffer_size": 100_000,
+        "learning_starts": 5_000,
+        "batch_size": 256,
+        "train_freq": 1,
+        "gradient_steps": 1,
+        "target_update_interval": 2_000,
+        "exploration_fraction": 0.3,
+        "exploration_final_eps": 0.02,
     },
 }

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, StoreActorCriticPolicy
+from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, StateDQNPolicy, StoreActorCriticPolicy
 from ecomsim.cards import check_file, check_sha256, check_state_dict, load_tensors, read_card, write_atomic
 
 AGENT_FORMAT = "ecomsim-agent-v1"
@@ -56,7 +56,7 @@ def policy_classes(algo: str) -> tuple[type, ...]:
         return (CandidateMaskablePolicy,)
     if algo == "ppo":
         return (CandidateActorCriticPolicy, StoreActorCriticPolicy)
-    return (POLICY_CLASSES[algo],)
+    return (CandidateDQNPolicy, StateDQNPolicy)
 CARD_KEYS = ("algo", "policy", "policy_kwargs", "env_id", "env_options", "observation_space", "action_space",
              "hyperparams", "weights", "sha256")
 PICKLE_WARNING = ("{path!r} is a Stable-Baselines3 zip: loading it unpickles its 'data' entry, and a crafted file "

@@ -16,7 +16,8 @@ budget (see ``agents/defaults.py``).
 * :class:`CandidateDQNPolicy` (DQN): Q-values ``(N, M)``.
 * ``agents.maskable.CandidateMaskablePolicy`` (sb3-contrib's ``MaskablePPO``): the PPO
   policy with invalid candidates masked (the same :class:`CandidateActor` parts).
-* :class:`StoreActorCriticPolicy` (PPO on ``ecomsim/Inventory-v0``): a plain MLP.
+* :class:`StoreActorCriticPolicy` (PPO on ``ecomsim/Inventory-v0`` and ``ecomsim/Retention-v0``): a plain MLP;
+  :class:`StateDQNPolicy` its DQN counterpart (``Retention-v0``).
 """
 
 from __future__ import annotations
@@ -218,6 +219,27 @@ class CandidateDQNPolicy(DQNPolicy):
         data = super()._get_constructor_parameters()
         data.update(self._layout)
         data.pop("features_extractor_kwargs", None)
+        return data
+
+
+class StateDQNPolicy(DQNPolicy):
+    """DQN policy over a state vector (``ecomsim/Retention-v0``): SB3's MLP Q-network, two layers of ``hidden``.
+
+    Like :class:`StoreActorCriticPolicy`, ``hidden`` is its one setting, kept in the agent card.
+    """
+
+    CARD_KWARGS = ("hidden",)
+
+    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule, hidden: int = 64,
+                 **kwargs: Any) -> None:
+        self._hidden = hidden
+        kwargs["net_arch"] = [hidden, hidden]
+        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.pop("net_arch", None)
+        data["hidden"] = self._hidden
         return data
 
 

@@ -23,7 +23,8 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.policies import CandidateActorCriticPolicy, CandidateDQNPolicy, StoreActorCriticPolicy, obs_layout
+from agents.policies import (CandidateActorCriticPolicy, CandidateDQNPolicy, StateDQNPolicy, StoreActorCriticPolicy,
+                             obs_layout)
 from ecomsim.metrics import RETENTION_METRIC_NAMES, RETENTION_TAGS, STORE_METRIC_NAMES, STORE_TAGS
 from ecomsim.registration import LIFECYCLE_ENV_IDS, STORE_ENV_IDS
 
@@ -48,19 +49,23 @@ def is_retention_env(env_id: str) -> bool:
     return env_id in LIFECYCLE_ENV_IDS
 
 
-def make_store_vec_env(num_envs: int, options: dict[str, Any], env_id: str = "ecomsim/Inventory-v0") -> DummyVecEnv:
-    """``num_envs`` ``Inventory-v0`` stores (``InventoryConfig`` keyword arguments) or ``Retention-v0`` customers
-    (``RetentionConfig``'s) with ``options``, for SB3."""
+def make_store_vec_env(num_envs: int, options: dict[str, Any], env_id: str = "ecomsim/Inventory-v0"):
+    """``num_envs`` ``Inventory-v0`` stores (``InventoryConfig`` keyword arguments; a ``DummyVecEnv``) or
+    ``Retention-v0`` customers (``RetentionConfig``'s; the native :class:`~agents.retention_vec_env.RetentionSB3VecEnv`,
+    one batched session per step for all who come back) with ``options``, for SB3."""
     if is_retention_env(env_id):
-        from ecomsim.lifecycle.retention import RetentionEnv as env_class
-    else:
-        from ecomsim.store.inventory import InventoryEnv as env_class
+        from agents.retention_vec_env import RetentionSB3VecEnv
 
-    return DummyVecEnv([lambda: Monitor(env_class(**options)) for _ in range(num_envs)])
+        return RetentionSB3VecEnv(num_envs, **options)
+    from ecomsim.store.inventory import InventoryEnv
+
+    return DummyVecEnv([lambda: Monitor(InventoryEnv(**options)) for _ in range(num_envs)])
 
 
 def policy_setup(algo: str, env_id: str, env: Any, hidden: int) -> tuple[type, dict[str, int]]:
     """``(policy class, policy_kwargs)``: the store's MLP, or the candidate scorer (masked for ``maskable_ppo``)."""
+    if is_retention_env(env_id) and algo == "dqn":
+        return StateDQNPolicy, {"hidden": hidden}
     if is_store_env(env_id) or is_retention_env(env_id):
         return StoreActorCriticPolicy, {"hidden": hidden}
     if algo == "maskable_ppo":

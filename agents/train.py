@@ -31,7 +31,8 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 
 from agents import memory
 from agents.callbacks import CheckpointCallback, EcomMetricsCallback, PeriodicEvalCallback
-from agents.defaults import DQN_DEFAULTS, PPO_DEFAULTS, RETENTION_PPO_DEFAULTS, STORE_PPO_DEFAULTS
+from agents.defaults import (DQN_DEFAULTS, PPO_DEFAULTS, RETENTION_DQN_DEFAULTS, RETENTION_PPO_DEFAULTS,
+                             STORE_PPO_DEFAULTS)
 from agents.evaluation import make_eval_env
 from agents.hyperparams import check_hyperparams
 from agents.checkpoint import load_checkpoint, save_checkpoint
@@ -103,9 +104,10 @@ class AgentTrainConfig:
         if self.algo == "dqn" and self.env_id != "ecomsim/Recommend-v0" and not is_retention_env(self.env_id):
             raise ValueError(f"algo='dqn' needs a Discrete action space (ecomsim/Recommend-v0), got env_id={self.env_id!r}")
         if is_store_env(self.env_id) or is_retention_env(self.env_id):
-            if self.algo != "ppo":
-                raise ValueError(f"{self.env_id} trains with algo='ppo' (an MLP over its state; DQN's saved-agent "
-                                 f"format knows the candidate scorer only), got {self.algo!r}")
+            valid = ("ppo", "dqn") if is_retention_env(self.env_id) else ("ppo",)
+            if self.algo not in valid:
+                raise ValueError(f"{self.env_id} trains with algo in {list(valid)} (an MLP over its state), "
+                                 f"got {self.algo!r}")
             from ecomsim.lifecycle.retention_config import RetentionConfig
             from ecomsim.store.inventory_config import InventoryConfig
 
@@ -139,7 +141,7 @@ class AgentTrainConfig:
         if is_store_env(self.env_id):
             return STORE_PPO_DEFAULTS
         if is_retention_env(self.env_id):
-            return RETENTION_PPO_DEFAULTS
+            return RETENTION_DQN_DEFAULTS if self.algo == "dqn" else RETENTION_PPO_DEFAULTS
         return DQN_DEFAULTS if self.algo == "dqn" else PPO_DEFAULTS
 
     def options(self) -> dict[str, Any]:

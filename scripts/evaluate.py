@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def retention_main(args: Args) -> int:
-    """``Retention-v0``: the chosen baselines and ``ppo:PATH`` agents over ``--sessions`` customers per world."""
+    """``Retention-v0``: the chosen baselines and ``ppo:PATH`` / ``dqn:PATH`` agents over ``--sessions`` customers
+    per world."""
     from gymnasium import spaces
 
     from agents.retention import RETENTION_BASELINES, compare_retention_policies, retention_table
@@ -112,13 +113,13 @@ def retention_main(args: Args) -> int:
     cfg = RetentionConfig.from_kwargs(options)
     agents = {}
     for spec in args.policy:
-        if spec.startswith("ppo:"):
-            agent = load_model(spec[4:], "ppo", device=args.device, trust_pickle=args.trust_pickle)
+        if spec.startswith(("ppo:", "dqn:")):
+            agent = load_model(spec[4:], spec[:3], device=args.device, trust_pickle=args.trust_pickle)
             agent.check_env(args.env_id, spaces.Discrete(cfg.num_actions), spaces.Box(0.0, 1.0, (OBS_SIZE,)))
             agents[spec] = lambda obs, agent=agent: agent.predict(obs, deterministic=True)[0]
         elif spec not in RETENTION_BASELINES:
-            raise ValueError(f"policy for {args.env_id} must be one of {list(RETENTION_BASELINES)} or ppo:PATH, "
-                             f"got {spec!r}")
+            raise ValueError(f"policy for {args.env_id} must be one of {list(RETENTION_BASELINES)}, ppo:PATH or "
+                             f"dqn:PATH, got {spec!r}")
     seeds = list(range(args.seed, args.seed + args.sessions))
     tune = list(range(seeds[-1] + 1, seeds[-1] + 1 + max(200, args.sessions // 5)))
     worlds = {"sim": options} if args.sim_only else {"sim": options, "reference": {**options, "user_model": "reference"}}

@@ -28,6 +28,21 @@ def test_train_agent_on_retention_writes_scores_and_curve(tmp_path: Path) -> Non
     assert list((tmp_path / "tb").glob("*/events.out.tfevents.*"))
 
 
+def test_dqn_trains_on_retention_and_its_saved_agent_is_scored(tmp_path: Path) -> None:
+    run("train_agent.py", "--algo", "dqn", "--env-id", "ecomsim/Retention-v0", "--user-model", "reference",
+        "--timesteps", "96", "--num-envs", "4", "--hyperparams", '{"learning_starts": 32, "buffer_size": 500}',
+        "--customers", "6", "--tune-customers", "4", "--env-options", '{"horizon_days": 60}', "--no-progress",
+        "--out", str(tmp_path))
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["algo"] == "dqn" and card["policy"] == "StateDQNPolicy" and card["policy_kwargs"] == {"hidden": 64}
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["scores"]["dqn"]["profit_per_customer"]["n"] == 6
+    proc = run("evaluate.py", "--env-id", "ecomsim/Retention-v0", "--policy", f"dqn:{tmp_path / 'model.pt'}",
+               "--sessions", "4", "--sim-only", "--user-model", "reference", "--json")
+    assert json.loads(proc.stdout)["results"]["sim"]["scores"][f"dqn:{tmp_path / 'model.pt'}"]["profit_per_customer"][
+        "n"] == 4
+
+
 def test_retention_study_json() -> None:
     proc = run("retention_study.py", "--customers", "10", "--tune-customers", "5", "--json", *SMALL)
     out = json.loads(proc.stdout)
@@ -37,7 +52,7 @@ def test_retention_study_json() -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--algo", "dqn", "--env-id", "ecomsim/Retention-v0"], "trains with algo='ppo'"),
+    (["--algo", "maskable_ppo", "--env-id", "ecomsim/Retention-v0"], "trains with algo in ['ppo', 'dqn']"),
     (["--env-id", "ecomsim/Retention-v0", "--env-options", '{"horizon_days": 0}'], "horizon_days"),
     (["--env-id", "ecomsim/Retention-v0", "--env-options", '{"strategies": ["popularty"]}'], "Did you mean 'popularity'"),
 ])
@@ -57,7 +72,7 @@ def test_evaluate_scores_retention_policies_in_both_worlds() -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--policy", "greedy"], "must be one of ['never_offer', 'always_10', 'churn_rule', 'myopic'] or ppo:PATH"),
+    (["--policy", "greedy"], "must be one of ['never_offer', 'always_10', 'churn_rule', 'myopic'], ppo:PATH or dqn:PATH"),
     (["--policy", "never_offer", "--channel", "web"], "--channel is not an option"),
 ])
 def test_evaluate_retention_errors_are_clear(args: list[str], message: str) -> None:
