@@ -2,6 +2,7 @@
 
     python scripts/train_ensemble.py                    # the shipped build (5 members, fixed seeds)
     python scripts/train_ensemble.py --members 3 --sessions 3000 --slate-sessions 1000 --out /tmp/ens.pt
+    python scripts/train_ensemble.py --sessions 10000 --slate-sessions 4000 --out runs/thin_ensemble.pt  # thin data
 
 Reads top to bottom: log the reference world exactly as ``scripts/train_behavior.py`` does
 (the same sessions, seeds and time split: the members see the shipped model's data), then
@@ -27,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import numpy as np
 
-from agents.cli import option, output_file, parse_args, pin_threads, run
-from ecomsim.data.reference_logs import training_logs
+from agents.cli import one_of, option, output_file, parse_args, pin_threads, run
+from ecomsim.data.reference_logs import BEHAVIOURS, LoggingPolicy, training_logs
 from ecomsim.shoppers.behavior import reference_feature_schema
 from ecomsim.shoppers.ensemble import bootstrap_sessions, save_ensemble
 from ecomsim.shoppers.training import BehaviorTrainConfig, heldout_metrics, train_behavior
@@ -44,6 +45,11 @@ class Args:
     """slate sessions logged; 0 for none"""
     slate_size: int = option(5, min=1)
     """items per step of the slate sessions"""
+    logging: str = option("mix", check=one_of(("mix", *BEHAVIOURS)))
+    """the logging policy: 'mix' (the shipped logs' mix of behaviours) or one behaviour for every session (random,
+    popularity, click_greedy, greedy: biased logs, the learned shoppers see little of what it does not show)"""
+    logging_epsilon: float = option(0.1, min=0)
+    """share of uniform exploration in the logging policy (in (0, 1]; the shipped logs' 0.1)"""
     seed: int = 0
     """seeds the logs (seed, seed + 1), the bootstrap draws ([seed, j]) and the training (seed + 1 + j)"""
     hidden: int = option(64, min=1)
@@ -63,13 +69,20 @@ class Args:
         if not self.out.endswith(".pt"):
             raise ValueError(f"argument --out: expected a weights file ending in .pt (the card goes beside it as "
                              f".json), got {self.out!r}")
+        if not 0 < self.logging_epsilon <= 1:
+            raise ValueError(f"argument --logging-epsilon: expected a share in (0, 1], got {self.logging_epsilon}")
+
+    def logging_policy(self) -> LoggingPolicy:
+        """The logging policy these arguments name (the default one for 'mix' and epsilon 0.1)."""
+        mix = LoggingPolicy().mix if self.logging == "mix" else ((self.logging, 1.0),)
+        return LoggingPolicy(mix=mix, epsilon=self.logging_epsilon)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
     t0 = time.perf_counter()
-    logs = training_logs(args.sessions, args.slate_sessions, args.seed, args.slate_size)
+    logs = training_logs(args.sessions, args.slate_sessions, args.seed, args.slate_size, args.logging_policy())
     train, val, test = logs.split((0.8, 0.1, 0.1))
     print(f"logged {len(logs.frame):,} impressions in {time.perf_counter() - t0:.0f}s", flush=True)
     nets, members = [], []
