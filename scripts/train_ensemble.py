@@ -85,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     logs = training_logs(args.sessions, args.slate_sessions, args.seed, args.slate_size, args.logging_policy())
     train, val, test = logs.split((0.8, 0.1, 0.1))
     print(f"logged {len(logs.frame):,} impressions in {time.perf_counter() - t0:.0f}s", flush=True)
+    # biased logs: the members are also scored on the same sessions logged under the shipped mix (their test split),
+    # where the policies they will meet go
+    mix_test = None if args.logging_policy() == LoggingPolicy() else \
+        training_logs(args.sessions, args.slate_sessions, args.seed, args.slate_size).split((0.8, 0.1, 0.1))[2]
     nets, members = [], []
     for j in range(args.members):
         t1 = time.perf_counter()
@@ -102,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"member {j}: {len(history)} epochs, click AUC {metrics['click_auc']:.4f} (ratio "
               f"{metrics['click_auc_ratio']:.3f}), purchase AUC {metrics['purchase_auc']:.4f} (ratio "
               f"{metrics['purchase_auc_ratio']:.3f}) in {time.perf_counter() - t1:.0f}s", flush=True)
+        if mix_test is not None:
+            mixed = members[-1]["test_metrics_mix_logs"] = heldout_metrics(net, mix_test.steps)
+            print(f"  on the mix-logged test split: click AUC ratio {mixed['click_auc_ratio']:.3f}, purchase AUC "
+                  f"ratio {mixed['purchase_auc_ratio']:.3f}, purchase ECE {mixed['purchase_ece']:.4f}", flush=True)
     card = {
         "hidden": args.hidden, "feature_schema": reference_feature_schema(), "members": members,
         "training_data": {

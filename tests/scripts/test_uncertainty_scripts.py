@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import gymnasium as gym
@@ -83,3 +84,22 @@ def test_logging_options_name_the_logging_policy(capsys):
            "got 'greedyy'" in fails("train_ensemble", ["--logging", "greedyy"], capsys)
     assert fails("train_ensemble", ["--logging-epsilon", "0"], capsys) == \
         "error: argument --logging-epsilon: expected a share in (0, 1], got 0.0\n"
+
+
+@pytest.mark.slow
+def test_biased_ensemble_build(tmp_path):
+    """A tiny build on greedy-only logs: the card says how it was logged and scores every member on the mix's logs."""
+    out = tmp_path / "greedy.pt"
+    assert load("train_ensemble").main(["--members", "2", "--sessions", "400", "--slate-sessions", "0", "--logging",
+                                        "greedy", "--logging-epsilon", "0.02", "--max-epochs", "2", "--out",
+                                        str(out)]) == 0
+    card = json.loads(out.with_suffix(".json").read_text())
+    logged = card["training_data"]["description"]["parts"][0]["logging_policy"]
+    assert logged == {"mix": {"greedy": 1.0}, "temperature": 0.25, "epsilon": 0.02}
+    for member in card["members"]:
+        mixed, own = member["test_metrics_mix_logs"], member["test_metrics"]
+        assert 0.5 < mixed["click_auc"] <= 1 and mixed["num_impressions"] != own["num_impressions"]
+    env = gym.make("ecomsim/Recommend-v0", ensemble=str(out), ensemble_member=1, max_steps=4)
+    env.reset(seed=0)
+    assert np.isfinite(env.step(0)[1])
+    env.close()
