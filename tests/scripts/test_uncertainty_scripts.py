@@ -77,9 +77,11 @@ def test_ensemble_refuses_bad_paths(ensemble, tmp_path, capsys):
 
 def test_logging_options_name_the_logging_policy(capsys):
     args = load("train_ensemble").Args
-    assert parse_args(args, []).logging_policy() == LoggingPolicy()  # the shipped build's logs, unchanged
-    biased = parse_args(args, ["--logging", "popularity", "--logging-epsilon", "0.02"]).logging_policy()
-    assert biased == LoggingPolicy(mix=(("popularity", 1.0),), epsilon=0.02)
+    default = parse_args(args, [])
+    assert default.logging == ("mix",) and default.logging_policy("mix") == LoggingPolicy()  # the shipped build's logs
+    biased = parse_args(args, ["--logging", "popularity,greedy", "--logging-epsilon", "0.02"])
+    assert biased.logging == ("popularity", "greedy")
+    assert biased.logging_policy("popularity") == LoggingPolicy(mix=(("popularity", 1.0),), epsilon=0.02)
     assert "error: argument --logging: expected one of ['mix', 'random', 'popularity', 'click_greedy', 'greedy'], " \
            "got 'greedyy'" in fails("train_ensemble", ["--logging", "greedyy"], capsys)
     assert fails("train_ensemble", ["--logging-epsilon", "0"], capsys) == \
@@ -96,6 +98,7 @@ def test_biased_ensemble_build(tmp_path):
     card = json.loads(out.with_suffix(".json").read_text())
     logged = card["training_data"]["description"]["parts"][0]["logging_policy"]
     assert logged == {"mix": {"greedy": 1.0}, "temperature": 0.25, "epsilon": 0.02}
+    assert [m["logging"] for m in card["members"]] == ["greedy", "greedy"]
     for member in card["members"]:
         mixed, own = member["test_metrics_mix_logs"], member["test_metrics"]
         assert 0.5 < mixed["click_auc"] <= 1 and mixed["num_impressions"] != own["num_impressions"]
