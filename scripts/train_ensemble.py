@@ -3,9 +3,10 @@
     python scripts/train_ensemble.py                    # the shipped build (5 members, fixed seeds)
     python scripts/train_ensemble.py --members 3 --sessions 3000 --slate-sessions 1000 --out /tmp/ens.pt
     python scripts/train_ensemble.py --sessions 10000 --slate-sessions 4000 --out runs/thin_ensemble.pt  # thin data
-    python scripts/train_ensemble.py --sessions 10000 --slate-sessions 4000 --logging greedy --logging-epsilon 0.01 --out runs/greedy_ensemble.pt
+    python scripts/train_ensemble.py --sessions 10000 --logging greedy --logging-epsilon 0.01 --out runs/greedy.pt
 
-The last two build the exploitable models of ``docs/trust.md`` (thin logs; purchase-greedy logs);
+The last two build ensembles on thin and on purchase-greedy logs, models an agent can exploit
+(``docs/trust.md`` has the exact commands of its figures);
 ``--logging greedy,random,popularity,click_greedy`` gives each member its own logging behaviour.
 
 Reads top to bottom: log the reference world exactly as ``scripts/train_behavior.py`` does
@@ -86,7 +87,8 @@ class Args:
 
 
 def one_or_each(values: dict[str, Any], key: str) -> dict[str, Any]:
-    """``{key: value}`` for logs of one logging policy (the shipped card's layout), else ``{key_by_logging: values}``."""
+    """``{key: value}`` for logs of one logging policy (the shipped card's layout), else
+    ``{key_by_logging: values}``."""
     return {key: next(iter(values.values()))} if len(values) == 1 else {f"{key}_by_logging": values}
 
 

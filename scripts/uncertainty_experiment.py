@@ -140,7 +140,8 @@ def ood_section(args: Args) -> dict:
     out = {}
     ensemble = {} if args.ensemble == "default" else {"ensemble": args.ensemble}
     for name, (kind, options) in CATALOGS.items():
-        row = catalog_disagreement({"mode": "recommend", **options, **ensemble}, args.ood_steps, args.ood_envs, seed=args.eval_seed)
+        row = catalog_disagreement({"mode": "recommend", **options, **ensemble}, args.ood_steps, args.ood_envs,
+                                   seed=args.eval_seed)
         out[name] = {"kind": kind, "options": options, **row}
         print(f"{name:32s} ({kind:3s}) disagreement {row['mean']:.5f} [{row['low']:.5f}, {row['high']:.5f}] over "
               f"{row['steps']} steps", flush=True)

@@ -46,7 +46,8 @@ def test_ensemble_reaches_every_arms_env(ensemble):
         assert "ensemble" not in arm_options(arm, 1.0, 1)  # the default stays the shipped ensemble, unnamed
     # the member arm's env runs that file's member 1: its outcomes differ from the shipped ensemble's member 1
     rewards = {}
-    for name, options in (("given", arm_options("member", 0.0, 1, ensemble)), ("shipped", arm_options("member", 0.0, 1))):
+    for name, options in (("given", arm_options("member", 0.0, 1, ensemble)),
+                          ("shipped", arm_options("member", 0.0, 1))):
         env = gym.make_vec("ecomsim/Recommend-v0", num_envs=64, max_steps=8, **options)
         env.reset(seed=3)
         total = 0.0
