@@ -44,14 +44,16 @@ CATALOGS: dict[str, tuple[str, dict[str, Any]]] = {
 }
 
 
-def arm_options(arm: str, lam: float, member: int = 0) -> dict[str, Any]:
-    """The env options of ``arm`` (a key of :data:`ARMS`) with the penalty ``lam`` and the fixed ``member``."""
+def arm_options(arm: str, lam: float, member: int = 0, ensemble: str = "default") -> dict[str, Any]:
+    """The env options of ``arm`` (a key of :data:`ARMS`) with the penalty ``lam``, the fixed ``member`` and the
+    ensemble file (``"default"``: the shipped one; else a path written by ``scripts/train_ensemble.py``)."""
     if arm not in ARMS:
         from ecomsim.errors import suggest
 
         raise ValueError(f"arm must be one of {list(ARMS)}, got {arm!r}.{suggest(arm, list(ARMS))}")
     fill = {"{lam}": float(lam), "{member}": int(member)}
-    return {k: fill.get(v, v) if isinstance(v, str) else v for k, v in ARMS[arm].items()}
+    options = {k: fill.get(v, v) if isinstance(v, str) else v for k, v in ARMS[arm].items()}
+    return options if ensemble == "default" else {**options, "ensemble": ensemble}
 
 
 def sim_reference_gap(make_policy: Callable, options: dict[str, Any], sessions: int, seed: int,

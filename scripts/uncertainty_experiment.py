@@ -2,6 +2,7 @@
 
     python scripts/uncertainty_experiment.py --json                       # both sections (about 1 h on 2 shared cores)
     python scripts/uncertainty_experiment.py --sections ood --ood-steps 50   # the disagreement check alone
+    python scripts/uncertainty_experiment.py --sections gap --ensemble runs/greedy_ensemble.pt --gap-figure ''
 
 1. **Gap** (``--sections gap``): PPO (the project's defaults, ``--timesteps`` steps) trained
    in each of ``--arms`` (``agents.uncertainty.ARMS``): against one ensemble member
@@ -14,8 +15,10 @@
    random policy on catalogs like the logs' and on GAN catalogs with a price band or category
    mix the logs never showed (``agents.uncertainty.CATALOGS``), with 95% intervals.
 
-Agents go to ``--out-dir/<arm>-s<seed>`` (an existing ``model.pt`` there is reused with
-``--reuse``); the figures to ``--gap-figure`` and ``--ood-figure``.
+Both sections use ``--ensemble``: the shipped ensemble, or one built by ``scripts/train_ensemble.py``
+(on thin or biased logs: the learned model an agent can exploit; ``docs/trust.md``). Agents go to
+``--out-dir/<arm>-s<seed>`` (an existing ``model.pt`` there is reused with ``--reuse``); the figures
+to ``--gap-figure`` and ``--ood-figure``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,24 @@ def known_arm(name: str) -> None:
         raise ValueError(f"expected one of {list(ARMS)}, got {name!r}")
 
 
+def ensemble_file(path: str) -> None:
+    """'default' (the shipped ensemble) or a weights file name (its contents are checked in ``main``, before any work:
+    command lines in the docs parse in a checkout that has not built it)."""
+    if path != "default" and not path.endswith(".pt"):
+        raise ValueError(f"expected 'default' or an ensemble weights file ending in .pt, got {path!r}")
+
+
+def check_ensemble(path: str) -> None:
+    """Load the ensemble ``path`` names (file, card, checksum, feature schema), naming the flag if it fails."""
+    from ecomsim.shoppers.ensemble import load_ensemble
+
+    if path != "default":
+        try:
+            load_ensemble(path)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"argument --ensemble: {exc}") from None
+
+
 @dataclass
 class Args:
     sections: tuple[str, ...] = ("gap", "ood")
@@ -50,6 +71,9 @@ class Args:
     """the uncertainty penalty lambda of the penalised arms"""
     member: int = option(0, min=0)
     """the ensemble member of the single-model arms"""
+    ensemble: str = option("default", check=ensemble_file)
+    """the behaviour ensemble of every arm and of the disagreement check: 'default' (the shipped one) or a .pt file
+    written by scripts/train_ensemble.py"""
     timesteps: int = option(300_000, min=1)
     """PPO training steps per arm"""
     seeds: tuple[int, ...] = (0,)
@@ -90,7 +114,7 @@ def gap_section(args: Args) -> dict:
 
     out = {}
     for arm in args.arms:
-        options = arm_options(arm, args.penalty, args.member)
+        options = arm_options(arm, args.penalty, args.member, args.ensemble)
         for seed in args.seeds:
             run_dir = Path(args.out_dir) / f"{arm}-s{seed}"
             t0 = time.perf_counter()
@@ -114,8 +138,10 @@ def gap_section(args: Args) -> dict:
 
 def ood_section(args: Args) -> dict:
     out = {}
+    ensemble = {} if args.ensemble == "default" else {"ensemble": args.ensemble}
     for name, (kind, options) in CATALOGS.items():
-        row = catalog_disagreement({"mode": "recommend", **options}, args.ood_steps, args.ood_envs, seed=args.eval_seed)
+        row = catalog_disagreement({"mode": "recommend", **options, **ensemble}, args.ood_steps, args.ood_envs,
+                                   seed=args.eval_seed)
         out[name] = {"kind": kind, "options": options, **row}
         print(f"{name:32s} ({kind:3s}) disagreement {row['mean']:.5f} [{row['low']:.5f}, {row['high']:.5f}] over "
               f"{row['steps']} steps", flush=True)
@@ -170,6 +196,7 @@ def ood_plot(path: str, rows: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
+    check_ensemble(args.ensemble)
     t0 = time.perf_counter()
     report: dict = {"setup": {k: v for k, v in vars(args).items() if k not in ("json",)}}
     if "ood" in args.sections:

@@ -288,10 +288,13 @@ def merge_logs(parts: list[ReferenceLogs]) -> ReferenceLogs:
                          {"parts": [p.description for p in parts]})
 
 
-def training_logs(sessions: int, slate_sessions: int, seed: int = 0, slate_size: int = 5) -> ReferenceLogs:
+def training_logs(sessions: int, slate_sessions: int, seed: int = 0, slate_size: int = 5,
+                  policy: LoggingPolicy | None = None) -> ReferenceLogs:
     """The behaviour model's training logs: ``sessions`` recommend sessions (seed ``seed``) and ``slate_sessions``
-    sessions of ``slate_size`` items (seed ``seed + 1``), merged; ``scripts/train_behavior.py``'s recipe."""
-    parts = [log_reference_world(sessions, seed=seed, slate_size=1)]
+    sessions of ``slate_size`` items (seed ``seed + 1``), merged, under ``policy`` (default :class:`LoggingPolicy`);
+    ``scripts/train_behavior.py``'s recipe."""
+    parts = [log_reference_world(sessions, seed=seed, slate_size=1, policy=policy)]
     if slate_sessions > 0:
-        parts.append(log_reference_world(slate_sessions, seed=seed + 1, slate_size=slate_size, first_session=sessions))
+        parts.append(log_reference_world(slate_sessions, seed=seed + 1, slate_size=slate_size, policy=policy,
+                                         first_session=sessions))
     return merge_logs(parts)
