@@ -126,7 +126,8 @@ def retention_main(args: Args) -> int:
     results = {}
     for world, opts in worlds.items():
         r = compare_retention_policies(RetentionEnv(**opts), seeds, tune, agents=agents, log=lambda s: None)
-        results[world] = {"tuning": r["tuning"], "scores": {k: r["scores"][k] for k in args.policy}}
+        results[world] = {"tuning": r["tuning"], "scores": {k: r["scores"][k] for k in args.policy},
+                          "paired": r["paired"]}
     if args.json:
         print(json.dumps({"env_id": args.env_id, "env_options": options, "customers": args.sessions, "seed": args.seed,
                           "results": results}, indent=1))
@@ -135,6 +136,9 @@ def retention_main(args: Args) -> int:
         print(f"{args.env_id} {worlds[world]}: {args.sessions} customers per policy, seed {args.seed}, 95% intervals "
               f"({world}; churn_rule threshold {r['tuning']['churn_threshold']}, myopic {r['tuning']['myopic_strategy']!r})")
         print(retention_table(r["scores"], cfg.horizon_days))
+        for name, d in r["paired"].items():
+            e = d["difference"]
+            print(f"  {name} - {d['baseline']} on the same customers: {e['value']:.3f} [{e['low']:.3f}, {e['high']:.3f}]")
     return 0
 
 

@@ -37,6 +37,8 @@ def test_dqn_trains_on_retention_and_its_saved_agent_is_scored(tmp_path: Path) -
     assert card["algo"] == "dqn" and card["policy"] == "StateDQNPolicy" and card["policy_kwargs"] == {"hidden": 64}
     res = json.loads((tmp_path / "results.json").read_text())
     assert res["scores"]["dqn"]["profit_per_customer"]["n"] == 6
+    paired = res["paired"]["dqn"]  # against the best baseline, on the same customers
+    assert paired["baseline"] in res["scores"] and paired["difference"]["n"] == 6
     proc = run("evaluate.py", "--env-id", "ecomsim/Retention-v0", "--policy", f"dqn:{tmp_path / 'model.pt'}",
                "--sessions", "4", "--sim-only", "--user-model", "reference", "--json")
     assert json.loads(proc.stdout)["results"]["sim"]["scores"][f"dqn:{tmp_path / 'model.pt'}"]["profit_per_customer"][
