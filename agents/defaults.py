@@ -138,16 +138,5 @@ RETENTION_DQN_DEFAULTS: dict[str, Any] = {
     "timesteps": 300_000,
     "num_envs": 32,
     "hidden": 64,
-    "algo_kwargs": {
-        "learning_rate": 3e-4,
-        "gamma": 0.99,
-        "buffer_size": 100_000,
-        "learning_starts": 5_000,
-        "batch_size": 256,
-        "train_freq": 1,
-        "gradient_steps": 1,
-        "target_update_interval": 2_000,
-        "exploration_fraction": 0.3,
-        "exploration_final_eps": 0.02,
-    },
+    "algo_kwargs": {**DQN_DEFAULTS["algo_kwargs"], "gamma": 0.99},
 }

@@ -162,19 +162,20 @@ class CandidateActorCriticPolicy(CandidateActor, ActorCriticPolicy):
     """PPO policy over candidate scores (see the module docstring and :class:`CandidateActor`)."""
 
 
-class StoreActorCriticPolicy(ActorCriticPolicy):
-    """PPO policy for ``ecomsim/Inventory-v0``: SB3's MLP actor-critic, two ``tanh`` layers of ``hidden`` each.
-
-    The store's observation is a short vector of per-group features (no candidates to
-    score), so a plain MLP fits; ``hidden`` is its one setting, kept in the agent card.
-    """
+class _HiddenMLP:
+    """Mixin of the state-vector policies: SB3's MLP with two layers of ``hidden`` (their one setting, kept in
+    the agent card); the subclass says how ``hidden`` becomes SB3's ``net_arch``."""
 
     CARD_KWARGS = ("hidden",)
+
+    @staticmethod
+    def _net_arch(hidden: int) -> Any:
+        raise NotImplementedError
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule, hidden: int = 64,
                  **kwargs: Any) -> None:
         self._hidden = hidden
-        kwargs["net_arch"] = dict(pi=[hidden, hidden], vf=[hidden, hidden])
+        kwargs["net_arch"] = self._net_arch(hidden)
         super().__init__(observation_space, action_space, lr_schedule, **kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
@@ -182,6 +183,18 @@ class StoreActorCriticPolicy(ActorCriticPolicy):
         data.pop("net_arch", None)
         data["hidden"] = self._hidden
         return data
+
+
+class StoreActorCriticPolicy(_HiddenMLP, ActorCriticPolicy):
+    """PPO policy for ``ecomsim/Inventory-v0``: SB3's MLP actor-critic, two ``tanh`` layers of ``hidden`` each.
+
+    The store's observation is a short vector of per-group features (no candidates to
+    score), so a plain MLP fits; ``hidden`` is its one setting, kept in the agent card.
+    """
+
+    @staticmethod
+    def _net_arch(hidden: int) -> Any:
+        return dict(pi=[hidden, hidden], vf=[hidden, hidden])
 
 
 class CandidateQNetwork(QNetwork):
@@ -222,25 +235,15 @@ class CandidateDQNPolicy(DQNPolicy):
         return data
 
 
-class StateDQNPolicy(DQNPolicy):
+class StateDQNPolicy(_HiddenMLP, DQNPolicy):
     """DQN policy over a state vector (``ecomsim/Retention-v0``): SB3's MLP Q-network, two layers of ``hidden``.
 
     Like :class:`StoreActorCriticPolicy`, ``hidden`` is its one setting, kept in the agent card.
     """
 
-    CARD_KWARGS = ("hidden",)
-
-    def __init__(self, observation_space: spaces.Space, action_space: spaces.Space, lr_schedule, hidden: int = 64,
-                 **kwargs: Any) -> None:
-        self._hidden = hidden
-        kwargs["net_arch"] = [hidden, hidden]
-        super().__init__(observation_space, action_space, lr_schedule, **kwargs)
-
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.pop("net_arch", None)
-        data["hidden"] = self._hidden
-        return data
+    @staticmethod
+    def _net_arch(hidden: int) -> Any:
+        return [hidden, hidden]
 
 
 POLICIES: dict[str, dict[str, type]] = {

@@ -134,6 +134,22 @@ def check_state_dict(state: Any, path: str | Path, what: str) -> dict[str, Any]:
     return state
 
 
+def save_tensors(state: dict[str, Any], path: str | Path, card: dict[str, Any]) -> dict[str, Any]:
+    """Write ``state`` (tensors) to ``path`` with ``torch.save`` and ``card`` plus the file's ``sha256`` beside it
+    as ``.json`` (sorted keys); returns the card written. Read back with :func:`read_card` and :func:`load_tensors`."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = buf.getvalue()
+    path.write_bytes(data)
+    card = dict(card, sha256=hashlib.sha256(data).hexdigest())
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    return card
+
+
 def write_atomic(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file and ``os.replace``: a crash leaves the old file or the new one."""
     path = Path(path)

@@ -130,8 +130,8 @@ class RetentionBatch:
         cfg, lc, c, s = self.config, self.lifecycle, self.customers, self.side
         rows = np.asarray(rows, dtype=np.int64)
         k = len(rows)
-        parts = np.array([cfg.decode(a) for a in actions], dtype=np.int64).reshape(k, 3)
-        offer, days = self.decision(actions)
+        parts = self._parts(actions)
+        offer, days = self._decision(parts)
         width = days.shape[1]
         kinds = np.repeat(self._message_kind(rows)[:, None], width, axis=1)
         gap = lc.gap(c, rows, cfg.horizon_days, coupon=offer, message_day=days, message_kind=kinds)
@@ -179,8 +179,14 @@ class RetentionBatch:
 
     def decision(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The coupons ``(k,)`` and message days ``(k, M)`` (days after the visit, 0 = none) of ``actions``."""
+        return self._decision(self._parts(actions))
+
+    def _parts(self, actions: np.ndarray) -> np.ndarray:
+        """``(k, 3)`` offer, plan and strategy indexes of ``actions``."""
+        return np.array([self.config.decode(a) for a in actions], dtype=np.int64).reshape(len(actions), 3)
+
+    def _decision(self, parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
-        parts = np.array([cfg.decode(a) for a in actions], dtype=np.int64).reshape(len(actions), 3)
         plans = [cfg.message_plans[p] for p in parts[:, 1]]
         days = np.zeros((len(plans), max((len(p) for p in plans), default=0)), dtype=np.int64)
         for i, p in enumerate(plans):

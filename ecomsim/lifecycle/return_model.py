@@ -29,9 +29,6 @@ shipped model (``ecomsim/assets/return_model.pt``) is built by
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -40,7 +37,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecomsim.cards import check_file, check_sha256, check_state_dict, load_tensors, read_card, require_keys
+from ecomsim.cards import (check_file, check_sha256, check_state_dict, load_tensors, read_card, require_keys,
+                           save_tensors)
 from ecomsim.config import CHANNELS
 from ecomsim.lifecycle.params import MESSAGE_KINDS
 from ecomsim.shoppers.population import SEGMENTS
@@ -161,16 +159,9 @@ class ReturnModel:
 
 def save_return_model(net: ReturnNet, path: str | Path, card: dict[str, Any]) -> dict[str, Any]:
     """Write ``net``'s ``state_dict`` to ``path`` and its card (with format, bins, features and sha256) beside it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(net.state_dict(), buf)
-    data = buf.getvalue()
-    path.write_bytes(data)
-    card = dict(card, format=RETURN_FORMAT, bins=list(RETURN_BINS), features=list(RETURN_FEATURES),
-                decision_features=list(DECISION_FEATURES), sha256=hashlib.sha256(data).hexdigest())
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return card
+    return save_tensors(net.state_dict(), path, dict(card, format=RETURN_FORMAT, bins=list(RETURN_BINS),
+                                                     features=list(RETURN_FEATURES),
+                                                     decision_features=list(DECISION_FEATURES)))
 
 
 def load_return_model(path: str | Path = "default") -> ReturnModel:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import io
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ecomsim.cards import read_card
+from ecomsim.cards import read_card, save_tensors
 from ecomsim.config import CHANNELS, REWARDS
 from ecomsim.data.schema import StepData
 from ecomsim.shoppers.behavior import KERNEL_MAX_ROWS, BehaviorModel
@@ -73,16 +72,8 @@ def bootstrap_sessions(train: dict[int, StepData], rng: np.random.Generator) -> 
 # ===================================================================== files
 def save_ensemble(nets: list[BehaviorNet], path: str | Path, card: dict[str, Any]) -> dict[str, Any]:
     """Write every member's ``state_dict`` to ``path`` (one file) and the card beside it as ``.json``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {f"member{j}.{name}": t for j, net in enumerate(nets) for name, t in net.state_dict().items()}
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    data = buf.getvalue()
-    path.write_bytes(data)
-    card = dict(card, format=ENSEMBLE_FORMAT, num_members=len(nets), sha256=hashlib.sha256(data).hexdigest())
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return card
+    return save_tensors(state, path, dict(card, format=ENSEMBLE_FORMAT, num_members=len(nets)))
 
 
 def shipped_ensemble_path() -> Path:

@@ -9,15 +9,12 @@ it and names the file in every error; a weights file that would run code is refu
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import torch
 
-from ecomsim.cards import check_file, check_state_dict, load_tensors, read_card, require_keys
+from ecomsim.cards import check_file, check_state_dict, load_tensors, read_card, require_keys, save_tensors
 from ecomsim.config import CHANNELS
 from ecomsim.shoppers.network import BehaviorNet
 
@@ -28,15 +25,7 @@ WEIGHTS_FORMAT = "ecomsim-behavior-v1"
 
 def save_weights(net: BehaviorNet, weights_path: str | Path, card: dict[str, Any]) -> dict[str, Any]:
     """Write ``state_dict`` to ``weights_path`` and the card (with sha256) next to it as ``.json``."""
-    weights_path = Path(weights_path)
-    weights_path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(net.state_dict(), buf)
-    data = buf.getvalue()
-    weights_path.write_bytes(data)
-    card = dict(card, format=WEIGHTS_FORMAT, sha256=hashlib.sha256(data).hexdigest())
-    weights_path.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
-    return card
+    return save_tensors(net.state_dict(), weights_path, dict(card, format=WEIGHTS_FORMAT))
 
 
 def load_net(weights_path: str | Path) -> tuple[BehaviorNet, dict[str, Any]]:
