@@ -135,6 +135,19 @@ def or_empty(check: Callable[[str], None]) -> Callable[[str], None]:
     return checked
 
 
+def json_object(flag: str, text: str) -> dict[str, Any]:
+    """``text`` parsed as a JSON object, or a ``ValueError`` naming ``flag``."""
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{flag} must be a JSON object, got {text!r} ({exc})") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{flag} must be a JSON object, got {text!r}")
+    return value
+
+
 def run(main: Callable[[], int]) -> None:
     """Exit with ``main()``'s status.
 

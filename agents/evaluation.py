@@ -104,6 +104,7 @@ def evaluate(
     stocked = env.config.inventory is not None
     shown_out = np.zeros(n)  # inventory: impressions of items with no unit on hand, this session so far
     counted_out = 0.0  # ... summed over the counted sessions
+    sold_cover = []  # inventory: days of cover (at the day's opening) of every unit the sessions bought
     while (done_count < quota).any():
         actions = act(obs)
         obs, reward, terminated, truncated, info = env.step(actions)
@@ -116,15 +117,43 @@ def evaluate(
             shown_out += np.asarray(info["unavailable"]).sum(axis=1)
             counted_out += float(shown_out[counted].sum())
             shown_out[done] = 0.0
+            # the cover of the day the step sold in (a day opens before a step, never after it)
+            sold_cover.append(env.core.stock.cover[np.asarray(info["items"])[np.asarray(info["purchased"], dtype=bool)]])
         done_count += done
         steps += 1
         if steps > limit:
             raise RuntimeError(f"evaluation did not finish {num_sessions} sessions in {limit} steps")
     name = getattr(policy, "name", str(policy))
     funnel = recorder.funnel()
-    if stocked:  # how often the policy showed an item the shopper could not buy
+    if stocked:  # how often the policy showed an item the shopper could not buy, and the store's books
         funnel["out_of_stock_shown"] = counted_out / max(float(recorder.arrays()["impressions"].sum()), 1.0)
+        funnel.update(store_books(env.core.stock.accounts))
+        sold = np.concatenate(sold_cover)
+        funnel["store_cover_days_sold"] = float(sold.mean()) if sold.size else float("nan")
     return EvalResult(name, recorder.num_sessions, recorder.metrics(), funnel)
+
+
+STORE_BOOKS = ("profit", "revenue", "holding", "stockout_cost", "ordering")
+
+
+def store_books(accounts) -> dict[str, float]:
+    """The scoring store's closed days (``SessionEnvStore.accounts``) per store-day.
+
+    ``store_days``; ``store_<x>_per_day`` for the profit, revenue and costs of
+    :data:`STORE_BOOKS` (``DayAccount`` fields summed over groups); ``store_sold_per_day``
+    and ``store_lost_per_day`` in units; ``store_items_out``, the mean number of items with no
+    unit on hand at a day's close (the assortment the store could not sell). A day is a fixed amount of shopper time (the
+    store's clock), so policies are compared per day, not per session. No closed day
+    (a run shorter than one store-day): only ``store_days = 0``. (:func:`evaluate` adds
+    ``store_cover_days_sold``: the mean days of cover, at the day's opening and capped at 365,
+    of the units its sessions bought; a policy that sells down overstock sells high-cover units.)
+    """
+    out: dict[str, float] = {"store_days": float(len(accounts))}
+    if accounts:
+        for name in STORE_BOOKS + ("sold", "lost"):
+            out[f"store_{name}_per_day"] = float(np.mean([getattr(a, name).sum() for a in accounts]))
+        out["store_items_out"] = float(np.mean([a.items_out.sum() for a in accounts]))
+    return out
 
 
 def spaces_of(options: dict[str, Any]):

@@ -16,6 +16,7 @@ tuned on other customers) and ``ppo:PATH`` agents, by profit per customer and re
 
     python scripts/evaluate.py --policy greedy --sessions 20000
     python scripts/evaluate.py --policy ppo:runs/ppo/model.pt --policy popularity --json
+    python scripts/evaluate.py --policy maskable_ppo:runs/m/model.pt --env-options '{"inventory": {}}' --sim-only
     python scripts/evaluate.py --env-id ecomsim/Retention-v0 --policy never_offer --policy churn_rule --sessions 2000
 """
 
@@ -29,7 +30,7 @@ from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from agents.cli import option, parse_args, pin_threads, run
+from agents.cli import json_object, option, parse_args, pin_threads, run
 from agents.evaluation import EvalResult, score, spaces_of
 from agents.memory import check_env_memory
 from agents.registry import AgentFactory, policy_factory
@@ -53,6 +54,8 @@ class Args:
     """fix the shoppers' channel (default: the population's mix)"""
     user_model: str | None = None
     """the simulator's shopper model (default: the env's)"""
+    env_options: str = "{}"
+    """more env options, a JSON object of the id's config fields (e.g. '{"inventory": {}}')"""
     num_envs: int = option(256, min=1)
     """sessions stepped together"""
     device: str = "cpu"
@@ -72,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     pin_threads(args.threads)
     if args.env_id in LIFECYCLE_ENV_IDS:
         return retention_main(args)
-    kwargs = env_kwargs(args.env_id, catalog=args.catalog, channel=args.channel, user_model=args.user_model)
+    flags = {"catalog": args.catalog, "channel": args.channel, "user_model": args.user_model}  # a flag given wins
+    kwargs = env_kwargs(args.env_id, **{**json_object("--env-options", args.env_options),
+                                        **{k: v for k, v in flags.items() if v is not None}})
     worlds = ("sim",) if args.sim_only else ("sim", "reference")
     check_env_memory("--num-envs", min(args.num_envs, args.sessions), kwargs)
     # every policy loads, and every agent is checked against the env, before any scoring
@@ -93,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{args.env_id}  {kwargs}  {args.sessions} sessions per policy and world, seed {args.seed}, 95% CIs")
         print(score_table(rows))
+        if kwargs.get("inventory") is not None:  # the scoring store's books (agents.evaluation.store_books)
+            print("\nwith inventory, each policy's share of impressions out of stock and its scoring store per store-day:")
+            for spec, by in rows.items():
+                for world, r in by.items():
+                    f = r.funnel
+                    print(f"  {spec} ({world}): out of stock {f['out_of_stock_shown']:.3f}, {f['store_days']:.0f} days, "
+                          f"profit {f.get('store_profit_per_day', float('nan')):.1f}, holding "
+                          f"{f.get('store_holding_per_day', float('nan')):.2f}, items out {f.get('store_items_out', float('nan')):.0f}")
     return 0
 
 
@@ -106,7 +119,9 @@ def retention_main(args: Args) -> int:
     from ecomsim.lifecycle.retention import OBS_SIZE, RetentionEnv
     from ecomsim.lifecycle.retention_config import RetentionConfig
 
-    options = lifecycle_env_kwargs(args.env_id, catalog=args.catalog, user_model=args.user_model)
+    flags = {"catalog": args.catalog, "user_model": args.user_model}
+    options = lifecycle_env_kwargs(args.env_id, **{**json_object("--env-options", args.env_options),
+                                                   **{k: v for k, v in flags.items() if v is not None}})
     if args.channel is not None:
         raise ValueError(f"--channel is not an option of {args.env_id} (each visit's channel is the customer's), "
                          f"got {args.channel!r}")

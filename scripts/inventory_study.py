@@ -15,6 +15,10 @@ on the batched core, selling from the store's stock (``ecomsim.store.inventory``
 
     python scripts/inventory_study.py --user-model reference --stores 40
     python scripts/inventory_study.py --user-model reference --stores 4 --forecast-stores 2 --horizon-days 60 --json
+    python scripts/inventory_study.py --user-model reference --stores 0 --env-options '{"promotion_days": [40, 50, 60], "promotion_lift": 2.0}'
+
+With promotion days among the scored days, the forecast errors are also reported on those
+days alone (``forecast_error_promotion_days``): the traffic plan knows them in advance.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import numpy as np
 
-from agents.cli import option, parse_args, pin_threads, run
+from agents.cli import json_object, option, parse_args, pin_threads, run
 from agents.store_eval import compare_store_policies, store_table
 from ecomsim.registration import store_env_kwargs
 from ecomsim.store.evaluation import baseline_orders
@@ -56,6 +60,8 @@ class Args:
     """store episodes scored for the forecast errors"""
     warmup_days: int = option(28, min=0)
     """days of each forecast episode left unscored (the moving average's warm-up)"""
+    env_options: str = "{}"
+    """more Inventory-v0 options, a JSON object (e.g. '{"promotion_days": [40, 50], "promotion_lift": 2.0}')"""
     seed: int = 0
     """held-out stores are seed + 1000000 + k, tuning stores seed + 2000000 + k, forecast stores seed + 3000000 + k"""
     json: bool = False
@@ -64,16 +70,17 @@ class Args:
     """torch and BLAS threads"""
 
 
-def forecast_errors(options: dict, seeds: list[int], warmup_days: int) -> tuple[dict[str, dict], float]:
-    """Both forecasters' 1-day-ahead errors over the episodes of ``seeds`` under base stock (module docstring), and
-    the mean units demanded per scored store-day."""
+def forecast_errors(options: dict, seeds: list[int], warmup_days: int) -> tuple[dict[str, dict], float, dict | None]:
+    """Both forecasters' 1-day-ahead errors over the episodes of ``seeds`` under base stock (module docstring), the
+    mean units demanded per scored store-day, and the errors on the scored promotion days alone (None without)."""
     env = InventoryEnv(**options)
     horizon = env.store_config.horizon_days
     if warmup_days >= horizon - 1:
         raise ValueError(f"warmup_days must be below horizon_days - 1 = {horizon - 1}, got {warmup_days}")
     order = baseline_orders("base_stock_moving_average")
     made = {name: [] for name in FORECASTS}
-    actual = []
+    actual, promoted = [], []
+    promotion_days = set(env.store_config.promotion_days or ())
     for seed in seeds:
         obs, info = env.reset(seed=seed)
         while True:
@@ -84,25 +91,30 @@ def forecast_errors(options: dict, seeds: list[int], warmup_days: int) -> tuple[
                 break
             if day + 1 >= warmup_days:
                 actual.append(info["day_demand"])
+                promoted.append(day + 1 in promotion_days)
                 for name in FORECASTS:
                     made[name].append(forecasts[name])
     if not actual:
         raise ValueError(f"no day scored: warmup_days={warmup_days} leaves none of the {horizon} days")
-    truth = np.stack(actual)
+    truth, on = np.stack(actual), np.array(promoted)
     errors = {name: forecast_error(truth, np.stack(made[name])).to_dict() for name in FORECASTS}
-    return errors, float(truth.sum(axis=1).mean())
+    promotion = {name: forecast_error(truth[on], np.stack(made[name])[on]).to_dict() for name in FORECASTS} \
+        if on.any() else None
+    return errors, float(truth.sum(axis=1).mean()), promotion
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
-    options = store_env_kwargs("ecomsim/Inventory-v0", user_model=args.user_model,
-                               sessions_per_day=args.sessions_per_day, horizon_days=args.horizon_days)
+    flags = {"user_model": args.user_model, "sessions_per_day": args.sessions_per_day, "horizon_days": args.horizon_days}
+    options = store_env_kwargs("ecomsim/Inventory-v0", **{**json_object("--env-options", args.env_options),
+                                                          **{k: v for k, v in flags.items() if v is not None}})
     InventoryEnv(**options)  # bad options fail here, before any work
     start = time.time()
     forecast_seeds = [args.seed + 3_000_000 + k for k in range(args.forecast_stores)]
-    errors, demand = forecast_errors(options, forecast_seeds, args.warmup_days)
+    errors, demand, promotion = forecast_errors(options, forecast_seeds, args.warmup_days)
     result: dict = {"options": options, "forecast_seeds": forecast_seeds, "forecast_error_1_day_ahead": errors,
+                    "forecast_error_promotion_days": promotion,
                     "mean_units_demanded_per_day": round(demand, 2), "forecast_seconds": round(time.time() - start, 1)}
     log = (lambda line: None) if args.json else print
     log(f"Inventory-v0 {options}")
@@ -110,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         f"MAPE / WAPE (scored / zero-demand group-days); {demand:.1f} units demanded a day")
     for name, err in result["forecast_error_1_day_ahead"].items():
         log(f"  {name:<16} {err['mape']:.3f} / {err['wape']:.3f}   ({err['num_scored']} / {err['num_zero']})")
+    for name, err in (promotion or {}).items():
+        log(f"  {name:<16} {err['mape']:.3f} / {err['wape']:.3f}   ({err['num_scored']} / {err['num_zero']}) "
+            "on the promotion days alone")
     if args.stores:
         seeds = [args.seed + 1_000_000 + k for k in range(args.stores)]
         tune_seeds = [args.seed + 2_000_000 + k for k in range(args.tune_stores)]

@@ -37,7 +37,6 @@ customer with a 95% interval and the share not churned at day 90 / 180 / 365
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from agents.cli import option, output_dir, parse_args, pin_threads, run
+from agents.cli import json_object, option, output_dir, parse_args, pin_threads, run
 from agents.evaluation import SB3Policy, score
 from agents.registry import POLICY_NAMES, policy_factory
 from agents.report import plot_run, run_results, score_table, write_results
@@ -115,17 +114,6 @@ class Args:
             check_choice("--baselines", name, POLICY_NAMES)
 
 
-def json_object(flag: str, text: str) -> dict[str, Any]:
-    """``text`` parsed as a JSON object, or a ``ValueError`` naming ``flag``."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{flag} must be a JSON object, got {text!r} ({exc})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{flag} must be a JSON object, got {text!r}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
@@ -173,6 +161,9 @@ def finish(args: Args, config: AgentTrainConfig, options: dict[str, Any], out: P
     if kwargs.get("inventory") is not None:  # how often each policy showed an item out of stock (results.json: funnel)
         print("\nshare of impressions out of stock: " + ", ".join(
             f"{name} {by['sim'].funnel['out_of_stock_shown']:.3f}" for name, by in rows.items()))
+        print("the scoring store's profit per store-day (holding cost per day), the env's own shoppers: " + ", ".join(
+            f"{name} {by['sim'].funnel.get('store_profit_per_day', float('nan')):.1f} "
+            f"({by['sim'].funnel.get('store_holding_per_day', float('nan')):.2f})" for name, by in rows.items()))
 
     results = run_results(config, summary, rows, kwargs, time.time() - start, args.sessions, eval_seed, out / "model.pt")
     write_results(out / "results.json", results)

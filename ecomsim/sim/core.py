@@ -116,7 +116,8 @@ class SimulationCore:
         ranges = ItemRanges.of_catalog(catalog) if catalog_support is None else \
             ItemRanges.of_support(catalog_support, catalog.num_items)
         st.layout = self.layout = ObservationLayout(catalog.category_names, catalog.embed_dim, m, ranges,
-                                                    st.population.support(), inventory=stock is not None)
+                                                    st.population.support(), inventory=stock is not None,
+                                                    observe_profit=stock is not None and bool(stock.params[3]))
         st.session = self.session = SESSION.allocate(self._sizes(catalog))
         self._no_skip = np.zeros(n, dtype=bool)
         self._positions = np.arange(self.slate_size, dtype=np.float64)

@@ -380,14 +380,16 @@ def advance(skip, session, item_table, retrieval, consts, outcome):
 @njit(**_ROW)
 def _observe_row(r, o, o32, segment, channel, interest, budget, sensitivity, ints, last_clicked, bought, candidates,
                  recent, item_u32, emb, log_price, category, nseg, nch, max_steps, log_budget_center, mark, stock,
-                 stock_params):
+                 stock_params, unit_profit, price):
     """Session ``r``'s observation into the float32 row ``o`` (``o32``: the same row as uint32 words)."""
     d = interest.shape[1]
     nc = bought.shape[1]
     nf = item_u32.shape[1]
     stocked = stock.shape[0] > 0
-    # static features, then seen, affinity, log price over budget, category bought (and out / low stock)
-    nt = nf + 6 if stocked else nf + 4
+    profit = stocked and stock_params[3] > 0.0
+    # static features, then seen, affinity, log price over budget, category bought (and out / low stock, and the
+    # unit profit share)
+    nt = (nf + 7 if profit else nf + 6) if stocked else nf + 4
     for j in range(nseg + nch):
         o[j] = 0.0
     o[segment[r]] = 1.0
@@ -437,6 +439,9 @@ def _observe_row(r, o, o32, segment, channel, interest, budget, sensitivity, int
             units = stock[candidates[r, c]]
             o[j + nf + 4] = units <= 0
             o[j + nf + 5] = units > 0 and units <= low
+            if profit:
+                x = unit_profit[candidates[r, c]] / price[candidates[r, c]]
+                o[j + nf + 6] = x / (1.0 + x)
             j += nt
 
 
@@ -453,7 +458,7 @@ def observe(rows, session, portrait, item_table, retrieval, consts, out):
     for i in range(rows.shape[0]):
         _observe_row(rows[i], out[i], out32[i], segment, channel, interest, budget, price_sensitivity, counters,
                      last_clicked, bought, candidates, recent, item_u32, emb, log_price, category, num_segments,
-                     num_channels, max_steps, LOG_BUDGET_CENTER, mark, stock, stock_params)
+                     num_channels, max_steps, LOG_BUDGET_CENTER, mark, stock, stock_params, unit_profit, price)
 
 
 # ====================================================== DNN shopper model
@@ -788,7 +793,7 @@ def dnn_post(skip, probs, session, portrait, rng, item_table, retrieval, tracker
     for i in range(n):
         _observe_row(i, obs[i], obs32[i], segment, channel, interest, budget, price_sensitivity, counters,
                      last_clicked, bought, candidates, recent, item_u32, emb, log_price, category, num_segments,
-                     num_channels, max_steps, LOG_BUDGET_CENTER, mark, stock, stock_params)
+                     num_channels, max_steps, LOG_BUDGET_CENTER, mark, stock, stock_params, unit_profit, price)
 
 
 @njit(**_JIT)

@@ -148,7 +148,9 @@ def _sizes(config: "EnvConfig", num_envs: int, dims: CatalogDims) -> tuple[dict[
     """The state's symbolic sizes (retrieval's included) and the observation's bytes."""
     m, k, items = config.num_candidates, config.slate_size, dims.num_items
     _, n_personal = retrieval.candidate_mix(m, config.popular_share, config.personal_share)
-    counts = feature_counts(dims.num_categories, dims.embed_dim, config.inventory is not None)
+    stocked = config.inventory is not None
+    counts = feature_counts(dims.num_categories, dims.embed_dim, stocked,
+                            stocked and bool(config.inventory.get("observe_profit", False)))
     table = sizes(num_envs, m, k, items, dims.num_categories, dims.embed_dim,
                   retrieval.pool_size(n_personal, items), counts["item"])
     table.update(popular_pool=min(retrieval.POPULAR_POOL, items), buckets=retrieval.BUCKETS,

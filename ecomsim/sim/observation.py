@@ -10,10 +10,12 @@ compares). A row is::
     session  (step_frac, clicks, carts, purchases, no_click_run, last_clicked, bought_<category>)
     num_candidates x [item (cat_<category>, log_price_z, quality, rel_popularity, emb_<j>)
                       candidate (seen, affinity, log_price_over_budget, category_bought
-                                 [, out_of_stock, low_stock]: with inventory only)]
+                                 [, out_of_stock, low_stock]: with inventory only
+                                 [, unit_profit_share]: with inventory's observe_profit only)]
 
 A feature with an ``option`` is in the layout only when that world option is on
-(``inventory``: the stock state of each candidate, ``ecomsim.sim.stock``), so the default
+(``inventory``: the stock state of each candidate, ``ecomsim.sim.stock``;
+``observe_profit``: what a unit bought is worth to the store), so the default
 layout is the one it always was.
 
 Bounds are finite and honest: fixed where the definition bounds the value (one-hots,
@@ -87,21 +89,32 @@ FEATURES = (
     Feature("candidate", "out_of_stock", None, UNIT, "1 if the item has no unit on hand", "inventory"),
     Feature("candidate", "low_stock", None, UNIT, "1 if it has 1 to low_stock_units units ('only n left')",
             "inventory"),
+    Feature("candidate", "unit_profit_share", None, UNIT,
+            "x / (1 + x), x = unit_profit / price: what a unit bought is worth to the store over its price",
+            "observe_profit"),
 )
-OPTIONS = ("inventory",)  # the world options that add features
+OPTIONS = ("inventory", "observe_profit")  # the world options that add features
 
 
-def feature_counts(num_categories: int, embed_dim: int, inventory: bool = False) -> dict[str, int]:
+def feature_counts(num_categories: int, embed_dim: int, inventory: bool = False,
+                   observe_profit: bool = False) -> dict[str, int]:
     """Features per part of ``FEATURES`` (``portrait``, ``session``, ``item``, ``candidate``) for a catalog of
     ``num_categories`` categories and ``embed_dim``-dimensional embeddings (what :class:`ObservationLayout` names);
-    ``inventory``: with the stock features."""
+    ``inventory``: with the stock features; ``observe_profit``: with ``unit_profit_share`` too."""
     over = {"segments": len(SEGMENTS), "channels": len(CHANNELS), "categories": num_categories, "embed_dim": embed_dim}
     counts = dict.fromkeys(("portrait", "session", "item", "candidate"), 0)
+    on = _options(inventory, observe_profit)
     for f in FEATURES:
-        if f.option == "inventory" and not inventory:
+        if f.option is not None and f.option not in on:
             continue
         counts[f.part] += 1 if f.over is None else over[f.over]
     return counts
+
+
+def _options(inventory: bool, observe_profit: bool) -> frozenset[str]:
+    if observe_profit and not inventory:
+        raise ValueError("observe_profit needs inventory (the feature is a stock feature)")
+    return frozenset(name for name, on in (("inventory", inventory), ("observe_profit", observe_profit)) if on)
 
 
 def item_features(catalog: Catalog, emb: np.ndarray) -> np.ndarray:
@@ -175,13 +188,14 @@ class ObservationLayout:
         item_ranges: the catalog-dependent ranges (:class:`ItemRanges`).
         portrait_support: ``(low, high)`` of ``budget`` and ``price_sensitivity`` over the population.
         inventory: add the stock features (``Feature.option == "inventory"``).
+        observe_profit: add ``unit_profit_share`` too (``StoreConfig.observe_profit``; needs ``inventory``).
     """
 
     def __init__(self, category_names: tuple[str, ...], embed_dim: int, num_candidates: int,
                  item_ranges: ItemRanges, portrait_support: Mapping[str, tuple[float, float]],
-                 inventory: bool = False) -> None:
+                 inventory: bool = False, observe_profit: bool = False) -> None:
         self.num_candidates = num_candidates
-        self.options = frozenset({"inventory"} if inventory else ())
+        self.options = _options(inventory, observe_profit)
         self.item_ranges = item_ranges
         over = {"segments": SEGMENTS, "channels": CHANNELS, "categories": category_names,
                 "embed_dim": [str(j) for j in range(embed_dim)]}

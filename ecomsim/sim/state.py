@@ -42,7 +42,7 @@ item_table   stock                (S,)            int64    units on hand per ite
                                                            takes the units its sessions buy, rows in order
 item_table   unit_profit          (S,)            float64  ``reward="profit"``: currency units one unit
                                                            bought is worth (set by the store each day)
-item_table   stock_params         (SP,)           float64  ``ecomsim.sim.stock.STOCK_PARAMS`` (``SP = 3``
+item_table   stock_params         (SP,)           float64  ``ecomsim.sim.stock.STOCK_PARAMS`` (``SP = 4``
                                                            with inventory, else 0)
 retrieval    popular_items        (Q,)            int64    the Q most popular items, most popular first
 retrieval    popular_cdf          (Q,)            float64  their normalised cumulative popularity

@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from ecomsim.shoppers.base import Reaction
 
 #: ``item_table.stock_params``, in this order: units at or below which stock is low (float), the purchase
-#: multiplier at low stock ``1 + scarcity_lift``, and ``oos_leave``
-STOCK_PARAMS = ("low_stock_units", "scarcity_multiplier", "oos_leave")
+#: multiplier at low stock ``1 + scarcity_lift``, ``oos_leave``, and 1.0 when the observation carries each
+#: candidate's ``unit_profit_share`` (``StoreConfig.observe_profit``; 0.0 otherwise)
+STOCK_PARAMS = ("low_stock_units", "scarcity_multiplier", "oos_leave", "observe_profit")
 
 
 class StockKeeper(Protocol):
@@ -54,7 +55,7 @@ class StockKeeper(Protocol):
     Attributes:
         stock: ``(num_items,)`` int64 units on hand, written in place by the core's kernels and the keeper.
         unit_profit: ``(num_items,)`` float64, currency units one unit bought is worth (``reward="profit"``).
-        params: ``(3,)`` float64, :data:`STOCK_PARAMS`.
+        params: ``(4,)`` float64, :data:`STOCK_PARAMS`.
     """
 
     stock: np.ndarray
@@ -71,9 +72,10 @@ class StockKeeper(Protocol):
         """Book a step: ``items`` ``(N, k)``, ``purchased`` / ``lost`` ``(N, k)`` bool, ``sessions`` stepped."""
 
 
-def params_array(low_stock_units: int, scarcity_lift: float, oos_leave: float) -> np.ndarray:
-    """``(3,)`` float64 :data:`STOCK_PARAMS` from the store's options."""
-    return np.array([float(low_stock_units), 1.0 + float(scarcity_lift), float(oos_leave)])
+def params_array(low_stock_units: int, scarcity_lift: float, oos_leave: float,
+                 observe_profit: bool = False) -> np.ndarray:
+    """``(4,)`` float64 :data:`STOCK_PARAMS` from the store's options."""
+    return np.array([float(low_stock_units), 1.0 + float(scarcity_lift), float(oos_leave), float(bool(observe_profit))])
 
 
 def stock_state(units: np.ndarray, low_stock_units: float) -> np.ndarray:

@@ -91,6 +91,12 @@ class StoreConfig:
             (not calibrated).
         oos_leave: after a click on an out-of-stock item (and no purchase that step) the
             leave hazard ``h`` becomes ``1 - (1 - h) * (1 - oos_leave)``, in [0, 1].
+        observe_profit: add the candidate feature ``unit_profit_share`` to the session ids'
+            observation: ``x / (1 + x)`` with ``x = unit_profit / price``, what a unit bought is
+            worth (its margin plus the holding cost its sale saves at today's days of cover,
+            ``ecomsim.store.shop``) over its price. Off by default (the inventory observation
+            of earlier releases); a recommender trained on ``reward="profit"`` needs it to see
+            which items are overstocked.
         units_per_session: the catalog's purchase rate, units bought per session; item
             ``i`` is bought at ``units_per_session * popularity_i`` per session. It sets the
             initial fill and the other shoppers' demand of a session env, and the forecasts'
@@ -131,6 +137,7 @@ class StoreConfig:
     low_stock_units: int = 3
     scarcity_lift: float = 0.10
     oos_leave: float = 0.20
+    observe_profit: bool = False
     units_per_session: float = 0.04
     steps_per_session: float = 10.0
     background_share: float = 0.0
@@ -172,6 +179,8 @@ class StoreConfig:
         check_range("low_stock_units", self.low_stock_units, 0, 1_000_000, integer=True)
         check_range("scarcity_lift", self.scarcity_lift, 0.0, 10.0)
         check_range("oos_leave", self.oos_leave, 0.0, 1.0)
+        if not isinstance(self.observe_profit, bool):
+            raise TypeError(f"observe_profit must be true or false, got {self.observe_profit!r}")
         check_range("units_per_session", self.units_per_session, 1e-9, 1000.0)
         check_range("steps_per_session", self.steps_per_session, 1e-3, 100_000.0)
         check_range("background_share", self.background_share, 0.0, 0.999)

@@ -69,6 +69,8 @@ class CoreStock:
         items, groups, traffic: economics, ordering groups and traffic plan.
         session_rate: ``(num_items,)`` float64 units of each item bought per session (the prior).
         daily_rate: ``(num_items,)`` float64 units per average day, ``session_rate * sessions_per_day``.
+        cover: ``(num_items,)`` float64 days of cover ``min(stock / daily_rate, 365)`` at the day's opening
+            (what ``unit_profit`` is built on; refreshed by :meth:`refresh_unit_profit`).
     """
 
     def __init__(self, config: StoreConfig, catalog: Catalog) -> None:
@@ -80,15 +82,17 @@ class CoreStock:
         self.session_rate = config.units_per_session * np.asarray(catalog.popularity, dtype=np.float64)
         self.daily_rate = self.session_rate * config.sessions_per_day
         self.stock = self.state.stock[0]  # a view: the kernels and the store write one array
-        self.params = params_array(config.low_stock_units, config.scarcity_lift, config.oos_leave)
+        self.params = params_array(config.low_stock_units, config.scarcity_lift, config.oos_leave, config.observe_profit)
         self.unit_profit = self.items.unit_margin.copy()
+        self.cover = np.zeros(catalog.num_items)  # days of cover at the day's opening, capped at MAX_COVER_DAYS
         self._holding = config.holding_cost_rate * self.items.unit_cost  # (I,) currency per unit-day
 
     def refresh_unit_profit(self) -> None:
         """``unit_profit`` at today's stock (definition in the module docstring)."""
         cover = np.divide(self.stock, self.daily_rate, out=np.full(self.stock.shape, MAX_COVER_DAYS),
                           where=self.daily_rate > 0)
-        self.unit_profit[:] = self.items.unit_margin + self._holding * np.minimum(cover, MAX_COVER_DAYS)
+        np.minimum(cover, MAX_COVER_DAYS, out=self.cover)
+        self.unit_profit[:] = self.items.unit_margin + self._holding * self.cover
 
     # ------------------------------------------------------ StockKeeper
     def restart(self, keys: np.ndarray) -> None:

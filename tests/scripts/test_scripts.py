@@ -104,9 +104,18 @@ def test_inventory_tiny_run_scores_the_store_baselines(tmp_path: Path) -> None:
     assert (tmp_path / "report.png").stat().st_size > 0
 
 
+def test_evaluate_with_inventory_reports_the_scoring_stores_books() -> None:
+    proc = run("evaluate.py", "--policy", "popularity", "--sessions", "60", "--user-model", "reference", "--sim-only",
+               "--env-options", '{"inventory": {"sessions_per_day": 4}}', "--json")
+    funnel = json.loads(proc.stdout)["results"]["popularity"]["sim"]["funnel"]
+    assert funnel["store_days"] >= 5 and {"store_profit_per_day", "store_items_out"} <= set(funnel)
+
+
 @pytest.mark.parametrize("script,args,message", [
     ("evaluate.py", ["--policy", "gredy", "--sessions", "5"], "Did you mean 'greedy'"),
     ("evaluate.py", ["--policy", "ppo:/no/such/model.pt", "--sessions", "5"], "ppo model '/no/such/model.pt' does not exist"),
+    ("evaluate.py", ["--policy", "greedy", "--env-options", "[1]"], "--env-options must be a JSON object, got '[1]'"),
+    ("evaluate.py", ["--policy", "greedy", "--env-options", '{"inventory": {"lead_time_days": -1}}'], "lead_time_days"),
     ("train_agent.py", ["--algo", "dqn", "--env-id", "ecomsim/Slate-v0"], "needs a Discrete action space"),
     ("train_agent.py", ["--env-id", "ecomsim/Slat-v0"], "Did you mean 'ecomsim/Slate-v0'"),
     ("train_agent.py", ["--hyperparams", '{"lr": 1}'], "unknown ppo hyperparameters"),

@@ -134,6 +134,31 @@ def test_observation_and_masks_carry_each_candidates_stock() -> None:
         assert all(env.single_observation_space.contains(o) for o in obs)
 
 
+def test_observe_profit_adds_each_candidates_unit_profit_share() -> None:
+    """``observe_profit``: one more candidate feature, x / (1 + x) of unit_profit / price at today's cover; off by
+    default (the inventory observation is the one it was)."""
+    plain = EcomVectorEnv(num_envs=8, **REF, inventory={})
+    env = EcomVectorEnv(num_envs=8, **REF, reward="profit",
+                        inventory={"observe_profit": True, "initial_fill_days": 60.0, "min_fill_units": 0.0})
+    assert plain.core.layout.candidate_names[-1] == "low_stock"
+    lay, core = env.core.layout, env.core
+    assert lay.candidate_names[-3:] == ["out_of_stock", "low_stock", "unit_profit_share"]
+    assert lay.obs_dim == plain.core.layout.obs_dim + 20
+    obs, _ = env.reset(seed=1)
+    width, price = len(lay.candidate_names), core.catalog.price
+    seen = []
+    for _ in range(30):
+        x = core.stock.unit_profit[core.candidates] / price[core.candidates]
+        got = obs[:, lay.context_dim + width * np.arange(20) + width - 1]
+        np.testing.assert_allclose(got, x / (1.0 + x), rtol=1e-6)
+        seen.append(got)
+        assert all(env.single_observation_space.contains(o) for o in obs)
+        obs, *_ = env.step(np.random.default_rng(0).integers(0, 20, 8))
+    assert np.ptp(np.concatenate(seen)) > 0.05  # overstocked items are worth more than their margin
+    with pytest.raises(TypeError, match="observe_profit must be true or false, got 1"):
+        EcomVectorEnv(num_envs=1, **REF, inventory={"observe_profit": 1})
+
+
 def test_a_masked_policy_never_shows_an_item_out_of_stock() -> None:
     """A single env without other shoppers: the stock at the decision is the stock the step meets."""
     env = gym.make("ecomsim/Recommend-v0", **REF, inventory={"replenishment": "none"})
@@ -214,3 +239,40 @@ def test_numpy_stock_rules_match_the_kernel() -> None:
     n_after = 4000 - first[-1] - 1
     expected = 3 + n_after * 0.125
     assert abs(demand - expected) < 4 * np.sqrt(n_after * 0.125 * 0.875)
+
+
+def test_scoring_reports_the_stores_books_per_day() -> None:
+    """``agents.evaluation.evaluate`` with inventory: the scoring store's closed days, per day, in the funnel."""
+    from agents.evaluation import STORE_BOOKS, evaluate
+    from agents.registry import policy_factory
+
+    env = EcomVectorEnv(num_envs=16, user_model="reference", inventory={"sessions_per_day": 20, "review_days": 2})
+    result = evaluate(policy_factory("popularity")(), env, 300, seed=3)
+    days = env.core.stock.accounts
+    books = result.funnel
+    assert books["store_days"] == len(days) >= 5
+    for name in STORE_BOOKS + ("sold", "lost"):
+        total = sum(float(getattr(a, name).sum()) for a in days)
+        assert books[f"store_{name}_per_day"] == pytest.approx(total / len(days))
+    cogs = sum(float(a.cogs.sum()) for a in days) / len(days)
+    assert books["store_profit_per_day"] == pytest.approx(
+        books["store_revenue_per_day"] - cogs - books["store_holding_per_day"] - books["store_ordering_per_day"]
+        - books["store_stockout_cost_per_day"])
+    assert books["store_sold_per_day"] > 0 and books["store_lost_per_day"] > 0  # the long tail starts empty
+    assert 0 < books["store_cover_days_sold"] <= 365
+
+
+def test_profit_reward_is_margin_plus_the_holding_its_sale_saves() -> None:
+    """``reward="profit"``: each unit bought pays ``margin + holding_cost_rate * unit_cost * min(cover, 365)``."""
+    env = EcomVectorEnv(num_envs=32, user_model="reference", reward="profit",
+                        inventory={"initial_fill_days": 60.0, "min_fill_units": 0.0})
+    env.reset(seed=2)
+    store, rng, paid = env.core.stock, np.random.default_rng(1), 0
+    for _ in range(40):
+        _, reward, _, _, info = env.step(rng.integers(0, 20, env.num_envs))
+        bought = np.asarray(info["items"])[np.asarray(info["purchased"], dtype=bool)]
+        holding = store.config.holding_cost_rate * store.items.unit_cost[bought]
+        assert float(reward.sum()) == pytest.approx(float((store.items.unit_margin[bought] + holding
+                                                          * store.cover[bought]).sum()))
+        paid += bought.size
+    assert paid > 0 and store.cover.max() == 365.0  # the long tail's one unit lasts longer than the cap

@@ -67,7 +67,8 @@ def test_inventory_study_script_scores_forecasts_and_policies():
     """scripts/inventory_study.py on Inventory-v0 at a tiny size: both forecasts' errors and every baseline."""
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "inventory_study.py"), "--user-model", "reference",
                            "--sessions-per-day", "30", "--horizon-days", "30", "--warmup-days", "10", "--stores", "2",
-                           "--tune-stores", "1", "--forecast-stores", "1", "--json"],
+                           "--tune-stores", "1", "--forecast-stores", "1", "--json",
+                           "--env-options", '{"promotion_days": [12, 20, 21], "promotion_lift": 2.0}'],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -76,3 +77,5 @@ def test_inventory_study_script_scores_forecasts_and_policies():
     assert errors["moving_average"]["num_scored"] + errors["moving_average"]["num_zero"] == 20 * 8  # days 10..29 of 8 groups
     assert set(result["scores"]) == {"never_order", "base_stock_moving_average", "base_stock_behavior", "s_S_tuned"}
     assert result["mean_units_demanded_per_day"] > 0
+    promotion = result["forecast_error_promotion_days"]  # days 12, 20 and 21 of 8 groups, scored alone
+    assert promotion["behavior"]["num_scored"] + promotion["behavior"]["num_zero"] == 3 * 8
