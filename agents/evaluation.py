@@ -141,12 +141,13 @@ def store_books(accounts) -> dict[str, float]:
 
     ``store_days``; ``store_<x>_per_day`` for the profit, revenue and costs of
     :data:`STORE_BOOKS` (``DayAccount`` fields summed over groups); ``store_sold_per_day``
-    and ``store_lost_per_day`` in units; ``store_items_out``, the mean number of items with no
-    unit on hand at a day's close (the assortment the store could not sell). A day is a fixed amount of shopper time (the
-    store's clock), so policies are compared per day, not per session. No closed day
-    (a run shorter than one store-day): only ``store_days = 0``. (:func:`evaluate` adds
-    ``store_cover_days_sold``: the mean days of cover, at the day's opening and capped at 365,
-    of the units its sessions bought; a policy that sells down overstock sells high-cover units.)
+    and ``store_lost_per_day`` in units; ``store_items_out``, the mean number of items with
+    no unit on hand at a day's close (the assortment the store could not sell). A day is a
+    fixed amount of shopper time (the store's clock), so policies are compared per day, not
+    per session. No closed day (a run shorter than one store-day): only ``store_days = 0``.
+    (:func:`evaluate` adds ``store_cover_days_sold``: the mean days of cover, at the day's
+    opening and capped at 365, of the units its sessions bought; a policy that sells down
+    overstock sells high-cover units.)
     """
     out: dict[str, float] = {"store_days": float(len(accounts))}
     if accounts:
