@@ -148,6 +148,12 @@ def json_object(flag: str, text: str) -> dict[str, Any]:
     return value
 
 
+def options_with_flags(flag: str, text: str, **flags: Any) -> dict[str, Any]:
+    """The JSON object ``text`` of option ``flag`` (:func:`json_object`) with the ``flags`` that were given
+    (not ``None``) over it: a script's own flag wins over the same key in its ``--env-options``."""
+    return {**json_object(flag, text), **{k: v for k, v in flags.items() if v is not None}}
+
+
 def run(main: Callable[[], int]) -> None:
     """Exit with ``main()``'s status.
 

@@ -42,6 +42,21 @@ def score_table(rows: dict[str, dict[str, EvalResult]], reference: str | None = 
     return "\n".join(lines)
 
 
+def store_report(rows: dict[str, dict[str, EvalResult]]) -> str:
+    """With inventory, per world: each policy's share of impressions out of stock, and its scoring store's
+    profit and holding cost per store-day and items out at a close (``agents.evaluation.store_books``)."""
+    lines = []
+    for world in distinct_worlds(rows):
+        by = {name: r[world].funnel for name, r in rows.items()}
+        lines.append("share of impressions out of stock: "
+                     + ", ".join(f"{name} {f['out_of_stock_shown']:.3f}" for name, f in by.items()) + f" ({world})")
+        nan = float("nan")
+        lines.append("the scoring store per store-day, profit / holding cost / items out: " + ", ".join(
+            f"{name} {f.get('store_profit_per_day', nan):.1f} / {f.get('store_holding_per_day', nan):.2f} / "
+            f"{f.get('store_items_out', nan):.0f}" for name, f in by.items()) + f" ({world})")
+    return "\n".join(lines)
+
+
 def write_results(path: Path, payload: dict[str, Any]) -> None:
     Path(path).write_text(json.dumps(payload, indent=1, default=str))
 

@@ -30,11 +30,11 @@ from typing import Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from agents.cli import json_object, option, parse_args, pin_threads, run
+from agents.cli import option, options_with_flags, parse_args, pin_threads, run
 from agents.evaluation import EvalResult, score, spaces_of
 from agents.memory import check_env_memory
 from agents.registry import AgentFactory, policy_factory
-from agents.report import score_table
+from agents.report import score_table, store_report
 from ecomsim.registration import LIFECYCLE_ENV_IDS, env_kwargs, lifecycle_env_kwargs
 
 
@@ -75,9 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     pin_threads(args.threads)
     if args.env_id in LIFECYCLE_ENV_IDS:
         return retention_main(args)
-    flags = {"catalog": args.catalog, "channel": args.channel, "user_model": args.user_model}  # a flag given wins
-    kwargs = env_kwargs(args.env_id, **{**json_object("--env-options", args.env_options),
-                                        **{k: v for k, v in flags.items() if v is not None}})
+    kwargs = env_kwargs(args.env_id, **options_with_flags("--env-options", args.env_options, catalog=args.catalog,
+                                                          channel=args.channel, user_model=args.user_model))
     worlds = ("sim",) if args.sim_only else ("sim", "reference")
     check_env_memory("--num-envs", min(args.num_envs, args.sessions), kwargs)
     # every policy loads, and every agent is checked against the env, before any scoring
@@ -98,14 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"{args.env_id}  {kwargs}  {args.sessions} sessions per policy and world, seed {args.seed}, 95% CIs")
         print(score_table(rows))
-        if kwargs.get("inventory") is not None:  # the scoring store's books (agents.evaluation.store_books)
-            print("\nwith inventory, each policy's share of impressions out of stock and its scoring store per store-day:")
-            for spec, by in rows.items():
-                for world, r in by.items():
-                    f = r.funnel
-                    print(f"  {spec} ({world}): out of stock {f['out_of_stock_shown']:.3f}, {f['store_days']:.0f} days, "
-                          f"profit {f.get('store_profit_per_day', float('nan')):.1f}, holding "
-                          f"{f.get('store_holding_per_day', float('nan')):.2f}, items out {f.get('store_items_out', float('nan')):.0f}")
+        if kwargs.get("inventory") is not None:  # empty shelves shown and the scoring store's books
+            print("\n" + store_report(rows))
     return 0
 
 
@@ -119,9 +112,8 @@ def retention_main(args: Args) -> int:
     from ecomsim.lifecycle.retention import OBS_SIZE, RetentionEnv
     from ecomsim.lifecycle.retention_config import RetentionConfig
 
-    flags = {"catalog": args.catalog, "user_model": args.user_model}
-    options = lifecycle_env_kwargs(args.env_id, **{**json_object("--env-options", args.env_options),
-                                                   **{k: v for k, v in flags.items() if v is not None}})
+    options = lifecycle_env_kwargs(args.env_id, **options_with_flags("--env-options", args.env_options,
+                                                                     catalog=args.catalog, user_model=args.user_model))
     if args.channel is not None:
         raise ValueError(f"--channel is not an option of {args.env_id} (each visit's channel is the customer's), "
                          f"got {args.channel!r}")

@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import numpy as np
 
-from agents.cli import json_object, option, parse_args, pin_threads, run
+from agents.cli import option, options_with_flags, parse_args, pin_threads, run
 from agents.store_eval import compare_store_policies, store_table
 from ecomsim.registration import store_env_kwargs
 from ecomsim.store.evaluation import baseline_orders
@@ -106,9 +106,9 @@ def forecast_errors(options: dict, seeds: list[int], warmup_days: int) -> tuple[
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(Args, argv, __doc__)
     pin_threads(args.threads)
-    flags = {"user_model": args.user_model, "sessions_per_day": args.sessions_per_day, "horizon_days": args.horizon_days}
-    options = store_env_kwargs("ecomsim/Inventory-v0", **{**json_object("--env-options", args.env_options),
-                                                          **{k: v for k, v in flags.items() if v is not None}})
+    options = store_env_kwargs("ecomsim/Inventory-v0", **options_with_flags(
+        "--env-options", args.env_options, user_model=args.user_model, sessions_per_day=args.sessions_per_day,
+        horizon_days=args.horizon_days))
     InventoryEnv(**options)  # bad options fail here, before any work
     start = time.time()
     forecast_seeds = [args.seed + 3_000_000 + k for k in range(args.forecast_stores)]

@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from agents.cli import json_object, option, output_dir, parse_args, pin_threads, run
 from agents.evaluation import SB3Policy, score
 from agents.registry import POLICY_NAMES, policy_factory
-from agents.report import plot_run, run_results, score_table, write_results
+from agents.report import plot_run, run_results, score_table, store_report, write_results
 from agents.signals import resume_command, stop_signals, stopped
 from agents.store_train import is_retention_env, is_store_env
 from agents.train import AgentTrainConfig, check_output_dir, train
@@ -158,12 +158,8 @@ def finish(args: Args, config: AgentTrainConfig, options: dict[str, Any], out: P
         rows[name] = score(policy_factory(name), kwargs, args.sessions, seed=eval_seed)
     print(f"\n{args.env_id} {kwargs}: {args.sessions} evaluation sessions per policy and world, 95% CIs")
     print(score_table(rows, reference="popularity" if "popularity" in rows else None))
-    if kwargs.get("inventory") is not None:  # how often each policy showed an item out of stock (results.json: funnel)
-        print("\nshare of impressions out of stock: " + ", ".join(
-            f"{name} {by['sim'].funnel['out_of_stock_shown']:.3f}" for name, by in rows.items()))
-        print("the scoring store's profit per store-day (holding cost per day), the env's own shoppers: " + ", ".join(
-            f"{name} {by['sim'].funnel.get('store_profit_per_day', float('nan')):.1f} "
-            f"({by['sim'].funnel.get('store_holding_per_day', float('nan')):.2f})" for name, by in rows.items()))
+    if kwargs.get("inventory") is not None:  # empty shelves shown and the scoring store's books (results.json: funnel)
+        print("\n" + store_report(rows))
 
     results = run_results(config, summary, rows, kwargs, time.time() - start, args.sessions, eval_seed, out / "model.pt")
     write_results(out / "results.json", results)

@@ -13,7 +13,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
 from ecomsim.cards import check_file, check_state_dict, load_tensors, read_card, require_keys, save_tensors
 from ecomsim.config import CHANNELS
 from ecomsim.shoppers.network import BehaviorNet

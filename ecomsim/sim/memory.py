@@ -148,15 +148,15 @@ def _sizes(config: "EnvConfig", num_envs: int, dims: CatalogDims) -> tuple[dict[
     """The state's symbolic sizes (retrieval's included) and the observation's bytes."""
     m, k, items = config.num_candidates, config.slate_size, dims.num_items
     _, n_personal = retrieval.candidate_mix(m, config.popular_share, config.personal_share)
-    stocked = config.inventory is not None
-    counts = feature_counts(dims.num_categories, dims.embed_dim, stocked,
-                            stocked and bool(config.inventory.get("observe_profit", False)))
+    store = config.store_config()
+    counts = feature_counts(dims.num_categories, dims.embed_dim, store is not None,
+                            store is not None and store.observe_profit)
     table = sizes(num_envs, m, k, items, dims.num_categories, dims.embed_dim,
                   retrieval.pool_size(n_personal, items), counts["item"])
     table.update(popular_pool=min(retrieval.POPULAR_POOL, items), buckets=retrieval.BUCKETS,
                  anchors=min(retrieval.NUM_ANCHORS, items), marks=items + 1,
                  member_rows=num_envs)  # an ensemble's per-session member (counted whether drawn or not)
-    stocked = config.inventory is not None
+    stocked = store is not None
     table.update(stocked_envs=num_envs if stocked else 0, stocked_slots=k if stocked else 0,
                  stocked_items=items if stocked else 0, stock_params=len(STOCK_PARAMS) if stocked else 0)
     obs_dim = counts["portrait"] + counts["session"] + m * (counts["item"] + counts["candidate"])
